@@ -1,0 +1,101 @@
+//! Typed ids. Every id is a UUIDv7, so ids sort by creation time, which keyset
+//! pagination uses as a tie-breaker.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(u: Uuid) -> Self {
+                Self(u)
+            }
+        }
+
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Uuid {
+                id.0
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user account.
+    UserId
+);
+id_type!(
+    /// A prompt (the named, versioned thing).
+    PromptId
+);
+id_type!(
+    /// One immutable saved version of a prompt.
+    VersionId
+);
+id_type!(
+    /// One test run of a version against a model.
+    RunId
+);
+id_type!(
+    /// A named API token.
+    TokenId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_created_later_sort_later() {
+        let a = PromptId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = PromptId::new();
+        assert!(a < b);
+        assert!(
+            a.to_string() < b.to_string(),
+            "text order matches byte order"
+        );
+    }
+
+    #[test]
+    fn ids_round_trip_through_text() {
+        let a = RunId::new();
+        assert_eq!(a.to_string().parse::<RunId>().unwrap(), a);
+        assert!("not-a-uuid".parse::<RunId>().is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! PromptRefine's domain: the types every other layer speaks in, and the pure
+//! logic on them (template variables and rendering, diffs, validation rules).
+//!
+//! Nothing here does I/O, so everything here is unit-tested next to the code.
+
+pub mod diff;
+pub mod domain;
+pub mod ids;
+pub mod slug;
+pub mod template;
+pub mod validate;
+
+pub use domain::*;
+pub use ids::*;

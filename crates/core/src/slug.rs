@@ -1,0 +1,155 @@
+//! URL slugs for prompts.
+//!
+//! A slug appears in URLs and in API calls that fetch a prompt by name, so it
+//! is deliberately boring: lowercase ASCII letters, digits and single dashes.
+//! Non-ASCII letters are replaced rather than transliterated, because a
+//! transliteration table would be large, language-dependent and still wrong
+//! for some titles; users who care can edit the suggested slug.
+
+use crate::validate::limits::SLUG_MAX_CHARS;
+
+/// The slug suggested for a prompt title.
+///
+/// ASCII letters (lowercased) and digits are kept; every other character,
+/// including any non-ASCII one, becomes a `-`. Runs of `-` collapse into one,
+/// and `-` is trimmed from both ends. The result is cut to 100 characters (and
+/// trimmed of a trailing `-` again). A title with nothing to keep gives
+/// `"prompt"`. The result always passes [`is_valid_slug`].
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::with_capacity(title.len().min(SLUG_MAX_CHARS));
+    // Push a dash only when a letter or digit follows, so dashes never lead,
+    // trail or repeat.
+    let mut dash_pending = false;
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            if dash_pending && !slug.is_empty() {
+                slug.push('-');
+            }
+            dash_pending = false;
+            slug.push(c.to_ascii_lowercase());
+        } else {
+            dash_pending = true;
+        }
+        // The slug is ASCII, so its length in bytes is its length in chars.
+        if slug.len() >= SLUG_MAX_CHARS {
+            break;
+        }
+    }
+    slug.truncate(SLUG_MAX_CHARS);
+    let trimmed_len = slug.trim_end_matches('-').len();
+    slug.truncate(trimmed_len);
+    if slug.is_empty() {
+        "prompt".to_owned()
+    } else {
+        slug
+    }
+}
+
+/// Whether `s` is a valid slug: 1–100 characters of `a`–`z`, `0`–`9` and `-`,
+/// not starting or ending with `-`.
+pub fn is_valid_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= SLUG_MAX_CHARS
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_and_spaces_become_single_dashes() {
+        assert_eq!(slugify("Hello, World!"), "hello-world");
+        assert_eq!(slugify("  a  --  b__c  "), "a-b-c");
+        assert_eq!(slugify("Summarize v2.1 (draft)"), "summarize-v2-1-draft");
+    }
+
+    #[test]
+    fn non_ascii_characters_become_dashes() {
+        assert_eq!(slugify("Ünïcode ✓"), "n-code");
+        assert_eq!(slugify("café au lait"), "caf-au-lait");
+    }
+
+    #[test]
+    fn a_title_with_nothing_to_keep_gives_prompt() {
+        assert_eq!(slugify(""), "prompt");
+        assert_eq!(slugify("!!! ---"), "prompt");
+        assert_eq!(slugify("日本語"), "prompt");
+    }
+
+    #[test]
+    fn uppercase_letters_are_lowercased_and_digits_kept() {
+        assert_eq!(slugify("GPT4o Mini 2024"), "gpt4o-mini-2024");
+    }
+
+    #[test]
+    fn long_titles_are_cut_to_one_hundred_characters() {
+        assert_eq!(slugify(&"a".repeat(150)), "a".repeat(100));
+        // A cut that lands right after a dash leaves no trailing dash.
+        let title = format!("{} {}", "a".repeat(99), "b".repeat(10));
+        assert_eq!(slugify(&title), "a".repeat(99));
+        let title = format!("{} {}", "a".repeat(98), "b".repeat(10));
+        assert_eq!(slugify(&title), format!("{}-b", "a".repeat(98)));
+    }
+
+    #[test]
+    fn slugify_always_gives_a_valid_slug() {
+        for title in [
+            "",
+            "-",
+            "Hello, World!",
+            "Ünïcode ✓",
+            &"x y ".repeat(80),
+            &"é".repeat(300),
+        ] {
+            assert!(is_valid_slug(&slugify(title)), "{title:?}");
+        }
+    }
+
+    #[test]
+    fn valid_slugs_are_lowercase_letters_digits_and_inner_dashes() {
+        assert!(is_valid_slug("a"));
+        assert!(is_valid_slug("hello-world-2"));
+        assert!(is_valid_slug("a--b"));
+        assert!(is_valid_slug(&"a".repeat(100)));
+    }
+
+    #[test]
+    fn invalid_slugs_are_rejected() {
+        for s in [
+            "",
+            "-a",
+            "a-",
+            "-",
+            "Hello",
+            "a b",
+            "a_b",
+            "a.b",
+            "café",
+            &"a".repeat(101),
+        ] {
+            assert!(!is_valid_slug(s), "{s:?}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_title_gives_a_valid_slug(title in any::<String>()) {
+                prop_assert!(is_valid_slug(&slugify(&title)));
+            }
+
+            #[test]
+            fn a_valid_slug_is_its_own_slug(title in "[a-z0-9-]{1,120}") {
+                let slug = slugify(&title);
+                prop_assert_eq!(slugify(&slug), slug);
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+drop table test_runs;
+drop table prompt_labels;
+drop trigger prompt_versions_immutable on prompt_versions;
+drop function prompt_versions_reject_update();
+drop table prompt_versions;
+drop table prompt_tags;
+drop table prompts;
+drop table login_throttle;
+drop table setup_tokens;
+drop table api_tokens;
+drop table sessions;
+drop table users;

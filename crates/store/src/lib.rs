@@ -1,0 +1,82 @@
+//! The storage seam: typed repositories over SQLite (default) or PostgreSQL.
+//!
+//! [`Store`] is chosen at start-up from the database URL scheme. Each
+//! repository (`store.prompts()`, `store.versions()`, …) is a thin view with
+//! methods named verb + noun. The SQL of both backends lives side by side in
+//! the repository's module: where the text is the same (most of it — SQLite
+//! accepts `$1` placeholders) it is written once, and the [`on_backend!`] macro
+//! expands the same Rust code once per backend, so each half is compiled
+//! against its own concrete sqlx types. Column types are chosen so the same
+//! Rust types decode on both (see [`codec`]).
+//!
+//! SQLite runs in WAL mode with one writer connection and a read pool: writers
+//! queue in the pool instead of fighting over `SQLITE_BUSY`, and reads never
+//! wait behind a write.
+
+pub mod codec;
+mod connect;
+mod error;
+pub mod migrate;
+pub mod page;
+
+mod labels;
+mod prompts;
+mod runs;
+mod sessions;
+mod tokens;
+mod users;
+mod versions;
+
+pub use connect::{Backend, Store, StoreOptions};
+pub use error::{Result, StoreError};
+pub use labels::LabelRepo;
+pub use page::{Cursor, NumberCursor, Page};
+pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
+pub use runs::{NewRun, RunFilter, RunOutcome, RunRepo};
+pub use sessions::{SessionRecord, SessionRepo, ThrottleState};
+pub use tokens::{ApiToken, TokenRepo};
+pub use users::{UserRecord, UserRepo};
+pub use versions::{NewVersion, VersionRepo};
+
+/// Runs the same block against whichever backend the store holds.
+///
+/// `read` uses the read pool (SQLite) and `write` the single writer; on
+/// PostgreSQL both are the one pool. Inside the block `$pool` is the concrete
+/// `sqlx::Pool` and `$pg` is `true` on PostgreSQL, for the few statements whose
+/// text must differ.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_backend {
+    ($store:expr, read, |$pool:ident, $pg:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::Backend::Sqlite { reader, .. } => {
+                #[allow(unused_variables)]
+                let $pg = false;
+                let $pool = reader;
+                $body
+            }
+            $crate::Backend::Postgres(pool) => {
+                #[allow(unused_variables)]
+                let $pg = true;
+                let $pool = pool;
+                $body
+            }
+        }
+    };
+    ($store:expr, write, |$pool:ident, $pg:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::Backend::Sqlite { writer, .. } => {
+                #[allow(unused_variables)]
+                let $pg = false;
+                let $pool = writer;
+                $body
+            }
+            $crate::Backend::Postgres(pool) => {
+                #[allow(unused_variables)]
+                let $pg = true;
+                let $pool = pool;
+                $body
+            }
+        }
+    };
+}

@@ -1,0 +1,251 @@
+//! `test_runs`: one row per run, created when the run starts and finished once.
+
+use std::collections::BTreeMap;
+
+use promptrefine_core::{
+    ChatMessage, ModelSettings, PromptId, Run, RunId, RunStatus, VersionId,
+};
+use sqlx::types::Json;
+use sqlx::{FromRow, QueryBuilder};
+
+use crate::codec::{DbTime, DbUuid};
+use crate::error::{Result, StoreError};
+use crate::page::{Cursor, Page, page_from};
+use crate::{Store, on_backend};
+
+const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, variables, input, output, \
+     finish_reason, status, error_code, error_message, prompt_tokens, completion_tokens, total_tokens, \
+     cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at";
+
+#[derive(FromRow)]
+struct RunRow {
+    id: DbUuid,
+    prompt_id: DbUuid,
+    version_id: DbUuid,
+    provider: String,
+    model: String,
+    params: Json<ModelSettings>,
+    variables: Json<BTreeMap<String, String>>,
+    input: Json<Vec<ChatMessage>>,
+    output: String,
+    finish_reason: Option<String>,
+    status: String,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    total_tokens: Option<i64>,
+    cost_micro_usd: Option<i64>,
+    latency_ms: Option<i64>,
+    ttft_ms: Option<i64>,
+    request_id: Option<String>,
+    created_at: DbTime,
+    finished_at: Option<DbTime>,
+}
+
+impl From<RunRow> for Run {
+    fn from(r: RunRow) -> Self {
+        Run {
+            id: r.id.0.into(),
+            prompt_id: r.prompt_id.0.into(),
+            version_id: r.version_id.0.into(),
+            provider: r.provider,
+            model: r.model,
+            params: r.params.0,
+            variables: r.variables.0,
+            input: r.input.0,
+            output: r.output,
+            finish_reason: r.finish_reason,
+            status: RunStatus::parse(&r.status).unwrap_or(RunStatus::Failed),
+            error_code: r.error_code,
+            error_message: r.error_message,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            total_tokens: r.total_tokens,
+            cost_micro_usd: r.cost_micro_usd,
+            latency_ms: r.latency_ms,
+            ttft_ms: r.ttft_ms,
+            request_id: r.request_id,
+            created_at: r.created_at.0,
+            finished_at: r.finished_at.map(|t| t.0),
+        }
+    }
+}
+
+/// A run about to be sent upstream.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub id: RunId,
+    pub prompt_id: PromptId,
+    pub version_id: VersionId,
+    pub provider: String,
+    pub model: String,
+    pub params: ModelSettings,
+    pub variables: BTreeMap<String, String>,
+    pub input: Vec<ChatMessage>,
+    pub request_id: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    pub status: Option<RunStatus>,
+    pub output: String,
+    pub finish_reason: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub cost_micro_usd: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub ttft_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub version_id: Option<VersionId>,
+    pub status: Option<RunStatus>,
+}
+
+pub struct RunRepo<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    pub fn runs(&self) -> RunRepo<'_> {
+        RunRepo { store: self }
+    }
+}
+
+impl RunRepo<'_> {
+    /// Records a run as `running` before the upstream call, so a crash leaves a
+    /// trace that start-up turns into `interrupted`.
+    pub async fn start(&self, new: &NewRun) -> Result<Run> {
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            sqlx::query(
+                "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
+                                        status, request_id, created_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10)",
+            )
+            .bind(DbUuid::from(new.id))
+            .bind(DbUuid::from(new.prompt_id))
+            .bind(DbUuid::from(new.version_id))
+            .bind(&new.provider)
+            .bind(&new.model)
+            .bind(Json(&new.params))
+            .bind(Json(&new.variables))
+            .bind(Json(&new.input))
+            .bind(new.request_id.as_deref())
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok::<_, StoreError>(())
+        })?;
+        self.get(new.id).await
+    }
+
+    /// Writes the outcome once; a run already final (e.g. cancelled) is left as is.
+    /// Returns whether this call finished it.
+    pub async fn finish(&self, id: RunId, outcome: &RunOutcome) -> Result<bool> {
+        let now = DbTime::now();
+        let status = outcome.status.unwrap_or(RunStatus::Failed);
+        on_backend!(self.store, write, |pool, _pg| {
+            let done = sqlx::query(
+                "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
+                        error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
+                        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13
+                 where id = $1 and status in ('queued', 'running')",
+            )
+            .bind(DbUuid::from(id))
+            .bind(status.as_str())
+            .bind(&outcome.output)
+            .bind(outcome.finish_reason.as_deref())
+            .bind(outcome.error_code.as_deref())
+            .bind(outcome.error_message.as_deref())
+            .bind(outcome.prompt_tokens)
+            .bind(outcome.completion_tokens)
+            .bind(outcome.total_tokens)
+            .bind(outcome.cost_micro_usd)
+            .bind(outcome.latency_ms)
+            .bind(outcome.ttft_ms)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    pub async fn get(&self, id: RunId) -> Result<Run> {
+        on_backend!(self.store, read, |pool, _pg| {
+            let row: RunRow =
+                sqlx::query_as(&format!("select {RUN_COLUMNS} from test_runs where id = $1"))
+                    .bind(DbUuid::from(id))
+                    .fetch_one(pool)
+                    .await?;
+            Ok(row.into())
+        })
+    }
+
+    /// A prompt's runs, newest first, keyset-paginated on (created_at, id).
+    pub async fn list_for_prompt(
+        &self,
+        prompt_id: PromptId,
+        filter: &RunFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<Run>> {
+        let rows: Vec<RunRow> = on_backend!(self.store, read, |pool, _pg| {
+            let mut qb = QueryBuilder::new(format!("select {RUN_COLUMNS} from test_runs where prompt_id = "));
+            qb.push_bind(DbUuid::from(prompt_id));
+            if let Some(v) = filter.version_id {
+                qb.push(" and version_id = ").push_bind(DbUuid::from(v));
+            }
+            if let Some(s) = filter.status {
+                qb.push(" and status = ").push_bind(s.as_str());
+            }
+            if let Some(c) = cursor {
+                qb.push(" and (created_at, id) < (")
+                    .push_bind(c.time)
+                    .push(", ")
+                    .push_bind(c.id())
+                    .push(")");
+            }
+            qb.push(" order by created_at desc, id desc limit ")
+                .push_bind(limit as i64 + 1);
+            qb.build_query_as().fetch_all(pool).await?
+        });
+        let runs = rows.into_iter().map(Run::from).collect();
+        Ok(page_from(runs, limit, |r: &Run| Cursor {
+            time: r.created_at.into(),
+            id: r.id.0,
+        }))
+    }
+
+    /// Marks runs left `queued`/`running` by a crash as `interrupted`. Called at
+    /// start-up, before the server takes requests. Returns how many.
+    pub async fn mark_unfinished_interrupted(&self) -> Result<u64> {
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            let done = sqlx::query(
+                "update test_runs set status = 'interrupted', error_code = 'interrupted',
+                        error_message = 'the server stopped while this run was in flight', finished_at = $1
+                 where status in ('queued', 'running')",
+            )
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Counts by status (for metrics and the reliability suite).
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
+        on_backend!(self.store, read, |pool, _pg| {
+            Ok(sqlx::query_as("select status, count(*) from test_runs group by status order by status")
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+}

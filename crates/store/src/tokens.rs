@@ -1,0 +1,151 @@
+//! `api_tokens`: named bearer tokens, stored as hashes.
+
+use promptrefine_core::{TokenId, UserId};
+use serde::Serialize;
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use crate::codec::{DbTime, DbUuid};
+use crate::error::{Result, StoreError};
+use crate::{Store, on_backend};
+
+#[derive(FromRow)]
+struct TokenRow {
+    id: DbUuid,
+    user_id: DbUuid,
+    name: String,
+    prefix: String,
+    created_at: DbTime,
+    last_used_at: Option<DbTime>,
+    revoked_at: Option<DbTime>,
+}
+
+/// A token as listed (never with its secret or hash).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiToken {
+    pub id: TokenId,
+    #[serde(skip)]
+    pub user_id: UserId,
+    pub name: String,
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<TokenRow> for ApiToken {
+    fn from(r: TokenRow) -> Self {
+        ApiToken {
+            id: r.id.0.into(),
+            user_id: r.user_id.0.into(),
+            name: r.name,
+            prefix: r.prefix,
+            created_at: r.created_at.0,
+            last_used_at: r.last_used_at.map(|t| t.0),
+            revoked_at: r.revoked_at.map(|t| t.0),
+        }
+    }
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, last_used_at, revoked_at";
+
+pub struct TokenRepo<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    pub fn tokens(&self) -> TokenRepo<'_> {
+        TokenRepo { store: self }
+    }
+}
+
+impl TokenRepo<'_> {
+    pub async fn create(&self, user_id: UserId, name: &str, prefix: &str, token_hash: &str) -> Result<ApiToken> {
+        let id = TokenId::new();
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            sqlx::query(
+                "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at)
+                 values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(DbUuid::from(id))
+            .bind(DbUuid::from(user_id))
+            .bind(name)
+            .bind(prefix)
+            .bind(token_hash)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(ApiToken {
+            id,
+            user_id,
+            name: name.to_string(),
+            prefix: prefix.to_string(),
+            created_at: now.0,
+            last_used_at: None,
+            revoked_at: None,
+        })
+    }
+
+    /// The user's tokens, newest first, revoked ones included (marked).
+    pub async fn list(&self, user_id: UserId) -> Result<Vec<ApiToken>> {
+        let rows: Vec<TokenRow> = on_backend!(self.store, read, |pool, _pg| {
+            sqlx::query_as(&format!(
+                "select {TOKEN_COLUMNS} from api_tokens where user_id = $1 order by created_at desc, id desc"
+            ))
+            .bind(DbUuid::from(user_id))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(ApiToken::from).collect())
+    }
+
+    /// The live (not revoked) token with this hash.
+    pub async fn find_active(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let row: Option<TokenRow> = on_backend!(self.store, read, |pool, _pg| {
+            sqlx::query_as(&format!(
+                "select {TOKEN_COLUMNS} from api_tokens where token_hash = $1 and revoked_at is null"
+            ))
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(ApiToken::from))
+    }
+
+    pub async fn touch(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
+        on_backend!(self.store, write, |pool, _pg| {
+            sqlx::query("update api_tokens set last_used_at = $2 where id = $1")
+                .bind(DbUuid::from(id))
+                .bind(DbTime::from(now))
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Revokes one of the user's tokens (NotFound when it is not theirs or already revoked).
+    pub async fn revoke(&self, user_id: UserId, id: TokenId) -> Result<()> {
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            let done = sqlx::query(
+                "update api_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null",
+            )
+            .bind(DbUuid::from(id))
+            .bind(DbUuid::from(user_id))
+            .bind(now)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+}

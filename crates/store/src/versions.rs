@@ -1,0 +1,232 @@
+//! `prompt_versions`: immutable, numbered versions. There is no update here on
+//! purpose, and the database rejects one with a trigger.
+
+use promptrefine_core::{Content, ModelSettings, PromptId, Version, VersionId};
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use crate::codec::{DbTime, DbUuid};
+use crate::error::{Result, StoreError};
+use crate::page::{NumberCursor, Page};
+use crate::{Store, on_backend};
+
+pub(crate) const VERSION_COLUMNS: &str =
+    "v.id, v.prompt_id, v.number, v.content, v.settings, v.variables, v.note, v.created_at";
+
+#[derive(FromRow)]
+pub(crate) struct VersionRow {
+    id: DbUuid,
+    prompt_id: DbUuid,
+    number: i64,
+    content: Json<Content>,
+    settings: Json<ModelSettings>,
+    variables: Json<Vec<String>>,
+    note: Option<String>,
+    created_at: DbTime,
+}
+
+impl From<VersionRow> for Version {
+    fn from(r: VersionRow) -> Self {
+        Version {
+            id: r.id.0.into(),
+            prompt_id: r.prompt_id.0.into(),
+            version: r.number,
+            content: r.content.0,
+            settings: r.settings.0,
+            variables: r.variables.0,
+            note: r.note,
+            created_at: r.created_at.0,
+        }
+    }
+}
+
+/// A version to save. `variables` are found by the caller (core::template).
+#[derive(Clone, Debug)]
+pub struct NewVersion {
+    pub content: Content,
+    pub settings: ModelSettings,
+    pub variables: Vec<String>,
+    pub note: Option<String>,
+    pub author_id: Option<promptrefine_core::UserId>,
+}
+
+/// Allocates the next number and inserts the version inside the caller's
+/// transaction, making it current.
+///
+/// The number comes from the prompt row's counter, bumped with `update …
+/// returning`: the row lock serialises concurrent savers of one prompt on
+/// PostgreSQL (the single writer does it on SQLite), and a rolled-back save
+/// rolls the counter back too, so numbers are unique and gapless.
+macro_rules! insert_version {
+    ($tx:expr, $prompt_id:expr, $new:expr, $now:expr) => {{
+        let prompt_id: ::promptrefine_core::PromptId = $prompt_id;
+        let new: $crate::versions::NewVersion = $new;
+        let now: $crate::codec::DbTime = $now;
+        let id = ::promptrefine_core::VersionId::new();
+        let number: Option<i64> = ::sqlx::query_scalar(
+            "update prompts set next_version = next_version + 1, current_version_id = $2, updated_at = $3
+             where id = $1
+             returning next_version - 1",
+        )
+        .bind($crate::codec::DbUuid::from(prompt_id))
+        .bind($crate::codec::DbUuid::from(id))
+        .bind(now)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let number = number.ok_or($crate::StoreError::NotFound)?;
+        ::sqlx::query(
+            "insert into prompt_versions (id, prompt_id, number, content, settings, variables, note, author_id, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind($crate::codec::DbUuid::from(id))
+        .bind($crate::codec::DbUuid::from(prompt_id))
+        .bind(number)
+        .bind(::sqlx::types::Json(&new.content))
+        .bind(::sqlx::types::Json(&new.settings))
+        .bind(::sqlx::types::Json(&new.variables))
+        .bind(new.note.as_deref())
+        .bind(new.author_id.map($crate::codec::DbUuid::from))
+        .bind(now)
+        .execute(&mut *$tx)
+        .await?;
+        ::promptrefine_core::Version {
+            id,
+            prompt_id,
+            version: number,
+            content: new.content,
+            settings: new.settings,
+            variables: new.variables,
+            note: new.note,
+            created_at: now.0,
+        }
+    }};
+}
+pub(crate) use insert_version;
+
+pub struct VersionRepo<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    pub fn versions(&self) -> VersionRepo<'_> {
+        VersionRepo { store: self }
+    }
+}
+
+impl VersionRepo<'_> {
+    /// Saves a new version and makes it current (NotFound when the prompt is gone).
+    pub async fn save(&self, prompt_id: PromptId, new: NewVersion) -> Result<Version> {
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
+            let version = insert_version!(tx, prompt_id, new, now);
+            tx.commit().await?;
+            Ok(version)
+        })
+    }
+
+    pub async fn get(&self, id: VersionId) -> Result<Version> {
+        on_backend!(self.store, read, |pool, _pg| {
+            let row: VersionRow = sqlx::query_as(&format!(
+                "select {VERSION_COLUMNS} from prompt_versions v where v.id = $1"
+            ))
+            .bind(DbUuid::from(id))
+            .fetch_one(pool)
+            .await?;
+            Ok(row.into())
+        })
+    }
+
+    pub async fn get_by_number(&self, prompt_id: PromptId, number: i64) -> Result<Version> {
+        on_backend!(self.store, read, |pool, _pg| {
+            let row: VersionRow = sqlx::query_as(&format!(
+                "select {VERSION_COLUMNS} from prompt_versions v where v.prompt_id = $1 and v.number = $2"
+            ))
+            .bind(DbUuid::from(prompt_id))
+            .bind(number)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.into())
+        })
+    }
+
+    /// The version a prompt's `current` pointer names (NotFound when it has none).
+    pub async fn get_current(&self, prompt_id: PromptId) -> Result<Version> {
+        on_backend!(self.store, read, |pool, _pg| {
+            let row: VersionRow = sqlx::query_as(&format!(
+                "select {VERSION_COLUMNS} from prompts p
+                 join prompt_versions v on v.id = p.current_version_id
+                 where p.id = $1"
+            ))
+            .bind(DbUuid::from(prompt_id))
+            .fetch_one(pool)
+            .await?;
+            Ok(row.into())
+        })
+    }
+
+    /// Newest first, keyset-paginated on the version number.
+    pub async fn list(
+        &self,
+        prompt_id: PromptId,
+        cursor: Option<NumberCursor>,
+        limit: usize,
+    ) -> Result<Page<Version>> {
+        let before = cursor.map(|c| c.0).unwrap_or(i64::MAX);
+        let rows: Vec<VersionRow> = on_backend!(self.store, read, |pool, _pg| {
+            sqlx::query_as(&format!(
+                "select {VERSION_COLUMNS} from prompt_versions v
+                 where v.prompt_id = $1 and v.number < $2
+                 order by v.number desc limit $3"
+            ))
+            .bind(DbUuid::from(prompt_id))
+            .bind(before)
+            .bind(limit as i64 + 1)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut items: Vec<Version> = rows.into_iter().map(Version::from).collect();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|v| NumberCursor(v.version).encode())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Makes an existing version of the prompt current again; writes no version.
+    pub async fn restore(&self, prompt_id: PromptId, version_id: VersionId) -> Result<()> {
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            let done = sqlx::query(
+                "update prompts set current_version_id = $2, updated_at = $3
+                 where id = $1
+                   and exists (select 1 from prompt_versions v where v.id = $2 and v.prompt_id = $1)",
+            )
+            .bind(DbUuid::from(prompt_id))
+            .bind(DbUuid::from(version_id))
+            .bind(now)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    /// Tries to change a saved version in place. Exists only so tests can show
+    /// the database refuses it; no API path calls it.
+    #[doc(hidden)]
+    pub async fn attempt_update_for_test(&self, id: VersionId, note: &str) -> Result<()> {
+        on_backend!(self.store, write, |pool, _pg| {
+            sqlx::query("update prompt_versions set note = $2 where id = $1")
+                .bind(DbUuid::from(id))
+                .bind(note)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+}
