@@ -1,0 +1,91 @@
+//! One error type for every use case. The web layer renders it as the API
+//! envelope or as a page; it never carries internal details to a user.
+
+use promptrefine_core::validate::{FieldError, Violations};
+use promptrefine_store::StoreError;
+use thiserror::Error;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// Input broke one or more rules (422), each naming its field.
+    #[error("invalid input: {0}")]
+    Invalid(Violations),
+    /// The named thing does not exist (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is taken (409).
+    #[error("{message}")]
+    Conflict { field: &'static str, message: String },
+    /// Wrong or missing credentials (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Signed in, but not allowed (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Too many attempts; try again after this many seconds (429).
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    /// The cap on runs in flight is reached (429 `too_many_runs`).
+    #[error("too many runs in flight ({0}); try again when one finishes")]
+    TooManyRuns(usize),
+    /// The request is well-formed but cannot be done in the current state (409/400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The database is unreachable or overloaded (503).
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(String),
+    /// A bug or an unexpected failure (500); the detail is logged only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 422 with one violation.
+    pub fn invalid(field: &str, rule: &str, message: impl Into<String>) -> AppError {
+        let mut v = Violations::default();
+        v.push(field, rule, message.into());
+        AppError::Invalid(v)
+    }
+
+    pub fn violations(&self) -> Option<&[FieldError]> {
+        match self {
+            AppError::Invalid(v) => Some(&v.0),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound("record"),
+            StoreError::Conflict(c) => AppError::Conflict {
+                field: "unknown",
+                message: format!("already exists ({c})"),
+            },
+            StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::Other(e) => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Maps a store result's NotFound to the name of what was looked for.
+pub(crate) trait OrNotFound<T> {
+    fn or_not_found(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for std::result::Result<T, StoreError> {
+    fn or_not_found(self, what: &'static str) -> Result<T> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => AppError::NotFound(what),
+            other => other.into(),
+        })
+    }
+}
+
+/// Turns collected violations into a result.
+pub(crate) fn check(v: Violations) -> Result<()> {
+    v.into_result().map_err(AppError::Invalid)
+}

@@ -1,0 +1,382 @@
+//! [`Provider`]: a configured upstream, and the retry loop around each call.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use promptrefine_core::{ChatMessage, ModelSettings};
+use rand::Rng;
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::answer::parse_completion;
+use crate::config::{ClientSettings, ConfigError, ProviderConfig};
+use crate::error::{LlmError, Redactor};
+use crate::transport::protocol;
+use crate::wire;
+
+/// One chat completion to ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatRequest {
+    /// The model sent upstream (`settings.model` is not read).
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    pub settings: ModelSettings,
+    /// Sent as `x-request-id`, so upstream logs can be matched with ours.
+    pub request_id: Option<String>,
+    pub stream: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+}
+
+/// A finished answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub output: String,
+    pub finish_reason: Option<String>,
+    /// `None` when the upstream sent no usage (some servers never do).
+    pub usage: Option<Usage>,
+    /// From the call to the end of the answer, retries included.
+    pub latency_ms: i64,
+    /// From the call to the first content of a streamed answer; `None` when
+    /// not streamed.
+    pub ttft_ms: Option<i64>,
+    /// The upstream's `id` for the completion.
+    pub upstream_id: Option<String>,
+}
+
+/// A configured OpenAI-compatible upstream. Cheap to clone: clones share
+/// one connection pool.
+#[derive(Clone)]
+pub struct Provider {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    name: String,
+    base_url: String,
+    /// `host:port`, for messages (never the whole URL: it may hold secrets).
+    pub(crate) authority: String,
+    chat_url: Url,
+    models_url: Url,
+    fallback_models: Vec<String>,
+    headers: HeaderMap,
+    has_key: bool,
+    client: reqwest::Client,
+    pub(crate) settings: ClientSettings,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.inner.name)
+            .field("base_url", &self.inner.base_url)
+            .field("has_key", &self.inner.has_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig, settings: ClientSettings) -> Result<Provider, ConfigError> {
+        let base_url = config.base_url.trim().trim_end_matches('/').to_owned();
+        let base = Url::parse(&base_url).map_err(|e| ConfigError::InvalidBaseUrl(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(ConfigError::InvalidBaseUrl(
+                "expected http:// or https:// and a host".into(),
+            ));
+        }
+        let mut secrets: Vec<String> = Vec::new();
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.extra_headers {
+            let bad = || ConfigError::InvalidHeader(name.clone());
+            let header = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+            let mut value_h = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
+            value_h.set_sensitive(true);
+            headers.insert(header, value_h);
+            secrets.push(value.trim().to_owned());
+        }
+        let key = config
+            .api_key
+            .as_ref()
+            .map(|k| k.expose_secret().trim())
+            .filter(|k| !k.is_empty());
+        if let Some(key) = key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| ConfigError::InvalidApiKey)?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+            secrets.push(key.to_owned());
+        }
+        if let Some(password) = base.password() {
+            secrets.push(password.to_owned());
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            // A redirected POST turns into a GET and may carry the key to
+            // another host: report it instead (it means a wrong base URL).
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("promptrefine/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Provider {
+            inner: Arc::new(Inner {
+                name: config.name,
+                chat_url: endpoint(&base, &["chat", "completions"]),
+                models_url: endpoint(&base, &["models"]),
+                authority: format!(
+                    "{}:{}",
+                    base.host_str().unwrap_or_default(),
+                    base.port_or_known_default().unwrap_or_default()
+                ),
+                base_url,
+                fallback_models: config.models,
+                headers,
+                has_key: key.is_some(),
+                client,
+                settings,
+                redactor: Redactor::new(secrets),
+            }),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether an API key is sent.
+    pub fn has_key(&self) -> bool {
+        self.inner.has_key
+    }
+
+    /// The base URL as configured, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The configured model list, for when `list_models` fails.
+    pub fn fallback_models(&self) -> &[String] {
+        &self.inner.fallback_models
+    }
+
+    pub fn settings(&self) -> &ClientSettings {
+        &self.inner.settings
+    }
+
+    /// Runs one chat completion. With `req.stream`, each content delta goes
+    /// to `deltas` as it arrives; without, the whole output goes as one delta.
+    ///
+    /// Cancel by dropping the future: the deltas already sent are the
+    /// partial output. On failure, `LlmError::partial_output` holds it too.
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        deltas: Option<UnboundedSender<String>>,
+    ) -> Result<Completion, LlmError> {
+        let span = tracing::info_span!(
+            "llm.chat",
+            provider = %self.inner.name,
+            model = %req.model,
+            request_id = req.request_id.as_deref().unwrap_or(""),
+            stream = req.stream,
+        );
+        let started = Instant::now();
+        let body = wire::request_body(req);
+        let deltas = deltas.as_ref();
+        let inner = &self.inner;
+        let result = inner
+            .with_retries(started, || inner.chat_once(&body, req, started, deltas))
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
+        match &result {
+            Ok(c) => tracing::debug!(
+                latency_ms = c.latency_ms,
+                output_len = c.output.len(),
+                "chat completed"
+            ),
+            Err(e) => {
+                tracing::warn!(code = %e.code, http_status = e.http_status, partial_len = e.partial_output.len(), "chat failed")
+            }
+        }
+        result
+    }
+
+    /// The model ids the upstream offers (`GET {base}/models`).
+    pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
+        let started = Instant::now();
+        let inner = &self.inner;
+        inner
+            .with_retries(started, || inner.list_models_once(started))
+            .instrument(tracing::info_span!("llm.list_models", provider = %inner.name))
+            .await
+    }
+}
+
+/// `base` with path segments appended; its query (Azure's `api-version`)
+/// is kept.
+fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+impl Inner {
+    fn deadline(&self, started: Instant) -> Instant {
+        started + self.settings.request_timeout
+    }
+
+    async fn chat_once(
+        &self,
+        body: &serde_json::Value,
+        req: &ChatRequest,
+        started: Instant,
+        deltas: Option<&UnboundedSender<String>>,
+    ) -> Result<Completion, LlmError> {
+        let deadline = self.deadline(started);
+        let mut rb = self
+            .client
+            .post(self.chat_url.clone())
+            .headers(self.headers.clone())
+            .json(body);
+        if let Some(id) = &req.request_id {
+            match HeaderValue::from_str(id) {
+                Ok(v) => rb = rb.header("x-request-id", v),
+                Err(_) => tracing::warn!("request id is not a valid header value; not sent"),
+            }
+        }
+        let resp = self.send(rb, deadline).await?;
+        let resp = self.check_status(resp, deadline).await?;
+        if req.stream {
+            self.read_stream(resp, started, deadline, deltas).await
+        } else {
+            let body = self.read_body(resp, deadline).await?;
+            parse_completion(&body, started, deltas, false)
+        }
+    }
+
+    async fn list_models_once(&self, started: Instant) -> Result<Vec<String>, LlmError> {
+        let deadline = self.deadline(started);
+        let rb = self
+            .client
+            .get(self.models_url.clone())
+            .headers(self.headers.clone());
+        let resp = self.send(rb, deadline).await?;
+        let resp = self.check_status(resp, deadline).await?;
+        let body = self.read_body(resp, deadline).await?;
+        wire::model_ids(&body)
+            .ok_or_else(|| protocol("the model list is not {\"data\": [{\"id\": …}]}"))
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or runs out of
+    /// retries or time (see the crate docs for the policy). The error that
+    /// comes out is redacted.
+    async fn with_retries<T, F, Fut>(&self, started: Instant, mut attempt: F) -> Result<T, LlmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, LlmError>>,
+    {
+        let deadline = self.deadline(started);
+        let mut attempts: u32 = 0;
+        loop {
+            attempts += 1;
+            let err = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let retryable = err.is_retryable() && attempts <= self.settings.max_retries;
+            let delay = backoff(&self.settings, attempts - 1, err.retry_after);
+            if !retryable || Instant::now() + delay >= deadline {
+                return Err(self.give_up(err, attempts));
+            }
+            tracing::info!(
+                attempt = attempts,
+                code = %err.code,
+                http_status = err.http_status,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn give_up(&self, mut err: LlmError, attempts: u32) -> LlmError {
+        if attempts > 1 {
+            err.message = format!("{} (gave up after {attempts} attempts)", err.message);
+        }
+        self.redactor.apply(err)
+    }
+}
+
+/// The wait before retry number `retry + 1`: the upstream's `Retry-After`
+/// when it sent one, else `base × 2^retry` with "equal jitter" (half fixed,
+/// half random, so retries of many runs spread out but never come at
+/// once); both capped at `backoff_max`.
+fn backoff(s: &ClientSettings, retry: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(ra) = retry_after {
+        return ra.min(s.backoff_max);
+    }
+    let exp = s
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(retry))
+        .min(s.backoff_max);
+    let half = exp / 2;
+    let jitter = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(rand::rng().random_range(0..=jitter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after_up_to_the_cap() {
+        let s = ClientSettings {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1000),
+            ..ClientSettings::default()
+        };
+        for _ in 0..50 {
+            let d0 = backoff(&s, 0, None);
+            assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));
+            let d2 = backoff(&s, 2, None);
+            assert!(d2 >= Duration::from_millis(200) && d2 <= Duration::from_millis(400));
+            let d9 = backoff(&s, 9, None);
+            assert!(d9 >= Duration::from_millis(500) && d9 <= Duration::from_millis(1000));
+        }
+        assert_eq!(
+            backoff(&s, 0, Some(Duration::from_millis(300))),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            backoff(&s, 0, Some(Duration::from_secs(60))),
+            Duration::from_millis(1000)
+        );
+    }
+
+    #[test]
+    fn endpoints_keep_the_base_path_and_query() {
+        let base = Url::parse("https://x.example/openai/v1?api-version=1").unwrap();
+        assert_eq!(
+            endpoint(&base, &["chat", "completions"]).as_str(),
+            "https://x.example/openai/v1/chat/completions?api-version=1"
+        );
+        let base = Url::parse("http://127.0.0.1:1/v1").unwrap();
+        assert_eq!(
+            endpoint(&base, &["models"]).as_str(),
+            "http://127.0.0.1:1/v1/models"
+        );
+    }
+}

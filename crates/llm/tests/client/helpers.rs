@@ -1,0 +1,70 @@
+use std::time::Duration;
+
+use promptrefine_core::{ChatMessage, ModelSettings, Role};
+use promptrefine_llm::{
+    ChatRequest, ClientSettings, Completion, LlmError, Provider, ProviderConfig,
+};
+use promptrefine_mock_openai::MockOpenAi;
+
+pub const KEY: &str = "sk-test-0123456789abcdef";
+
+/// Short timeouts and tiny backoffs, so failure tests are quick.
+pub fn fast_settings() -> ClientSettings {
+    ClientSettings {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(20),
+        first_byte_timeout: Duration::from_secs(5),
+        idle_stream_timeout: Duration::from_secs(5),
+        max_retries: 2,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+    }
+}
+
+pub fn provider_at(base_url: &str, settings: ClientSettings) -> Provider {
+    Provider::new(
+        ProviderConfig {
+            name: "mock".into(),
+            base_url: base_url.into(),
+            api_key: Some(KEY.into()),
+            models: vec!["fallback-model".into()],
+            extra_headers: vec![],
+        },
+        settings,
+    )
+    .unwrap()
+}
+
+pub fn provider(mock: &MockOpenAi) -> Provider {
+    provider_at(&mock.base_url(), fast_settings())
+}
+
+pub fn request(model: &str, stream: bool) -> ChatRequest {
+    ChatRequest {
+        model: model.into(),
+        messages: vec![
+            ChatMessage {
+                role: Role::System,
+                content: "Be brief.".into(),
+            },
+            ChatMessage {
+                role: Role::User,
+                content: "hello there world".into(),
+            },
+        ],
+        settings: ModelSettings::default(),
+        request_id: None,
+        stream,
+    }
+}
+
+/// Runs a chat and collects the deltas it sent.
+pub async fn chat(p: &Provider, req: &ChatRequest) -> (Result<Completion, LlmError>, Vec<String>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let result = p.chat(req, Some(tx)).await;
+    let mut deltas = Vec::new();
+    while let Ok(d) = rx.try_recv() {
+        deltas.push(d);
+    }
+    (result, deltas)
+}

@@ -1,0 +1,58 @@
+//! The JSON API under `/api`. Every route is registered through
+//! `utoipa_axum::routes!`, so the OpenAPI document (`/api/openapi.json`) is
+//! generated from the same list the router is built from.
+
+pub mod envelope;
+pub mod extract;
+mod health;
+mod labels;
+mod openapi;
+mod prompts;
+mod versions;
+
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// The API routes with the OpenAPI document, before state is attached.
+pub fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(prompts::routes())
+        .merge(versions::routes())
+        .merge(labels::routes())
+        .merge(crate::auth::api_routes())
+}
+
+/// Long-running routes (test runs) that must not get the request timeout.
+fn long_running_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let timeout = state.config.request_timeout;
+    let (standard, mut doc) = openapi_router().split_for_parts();
+    let (long, long_doc) = long_running_routes().split_for_parts();
+    doc.merge(long_doc);
+    let doc = std::sync::Arc::new(doc);
+    Router::new()
+        .merge(standard.layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)))
+        .merge(long)
+        .merge(health::routes())
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+}
+
+/// The whole OpenAPI document (also used by tests).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = openapi_router().split_for_parts();
+    let (_, long_doc) = long_running_routes().split_for_parts();
+    doc.merge(long_doc);
+    doc
+}

@@ -1,0 +1,179 @@
+//! `/api/auth/*` (login, logout, me, setup) and `/api/tokens`.
+
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use promptrefine_core::{TokenId, User};
+use promptrefine_store::ApiToken;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{CurrentUser, client_addr, cookie, csrf};
+use crate::api::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
+use crate::api::extract::{ApiJson, parse_id};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(setup))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+}
+
+/// Signs in; sets the session cookie. Wrong email and wrong password give the
+/// same 401; repeated failures get 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, security(()),
+    responses((status = 200, body = Envelope<User>), (status = 401, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    ApiJson(input): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    refuse_cross_site(&parts, &state)?;
+    let addr = client_addr(&parts, &state);
+    let session = state.app.login(&input.email, input.password, addr).await?;
+    let mut res = Data(session.user).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie::set_session(
+            session.session_id.expose_secret(),
+            state.config.session_absolute.as_secs(),
+            cookie::secure(&parts, &state),
+        ),
+    );
+    Ok(res)
+}
+
+/// Login CSRF: a form on another site must not sign the browser in. Requests
+/// without browser headers (scripts, curl) are not cross-site requests.
+fn refuse_cross_site(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    let browser = parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
+    if browser && !csrf::from_this_site(parts, state) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_rejected", "cross-site request refused"));
+    }
+    Ok(())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignedOut {
+    signed_out: bool,
+}
+
+/// Signs out: deletes the session server-side and clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 200, body = Envelope<SignedOut>), (status = 401, body = ErrorEnvelope)))]
+async fn logout(_user: CurrentUser, State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    if let Some(raw) = cookie::session_cookie(&parts.headers) {
+        state.app.logout(&raw).await?;
+    }
+    let mut res = Data(SignedOut { signed_out: true }).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, cookie::clear_session(cookie::secure(&parts, &state)));
+    Ok(res)
+}
+
+/// Who is signed in.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, body = Envelope<User>), (status = 401, body = ErrorEnvelope)))]
+async fn me(user: CurrentUser, State(state): State<AppState>) -> Result<Data<User>, ApiError> {
+    Ok(Data(state.app.user(user.user_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    token: String,
+    email: String,
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+}
+
+/// First run: creates the admin with the one-time setup token (printed by the
+/// server at start) and signs in. Gone once a user exists.
+#[utoipa::path(post, path = "/api/auth/setup", tag = "auth", request_body = SetupRequest, security(()),
+    responses((status = 201, body = Envelope<User>), (status = 403, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn setup(
+    State(state): State<AppState>,
+    parts: Parts,
+    ApiJson(input): ApiJson<SetupRequest>,
+) -> Result<Response, ApiError> {
+    refuse_cross_site(&parts, &state)?;
+    let session = state.app.complete_setup(&input.token, &input.email, input.password).await?;
+    let mut res = Created(session.user).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie::set_session(
+            session.session_id.expose_secret(),
+            state.config.session_absolute.as_secs(),
+            cookie::secure(&parts, &state),
+        ),
+    );
+    Ok(res)
+}
+
+/// The signed-in user's API tokens (never their secrets).
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens",
+    responses((status = 200, body = Envelope<Vec<Object>>), (status = 401, body = ErrorEnvelope)))]
+async fn list_tokens(user: CurrentUser, State(state): State<AppState>) -> Result<Data<Vec<ApiToken>>, ApiError> {
+    Ok(Data(state.app.list_tokens(user.user_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    info: ApiToken,
+    /// The secret, shown this once.
+    token: String,
+}
+
+/// Creates a named API token. The secret is in this answer only.
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = Envelope<CreatedToken>), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn create_token(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<CreateToken>,
+) -> Result<Created<CreatedToken>, ApiError> {
+    let (info, secret) = state.app.create_token(user.user_id, &input.name).await?;
+    Ok(Created(CreatedToken { info, token: secret.expose_secret().to_string() }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    revoked: bool,
+}
+
+/// Revokes a token at once.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = Envelope<Revoked>), (status = 404, body = ErrorEnvelope)))]
+async fn revoke_token(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Data<Revoked>, ApiError> {
+    let id: TokenId = parse_id(&id, "token")?;
+    state.app.revoke_token(user.user_id, id).await?;
+    Ok(Data(Revoked { revoked: true }))
+}

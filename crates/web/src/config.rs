@@ -1,0 +1,46 @@
+//! Settings of the HTTP layer (filled by the CLI from flags, env and files).
+
+use std::time::Duration;
+
+/// Whether session cookies carry `Secure` (and the `__Host-` prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// Secure when the request came over HTTPS (or a trusted proxy says so).
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Largest request body accepted (413 above).
+    pub body_limit_bytes: usize,
+    /// Time limit for a request (runs are exempt: they have their own timeouts).
+    pub request_timeout: Duration,
+    /// How long graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    pub cookie_secure: CookieSecure,
+    /// Trust `X-Forwarded-Proto` / `X-Forwarded-For` from a reverse proxy.
+    pub trust_proxy: bool,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    /// Serve `/metrics`; when a token is set it must be sent as a bearer token.
+    pub metrics_enabled: bool,
+    pub metrics_token: Option<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            body_limit_bytes: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(20),
+            cookie_secure: CookieSecure::Auto,
+            trust_proxy: false,
+            session_idle: Duration::from_secs(60 * 60 * 24),
+            session_absolute: Duration::from_secs(60 * 60 * 24 * 14),
+            metrics_enabled: true,
+            metrics_token: None,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Middleware, outermost first: request id → tracing → API error envelope →
+//! timeouts and body limits → security headers → panic catcher. Auth is an
+//! extractor (`auth::CurrentUser`) so each handler states what it needs.
+
+pub mod request_id;
+pub mod security_headers;
