@@ -10,8 +10,10 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use promptrefine_core::validate::{self, Violations};
@@ -22,8 +24,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::error::{AppError, OrNotFound, Result, check};
 use crate::App;
+use crate::error::{AppError, OrNotFound, Result, check};
 
 /// Prefix of every API token, so leaked ones are easy to spot (and redact).
 pub const TOKEN_PREFIX: &str = "pr_";
@@ -94,7 +96,11 @@ pub async fn hash_password(password: SecretString) -> Result<String> {
 async fn verify_password(hash: String, password: SecretString) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.expose_secret().as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -108,18 +114,27 @@ fn now() -> OffsetDateTime {
 impl App {
     /// Signs in with email and password, throttling repeated failures per
     /// account and per client address.
-    pub async fn login(&self, email: &str, password: SecretString, client: Option<IpAddr>) -> Result<NewSession> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: Option<IpAddr>,
+    ) -> Result<NewSession> {
         let keys = throttle_keys(email, client);
         for key in &keys {
-            if let Some(st) = self.store.sessions().throttle_state(key).await? {
-                if let Some(until) = st.blocked_until.filter(|u| *u > now()) {
-                    let secs = (until - now()).whole_seconds().max(1) as u64;
-                    return Err(AppError::Throttled { retry_after_secs: secs });
-                }
+            let state = self.store.sessions().throttle_state(key).await?;
+            if let Some(until) = state.and_then(|s| s.blocked_until).filter(|u| *u > now()) {
+                let secs = (until - now()).whole_seconds().max(1) as u64;
+                return Err(AppError::Throttled {
+                    retry_after_secs: secs,
+                });
             }
         }
         let user = self.store.users().find_by_email(email.trim()).await?;
-        let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.clone());
         let ok = verify_password(hash, password).await && user.is_some();
         let Some(user) = user.filter(|_| ok) else {
             for key in &keys {
@@ -135,12 +150,22 @@ impl App {
 
     async fn record_login_failure(&self, key: &str) -> Result<()> {
         let t = now();
-        let failures = self.store.sessions().throttle_state(key).await?.map_or(0, |s| s.failures) + 1;
+        let failures = self
+            .store
+            .sessions()
+            .throttle_state(key)
+            .await?
+            .map_or(0, |s| s.failures)
+            + 1;
         let blocked_until = (failures > FREE_FAILURES).then(|| {
             let secs = 1i64 << (failures - FREE_FAILURES - 1).min(10);
             t + time::Duration::seconds(secs.min(MAX_BLOCK_SECS))
         });
-        let state = ThrottleState { failures, last_failure_at: t, blocked_until };
+        let state = ThrottleState {
+            failures,
+            last_failure_at: t,
+            blocked_until,
+        };
         Ok(self.store.sessions().record_failure(key, &state).await?)
     }
 
@@ -159,7 +184,11 @@ impl App {
             absolute_expires_at: t + self.auth.session_absolute,
         };
         self.store.sessions().create(&record).await?;
-        Ok(NewSession { session_id: SecretString::from(raw), csrf_token, user })
+        Ok(NewSession {
+            session_id: SecretString::from(raw),
+            csrf_token,
+            user,
+        })
     }
 
     /// The session behind a cookie value, sliding its idle expiry.
@@ -169,12 +198,20 @@ impl App {
         }
         let hash = sha256_hex(raw_id);
         let t = now();
-        let Some(s) = self.store.sessions().find_valid(&hash, t).await? else { return Ok(None) };
+        let Some(s) = self.store.sessions().find_valid(&hash, t).await? else {
+            return Ok(None);
+        };
         // Write at most once a minute per session: reads stay reads.
         if t - s.last_seen_at > time::Duration::minutes(1) {
-            self.store.sessions().touch(&hash, t, t + self.auth.session_idle).await?;
+            self.store
+                .sessions()
+                .touch(&hash, t, t + self.auth.session_idle)
+                .await?;
         }
-        Ok(Some(ActiveSession { user_id: s.user_id, csrf_token: s.csrf_token }))
+        Ok(Some(ActiveSession {
+            user_id: s.user_id,
+            csrf_token: s.csrf_token,
+        }))
     }
 
     pub async fn logout(&self, raw_id: &str) -> Result<()> {
@@ -186,7 +223,13 @@ impl App {
     }
 
     pub async fn user(&self, id: UserId) -> Result<User> {
-        Ok(self.store.users().get(id).await.or_not_found("user")?.user())
+        Ok(self
+            .store
+            .users()
+            .get(id)
+            .await
+            .or_not_found("user")?
+            .user())
     }
 
     // --- API tokens --------------------------------------------------------
@@ -199,7 +242,11 @@ impl App {
         check(v)?;
         let raw = format!("{TOKEN_PREFIX}{}", random_secret());
         let prefix: String = raw.chars().take(TOKEN_PREFIX.len() + 6).collect();
-        let token = self.store.tokens().create(user, name, &prefix, &sha256_hex(&raw)).await?;
+        let token = self
+            .store
+            .tokens()
+            .create(user, name, &prefix, &sha256_hex(&raw))
+            .await?;
         Ok((token, SecretString::from(raw)))
     }
 
@@ -208,7 +255,11 @@ impl App {
     }
 
     pub async fn revoke_token(&self, user: UserId, id: TokenId) -> Result<()> {
-        self.store.tokens().revoke(user, id).await.or_not_found("token")
+        self.store
+            .tokens()
+            .revoke(user, id)
+            .await
+            .or_not_found("token")
     }
 
     /// The user a bearer token belongs to, when it is live.
@@ -216,9 +267,14 @@ impl App {
         if !raw.starts_with(TOKEN_PREFIX) || raw.len() > 200 {
             return Ok(None);
         }
-        let Some(token) = self.store.tokens().find_active(&sha256_hex(raw)).await? else { return Ok(None) };
+        let Some(token) = self.store.tokens().find_active(&sha256_hex(raw)).await? else {
+            return Ok(None);
+        };
         let t = now();
-        if token.last_used_at.is_none_or(|u| t - u > time::Duration::minutes(1)) {
+        if token
+            .last_used_at
+            .is_none_or(|u| t - u > time::Duration::minutes(1))
+        {
             self.store.tokens().touch(token.id, t).await?;
         }
         Ok(Some(token.user_id))
@@ -229,7 +285,11 @@ impl App {
     /// At start-up: create the admin from configuration when there is no user;
     /// otherwise, with no user and no configured admin, make a one-time setup
     /// token and return it (to print as a link).
-    pub async fn ensure_admin(&self, email: Option<&str>, password: Option<&SecretString>) -> Result<Option<SecretString>> {
+    pub async fn ensure_admin(
+        &self,
+        email: Option<&str>,
+        password: Option<&SecretString>,
+    ) -> Result<Option<SecretString>> {
         if self.store.users().count().await? > 0 {
             return Ok(None);
         }
@@ -239,12 +299,19 @@ impl App {
             return Ok(None);
         }
         let raw = random_secret();
-        self.store.sessions().put_setup_token(&sha256_hex(&raw), now() + time::Duration::hours(24)).await?;
+        self.store
+            .sessions()
+            .put_setup_token(&sha256_hex(&raw), now() + time::Duration::hours(24))
+            .await?;
         Ok(Some(SecretString::from(raw)))
     }
 
     pub async fn setup_token_valid(&self, raw: &str) -> Result<bool> {
-        Ok(self.store.sessions().setup_token_valid(&sha256_hex(raw), now()).await?)
+        Ok(self
+            .store
+            .sessions()
+            .setup_token_valid(&sha256_hex(raw), now())
+            .await?)
     }
 
     pub async fn user_count(&self) -> Result<i64> {
@@ -252,7 +319,12 @@ impl App {
     }
 
     /// Creates the first user with the one-time setup token and signs them in.
-    pub async fn complete_setup(&self, raw_token: &str, email: &str, password: SecretString) -> Result<NewSession> {
+    pub async fn complete_setup(
+        &self,
+        raw_token: &str,
+        email: &str,
+        password: SecretString,
+    ) -> Result<NewSession> {
         let email = email.trim();
         validate_credentials(email, &password)?;
         let hash = hash_password(password).await?;
@@ -261,7 +333,9 @@ impl App {
             .sessions()
             .complete_setup(&sha256_hex(raw_token), now(), email, &hash)
             .await
-            .map_err(|_| AppError::Forbidden("the setup link is invalid, expired or already used"))?;
+            .map_err(|_| {
+                AppError::Forbidden("the setup link is invalid, expired or already used")
+            })?;
         let user = self.user(id).await?;
         self.start_session(user).await
     }
@@ -271,9 +345,10 @@ impl App {
         validate_credentials(email, &password)?;
         let hash = hash_password(password).await?;
         match self.store.users().create(email, &hash).await {
-            Err(promptrefine_store::StoreError::Conflict(_)) => {
-                Err(AppError::Conflict { field: "email", message: "a user with this email exists".into() })
-            }
+            Err(promptrefine_store::StoreError::Conflict(_)) => Err(AppError::Conflict {
+                field: "email",
+                message: "a user with this email exists".into(),
+            }),
             other => Ok(other?),
         }
     }
@@ -281,9 +356,18 @@ impl App {
     /// Resets a password (CLI); signs the user out everywhere.
     pub async fn set_password(&self, email: &str, password: SecretString) -> Result<()> {
         validate_credentials(email.trim(), &password)?;
-        let user = self.store.users().find_by_email(email.trim()).await?.ok_or(AppError::NotFound("user"))?;
+        let user = self
+            .store
+            .users()
+            .find_by_email(email.trim())
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
         let hash = hash_password(password).await?;
-        Ok(self.store.users().set_password_hash(user.id(), &hash).await?)
+        Ok(self
+            .store
+            .users()
+            .set_password_hash(user.id(), &hash)
+            .await?)
     }
 }
 

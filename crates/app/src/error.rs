@@ -17,7 +17,10 @@ pub enum AppError {
     NotFound(&'static str),
     /// A unique value is taken (409).
     #[error("{message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     /// Wrong or missing credentials (401).
     #[error("{0}")]
     Unauthorized(&'static str),

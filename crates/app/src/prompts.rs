@@ -104,7 +104,11 @@ pub struct ListPrompts {
 }
 
 impl App {
-    pub async fn create_prompt(&self, input: CreatePrompt, author: Option<UserId>) -> Result<PromptDetail> {
+    pub async fn create_prompt(
+        &self,
+        input: CreatePrompt,
+        author: Option<UserId>,
+    ) -> Result<PromptDetail> {
         let title = input.title.trim().to_string();
         let tags = input.tags;
         let mut v = Violations::default();
@@ -116,11 +120,22 @@ impl App {
         let first_version = match input.content {
             Some(content) => {
                 let settings = input.settings.unwrap_or_default();
-                Some(self.new_version(&mut v, input.prompt_type, content, settings, input.note, author))
+                Some(self.new_version(
+                    &mut v,
+                    input.prompt_type,
+                    content,
+                    settings,
+                    input.note,
+                    author,
+                ))
             }
             None => {
                 if input.settings.is_some() || input.note.is_some() {
-                    v.push("content", "required", "settings and note need a content to save as version 1");
+                    v.push(
+                        "content",
+                        "required",
+                        "settings and note need a content to save as version 1",
+                    );
                 }
                 None
             }
@@ -143,7 +158,11 @@ impl App {
             };
             match self.store.prompts().create(new).await {
                 Ok((prompt, current_version)) => {
-                    return Ok(PromptDetail { prompt, current_version, labels: vec![] });
+                    return Ok(PromptDetail {
+                        prompt,
+                        current_version,
+                        labels: vec![],
+                    });
                 }
                 Err(StoreError::Conflict(_)) if !explicit_slug && attempt < 4 => {
                     slug = self.free_slug(&slug::slugify(&title)).await?;
@@ -163,10 +182,16 @@ impl App {
                 return Ok(candidate);
             }
             let suffix = format!("-{n}");
-            let keep = base.len().min(validate::limits::SLUG_MAX_CHARS - suffix.len());
+            let keep = base
+                .len()
+                .min(validate::limits::SLUG_MAX_CHARS - suffix.len());
             candidate = format!("{}{suffix}", base[..keep].trim_end_matches('-'));
         }
-        Ok(format!("{}-{}", &base[..base.len().min(60)], VersionId::new().0.simple()))
+        Ok(format!(
+            "{}-{}",
+            &base[..base.len().min(60)],
+            VersionId::new().0.simple()
+        ))
     }
 
     fn new_version(
@@ -206,7 +231,11 @@ impl App {
             q: q.q.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         };
         if filter.q.as_ref().is_some_and(|s| s.chars().count() > 200) {
-            return Err(AppError::invalid("q", "length", "q must be at most 200 characters"));
+            return Err(AppError::invalid(
+                "q",
+                "length",
+                "q must be at most 200 characters",
+            ));
         }
         Ok(self.store.prompts().list(&filter, cursor, limit).await?)
     }
@@ -217,17 +246,32 @@ impl App {
     }
 
     pub async fn get_prompt_by_slug(&self, slug: &str) -> Result<PromptDetail> {
-        let prompt = self.store.prompts().get_by_slug(slug).await.or_not_found("prompt")?;
+        let prompt = self
+            .store
+            .prompts()
+            .get_by_slug(slug)
+            .await
+            .or_not_found("prompt")?;
         self.detail(prompt).await
     }
 
     async fn detail(&self, prompt: Prompt) -> Result<PromptDetail> {
         let current_version = match prompt.current_version_id {
-            Some(vid) => Some(self.store.versions().get(vid).await.or_not_found("version")?),
+            Some(vid) => Some(
+                self.store
+                    .versions()
+                    .get(vid)
+                    .await
+                    .or_not_found("version")?,
+            ),
             None => None,
         };
         let labels = self.store.labels().list(prompt.id).await?;
-        Ok(PromptDetail { prompt, current_version, labels })
+        Ok(PromptDetail {
+            prompt,
+            current_version,
+            labels,
+        })
     }
 
     pub async fn update_prompt(&self, id: PromptId, input: UpdatePrompt) -> Result<Prompt> {
@@ -244,7 +288,11 @@ impl App {
         }
         check(v)?;
         let slug = input.slug.clone();
-        let patch = PromptPatch { title, slug: input.slug, tags: input.tags };
+        let patch = PromptPatch {
+            title,
+            slug: input.slug,
+            tags: input.tags,
+        };
         match self.store.prompts().update(id, patch).await {
             Err(StoreError::Conflict(_)) => Err(slug_taken(slug.as_deref().unwrap_or(""))),
             other => other.or_not_found("prompt"),
@@ -255,49 +303,110 @@ impl App {
         self.store.prompts().delete(id).await.or_not_found("prompt")
     }
 
-    pub async fn save_version(&self, prompt_id: PromptId, input: SaveVersion, author: Option<UserId>) -> Result<Version> {
-        let prompt = self.store.prompts().get(prompt_id).await.or_not_found("prompt")?;
+    pub async fn save_version(
+        &self,
+        prompt_id: PromptId,
+        input: SaveVersion,
+        author: Option<UserId>,
+    ) -> Result<Version> {
+        let prompt = self
+            .store
+            .prompts()
+            .get(prompt_id)
+            .await
+            .or_not_found("prompt")?;
         let mut v = Violations::default();
-        let new = self.new_version(&mut v, prompt.prompt_type, input.content, input.settings, input.note, author);
+        let new = self.new_version(
+            &mut v,
+            prompt.prompt_type,
+            input.content,
+            input.settings,
+            input.note,
+            author,
+        );
         check(v)?;
-        self.store.versions().save(prompt_id, new).await.or_not_found("prompt")
+        self.store
+            .versions()
+            .save(prompt_id, new)
+            .await
+            .or_not_found("prompt")
     }
 
-    pub async fn list_versions(&self, prompt_id: PromptId, cursor: Option<&str>, limit: Option<i64>) -> Result<Page<Version>> {
+    pub async fn list_versions(
+        &self,
+        prompt_id: PromptId,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<Version>> {
         let limit = page_limit(limit)?;
         let cursor = match cursor.filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => Some(NumberCursor::decode(c).ok_or_else(bad_cursor)?),
         };
-        self.store.prompts().get(prompt_id).await.or_not_found("prompt")?;
+        self.store
+            .prompts()
+            .get(prompt_id)
+            .await
+            .or_not_found("prompt")?;
         Ok(self.store.versions().list(prompt_id, cursor, limit).await?)
     }
 
     pub async fn get_version(&self, prompt_id: PromptId, number: i64) -> Result<Version> {
-        self.store.versions().get_by_number(prompt_id, number).await.or_not_found("version")
+        self.store
+            .versions()
+            .get_by_number(prompt_id, number)
+            .await
+            .or_not_found("version")
     }
 
     /// A version of this prompt by id (NotFound when it belongs to another).
     pub async fn get_version_by_id(&self, prompt_id: PromptId, id: VersionId) -> Result<Version> {
-        let version = self.store.versions().get(id).await.or_not_found("version")?;
+        let version = self
+            .store
+            .versions()
+            .get(id)
+            .await
+            .or_not_found("version")?;
         if version.prompt_id != prompt_id {
             return Err(AppError::NotFound("version"));
         }
         Ok(version)
     }
 
-    pub async fn restore_version(&self, prompt_id: PromptId, version_id: VersionId) -> Result<PromptDetail> {
-        self.store.prompts().get(prompt_id).await.or_not_found("prompt")?;
-        self.store.versions().restore(prompt_id, version_id).await.or_not_found("version")?;
+    pub async fn restore_version(
+        &self,
+        prompt_id: PromptId,
+        version_id: VersionId,
+    ) -> Result<PromptDetail> {
+        self.store
+            .prompts()
+            .get(prompt_id)
+            .await
+            .or_not_found("prompt")?;
+        self.store
+            .versions()
+            .restore(prompt_id, version_id)
+            .await
+            .or_not_found("version")?;
         self.get_prompt(prompt_id).await
     }
 
     /// Diff of version `from` against `to` (numbers); `to` defaults to current.
-    pub async fn diff_versions(&self, prompt_id: PromptId, from: i64, to: Option<i64>) -> Result<DiffResult> {
+    pub async fn diff_versions(
+        &self,
+        prompt_id: PromptId,
+        from: i64,
+        to: Option<i64>,
+    ) -> Result<DiffResult> {
         let old = self.get_version(prompt_id, from).await?;
         let new = match to {
             Some(n) => self.get_version(prompt_id, n).await?,
-            None => self.store.versions().get_current(prompt_id).await.or_not_found("version")?,
+            None => self
+                .store
+                .versions()
+                .get_current(prompt_id)
+                .await
+                .or_not_found("version")?,
         };
         Ok(DiffResult {
             from: old.version,
@@ -306,26 +415,58 @@ impl App {
         })
     }
 
-    pub async fn set_label(&self, prompt_id: PromptId, label: &str, version_id: VersionId) -> Result<Vec<Label>> {
+    pub async fn set_label(
+        &self,
+        prompt_id: PromptId,
+        label: &str,
+        version_id: VersionId,
+    ) -> Result<Vec<Label>> {
         let mut v = Violations::default();
         validate::label_name(&mut v, "label", label);
         check(v)?;
-        self.store.prompts().get(prompt_id).await.or_not_found("prompt")?;
-        self.store.labels().set(prompt_id, label, version_id).await.or_not_found("version")?;
+        self.store
+            .prompts()
+            .get(prompt_id)
+            .await
+            .or_not_found("prompt")?;
+        self.store
+            .labels()
+            .set(prompt_id, label, version_id)
+            .await
+            .or_not_found("version")?;
         Ok(self.store.labels().list(prompt_id).await?)
     }
 
     pub async fn remove_label(&self, prompt_id: PromptId, label: &str) -> Result<()> {
-        self.store.labels().remove(prompt_id, label).await.or_not_found("label")
+        self.store
+            .labels()
+            .remove(prompt_id, label)
+            .await
+            .or_not_found("label")
     }
 
     /// What an application fetches at runtime: the version a label (default
     /// `current`) points at, by slug.
     pub async fn resolve(&self, slug: &str, label: Option<&str>) -> Result<(Prompt, Version)> {
-        let prompt = self.store.prompts().get_by_slug(slug).await.or_not_found("prompt")?;
+        let prompt = self
+            .store
+            .prompts()
+            .get_by_slug(slug)
+            .await
+            .or_not_found("prompt")?;
         let version = match label.filter(|l| !l.is_empty() && *l != "current") {
-            Some(l) => self.store.labels().resolve(prompt.id, l).await.or_not_found("label")?,
-            None => self.store.versions().get_current(prompt.id).await.or_not_found("version")?,
+            Some(l) => self
+                .store
+                .labels()
+                .resolve(prompt.id, l)
+                .await
+                .or_not_found("label")?,
+            None => self
+                .store
+                .versions()
+                .get_current(prompt.id)
+                .await
+                .or_not_found("version")?,
         };
         Ok((prompt, version))
     }
@@ -350,12 +491,24 @@ impl App {
         })
     }
 
-    pub async fn version_or_current(&self, prompt_id: PromptId, version_id: Option<VersionId>) -> Result<Version> {
+    pub async fn version_or_current(
+        &self,
+        prompt_id: PromptId,
+        version_id: Option<VersionId>,
+    ) -> Result<Version> {
         match version_id {
             Some(id) => self.get_version_by_id(prompt_id, id).await,
             None => {
-                self.store.prompts().get(prompt_id).await.or_not_found("prompt")?;
-                self.store.versions().get_current(prompt_id).await.or_not_found("version")
+                self.store
+                    .prompts()
+                    .get(prompt_id)
+                    .await
+                    .or_not_found("prompt")?;
+                self.store
+                    .versions()
+                    .get_current(prompt_id)
+                    .await
+                    .or_not_found("version")
             }
         }
     }
@@ -366,14 +519,21 @@ pub fn render(content: &Content, variables: &BTreeMap<String, String>) -> Result
     render_content(content, variables).map_err(|RenderError::MissingVariables(missing)| {
         let mut v = Violations::default();
         for name in &missing {
-            v.push(format!("variables.{name}"), "required", format!("no value for variable {name}"));
+            v.push(
+                format!("variables.{name}"),
+                "required",
+                format!("no value for variable {name}"),
+            );
         }
         AppError::Invalid(v)
     })
 }
 
 fn slug_taken(slug: &str) -> AppError {
-    AppError::Conflict { field: "slug", message: format!("the slug {slug:?} is already taken") }
+    AppError::Conflict {
+        field: "slug",
+        message: format!("the slug {slug:?} is already taken"),
+    }
 }
 
 fn bad_cursor() -> AppError {

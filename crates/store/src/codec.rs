@@ -36,10 +36,7 @@ impl Type<Sqlite> for DbUuid {
 }
 
 impl<'q> Encode<'q, Sqlite> for DbUuid {
-    fn encode_by_ref(
-        &self,
-        buf: &mut Vec<SqliteArgumentValue<'q>>,
-    ) -> Result<IsNull, BoxDynError> {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
         <String as Encode<'q, Sqlite>>::encode(self.0.hyphenated().to_string(), buf)
     }
 }
@@ -83,9 +80,7 @@ impl DbTime {
         let fmt = format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
         );
-        self.0
-            .format(&fmt)
-            .expect("a UTC time always formats")
+        self.0.format(&fmt).expect("a UTC time always formats")
     }
 
     pub fn parse_text(text: &str) -> Result<Self, time::error::Parse> {
@@ -97,7 +92,10 @@ impl From<OffsetDateTime> for DbTime {
     fn from(t: OffsetDateTime) -> Self {
         let utc = t.to_offset(UtcOffset::UTC);
         let micros = utc.microsecond();
-        DbTime(utc.replace_microsecond(micros).expect("a valid microsecond"))
+        DbTime(
+            utc.replace_microsecond(micros)
+                .expect("a valid microsecond"),
+        )
     }
 }
 
@@ -117,10 +115,7 @@ impl Type<Sqlite> for DbTime {
 }
 
 impl<'q> Encode<'q, Sqlite> for DbTime {
-    fn encode_by_ref(
-        &self,
-        buf: &mut Vec<SqliteArgumentValue<'q>>,
-    ) -> Result<IsNull, BoxDynError> {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
         <String as Encode<'q, Sqlite>>::encode(self.to_text(), buf)
     }
 }
@@ -146,7 +141,9 @@ impl Encode<'_, Postgres> for DbTime {
 
 impl<'r> Decode<'r, Postgres> for DbTime {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(DbTime::from(<OffsetDateTime as Decode<Postgres>>::decode(value)?))
+        Ok(DbTime::from(<OffsetDateTime as Decode<Postgres>>::decode(
+            value,
+        )?))
     }
 }
 

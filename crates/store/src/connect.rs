@@ -121,7 +121,11 @@ impl Store {
 async fn connect_sqlite(opts: &StoreOptions) -> Result<Backend> {
     let base = SqliteConnectOptions::from_str(&opts.url)
         .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
-    if let Some(dir) = base.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = base
+        .get_filename()
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         create_dir(dir)?;
     }
     let base = base
@@ -146,6 +150,9 @@ async fn connect_sqlite(opts: &StoreOptions) -> Result<Backend> {
 
 fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        StoreError::Unavailable(format!("cannot create database folder {}: {e}", dir.display()))
+        StoreError::Unavailable(format!(
+            "cannot create database folder {}: {e}",
+            dir.display()
+        ))
     })
 }

@@ -44,7 +44,12 @@ impl From<sqlx::Error> for StoreError {
 fn is_busy(code: Option<&str>, message: &str) -> bool {
     match code {
         // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL (extended codes keep the low byte)
-        Some(c) if c.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)) => true,
+        Some(c)
+            if c.parse::<i32>()
+                .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)) =>
+        {
+            true
+        }
         // 08xxx connection exceptions, 57Pxx operator intervention, 53xxx insufficient resources
         Some(c) => c.starts_with("08") || c.starts_with("57P") || c.starts_with("53"),
         None => message.contains("database is locked"),

@@ -26,7 +26,11 @@ fn migrator(store: &Store) -> &'static Migrator {
 
 /// The (version, description) pairs of every up-migration of a backend.
 pub fn known(backend: &str) -> Vec<(i64, String)> {
-    let m = if backend == "postgres" { &POSTGRES } else { &SQLITE };
+    let m = if backend == "postgres" {
+        &POSTGRES
+    } else {
+        &SQLITE
+    };
     m.iter()
         .filter(|m| m.migration_type.is_up_migration())
         .map(|m| (m.version, m.description.to_string()))
@@ -55,7 +59,9 @@ pub async fn down_to(store: &Store, target: i64) -> Result<()> {
 pub async fn status(store: &Store) -> Result<Vec<MigrationState>> {
     let applied: Vec<i64> = crate::on_backend!(store, write, |pool, _pg| {
         let mut conn = pool.acquire().await?;
-        conn.ensure_migrations_table().await.map_err(migrate_error)?;
+        conn.ensure_migrations_table()
+            .await
+            .map_err(migrate_error)?;
         conn.list_applied_migrations()
             .await
             .map_err(migrate_error)?

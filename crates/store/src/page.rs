@@ -47,11 +47,7 @@ impl Cursor {
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says whether
 /// there is a next page.
-pub(crate) fn page_from<T>(
-    mut rows: Vec<T>,
-    limit: usize,
-    key: impl Fn(&T) -> Cursor,
-) -> Page<T> {
+pub(crate) fn page_from<T>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> Cursor) -> Page<T> {
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|r| key(r).encode())
@@ -110,7 +106,10 @@ mod number_cursor_tests {
 
     #[test]
     fn number_cursors_round_trip_and_reject_forgeries() {
-        assert_eq!(NumberCursor::decode(&NumberCursor(42).encode()), Some(NumberCursor(42)));
+        assert_eq!(
+            NumberCursor::decode(&NumberCursor(42).encode()),
+            Some(NumberCursor(42))
+        );
         assert_eq!(NumberCursor::decode(&URL_SAFE_NO_PAD.encode("n|-1")), None);
         assert_eq!(NumberCursor::decode("bad"), None);
     }

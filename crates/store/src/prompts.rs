@@ -164,7 +164,9 @@ impl PromptRepo<'_> {
         limit: usize,
     ) -> Result<Page<Prompt>> {
         let rows: Vec<PromptRow> = on_backend!(self.store, read, |pool, pg| {
-            let mut qb = QueryBuilder::new(format!("select {PROMPT_COLUMNS} from prompts p where 1 = 1"));
+            let mut qb = QueryBuilder::new(format!(
+                "select {PROMPT_COLUMNS} from prompts p where 1 = 1"
+            ));
             if let Some(tag) = &filter.tag {
                 qb.push(" and exists (select 1 from prompt_tags t where t.prompt_id = p.id and t.tag = ")
                     .push_bind(tag.clone())

@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use promptrefine_core::{
-    ChatMessage, ModelSettings, PromptId, Run, RunId, RunStatus, VersionId,
-};
+use promptrefine_core::{ChatMessage, ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
@@ -179,11 +177,12 @@ impl RunRepo<'_> {
 
     pub async fn get(&self, id: RunId) -> Result<Run> {
         on_backend!(self.store, read, |pool, _pg| {
-            let row: RunRow =
-                sqlx::query_as(&format!("select {RUN_COLUMNS} from test_runs where id = $1"))
-                    .bind(DbUuid::from(id))
-                    .fetch_one(pool)
-                    .await?;
+            let row: RunRow = sqlx::query_as(&format!(
+                "select {RUN_COLUMNS} from test_runs where id = $1"
+            ))
+            .bind(DbUuid::from(id))
+            .fetch_one(pool)
+            .await?;
             Ok(row.into())
         })
     }
@@ -197,7 +196,9 @@ impl RunRepo<'_> {
         limit: usize,
     ) -> Result<Page<Run>> {
         let rows: Vec<RunRow> = on_backend!(self.store, read, |pool, _pg| {
-            let mut qb = QueryBuilder::new(format!("select {RUN_COLUMNS} from test_runs where prompt_id = "));
+            let mut qb = QueryBuilder::new(format!(
+                "select {RUN_COLUMNS} from test_runs where prompt_id = "
+            ));
             qb.push_bind(DbUuid::from(prompt_id));
             if let Some(v) = filter.version_id {
                 qb.push(" and version_id = ").push_bind(DbUuid::from(v));
@@ -243,9 +244,11 @@ impl RunRepo<'_> {
     /// Counts by status (for metrics and the reliability suite).
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
         on_backend!(self.store, read, |pool, _pg| {
-            Ok(sqlx::query_as("select status, count(*) from test_runs group by status order by status")
-                .fetch_all(pool)
-                .await?)
+            Ok(sqlx::query_as(
+                "select status, count(*) from test_runs group by status order by status",
+            )
+            .fetch_all(pool)
+            .await?)
         })
     }
 }

@@ -87,7 +87,11 @@ impl SessionRepo<'_> {
     }
 
     /// The session if it exists and has not expired at `now`.
-    pub async fn find_valid(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
+    pub async fn find_valid(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>> {
         let row: Option<SessionRow> = on_backend!(self.store, read, |pool, _pg| {
             sqlx::query_as(
                 "select id_hash, user_id, csrf_token, created_at, last_seen_at, idle_expires_at, absolute_expires_at
@@ -102,7 +106,12 @@ impl SessionRepo<'_> {
     }
 
     /// Slides the idle expiry forward (never past the absolute one).
-    pub async fn touch(&self, id_hash: &str, now: OffsetDateTime, idle_expires_at: OffsetDateTime) -> Result<()> {
+    pub async fn touch(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<()> {
         on_backend!(self.store, write, |pool, _pg| {
             sqlx::query(
                 "update sessions set last_seen_at = $2,
@@ -144,12 +153,16 @@ impl SessionRepo<'_> {
     // --- login throttling -------------------------------------------------
 
     pub async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>> {
-        let row: Option<(i64, DbTime, Option<DbTime>)> = on_backend!(self.store, read, |pool, _pg| {
-            sqlx::query_as("select failures, last_failure_at, blocked_until from login_throttle where key = $1")
+        let row: Option<(i64, DbTime, Option<DbTime>)> = on_backend!(
+            self.store,
+            read,
+            |pool, _pg| {
+                sqlx::query_as("select failures, last_failure_at, blocked_until from login_throttle where key = $1")
                 .bind(key)
                 .fetch_optional(pool)
                 .await?
-        });
+            }
+        );
         Ok(row.map(|(failures, last, blocked)| ThrottleState {
             failures,
             last_failure_at: last.0,
@@ -189,17 +202,25 @@ impl SessionRepo<'_> {
     // --- first-run setup token --------------------------------------------
 
     /// Replaces any setup token with this one.
-    pub async fn put_setup_token(&self, token_hash: &str, expires_at: OffsetDateTime) -> Result<()> {
+    pub async fn put_setup_token(
+        &self,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
-            sqlx::query("delete from setup_tokens").execute(&mut *tx).await?;
-            sqlx::query("insert into setup_tokens (token_hash, created_at, expires_at) values ($1, $2, $3)")
-                .bind(token_hash)
-                .bind(now)
-                .bind(DbTime::from(expires_at))
+            sqlx::query("delete from setup_tokens")
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(
+                "insert into setup_tokens (token_hash, created_at, expires_at) values ($1, $2, $3)",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .bind(DbTime::from(expires_at))
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -231,11 +252,12 @@ impl SessionRepo<'_> {
         let now = DbTime::from(now);
         on_backend!(self.store, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
-            let consumed = sqlx::query("delete from setup_tokens where token_hash = $1 and expires_at > $2")
-                .bind(token_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let consumed =
+                sqlx::query("delete from setup_tokens where token_hash = $1 and expires_at > $2")
+                    .bind(token_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             let users: i64 = sqlx::query_scalar("select count(*) from users")
                 .fetch_one(&mut *tx)
                 .await?;

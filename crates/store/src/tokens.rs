@@ -64,7 +64,13 @@ impl Store {
 }
 
 impl TokenRepo<'_> {
-    pub async fn create(&self, user_id: UserId, name: &str, prefix: &str, token_hash: &str) -> Result<ApiToken> {
+    pub async fn create(
+        &self,
+        user_id: UserId,
+        name: &str,
+        prefix: &str,
+        token_hash: &str,
+    ) -> Result<ApiToken> {
         let id = TokenId::new();
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {

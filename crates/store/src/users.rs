@@ -52,7 +52,9 @@ impl Store {
 impl UserRepo<'_> {
     pub async fn count(&self) -> Result<i64> {
         on_backend!(self.store, read, |pool, _pg| {
-            Ok(sqlx::query_scalar("select count(*) from users").fetch_one(pool).await?)
+            Ok(sqlx::query_scalar("select count(*) from users")
+                .fetch_one(pool)
+                .await?)
         })
     }
 
@@ -108,12 +110,13 @@ impl UserRepo<'_> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
-                .bind(DbUuid::from(id))
-                .bind(password_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let done =
+                sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
+                    .bind(DbUuid::from(id))
+                    .bind(password_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }

@@ -54,7 +54,12 @@ impl TestDb {
     /// cannot be reached outside CI. Panics in CI.
     pub async fn postgres() -> Option<TestDb> {
         let admin = pg_admin_url();
-        let mut conn = match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(&admin)).await {
+        let mut conn = match tokio::time::timeout(
+            Duration::from_secs(10),
+            PgConnection::connect(&admin),
+        )
+        .await
+        {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return skip_or_fail(&admin, &e.to_string()),
             Err(_) => return skip_or_fail(&admin, "timed out"),
@@ -93,12 +98,17 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         let admin = pg_admin_url();
         // Drop runs inside a runtime; use a thread with its own, and FORCE to end
         // connections a test left open.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let mut conn = PgConnection::connect(&admin).await.ok()?;
                 sqlx::query(&format!("drop database if exists {name} with (force)"))
@@ -127,7 +137,10 @@ fn replace_database(url: &str, db: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     let mut out = format!("{}/{db}", &base[..path_start]);
     if let Some(q) = query {
         out.push('?');

@@ -11,5 +11,5 @@ mod server;
 mod state;
 
 pub use config::{CookieSecure, WebConfig};
-pub use server::{router, serve, shutdown_signal};
+pub use server::{router, router_with, serve, serve_router, shutdown_signal};
 pub use state::AppState;

@@ -14,7 +14,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: App, config: WebConfig) -> AppState {
-        AppState { app, config: Arc::new(config) }
+        AppState {
+            app,
+            config: Arc::new(config),
+        }
     }
 }
 

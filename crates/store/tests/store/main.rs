@@ -13,7 +13,9 @@ use promptrefine_testkit::TestDb;
 
 /// Opens the test database and migrates it up.
 pub async fn open(db: &TestDb) -> Store {
-    let store = Store::connect(&StoreOptions::new(db.url())).await.expect("connect");
+    let store = Store::connect(&StoreOptions::new(db.url()))
+        .await
+        .expect("connect");
     migrate::up(&store).await.expect("migrate up");
     store
 }

@@ -18,14 +18,28 @@ both_backends!(
 
 async fn a_prompt_is_created_read_renamed_and_deleted(db: TestDb) {
     let store = open(&db).await;
-    let (p, v) = store.prompts().create(new_prompt("Greeting", "greeting", &["a", "b"])).await.unwrap();
+    let (p, v) = store
+        .prompts()
+        .create(new_prompt("Greeting", "greeting", &["a", "b"]))
+        .await
+        .unwrap();
     assert!(v.is_none() && p.current_version_id.is_none());
     assert_eq!(store.prompts().get(p.id).await.unwrap(), p);
-    assert_eq!(store.prompts().get_by_slug("greeting").await.unwrap().id, p.id);
+    assert_eq!(
+        store.prompts().get_by_slug("greeting").await.unwrap().id,
+        p.id
+    );
 
     let patched = store
         .prompts()
-        .update(p.id, PromptPatch { title: Some("Hello".into()), tags: Some(vec!["c".into()]), ..Default::default() })
+        .update(
+            p.id,
+            PromptPatch {
+                title: Some("Hello".into()),
+                tags: Some(vec!["c".into()]),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(patched.title, "Hello");
@@ -34,8 +48,14 @@ async fn a_prompt_is_created_read_renamed_and_deleted(db: TestDb) {
     assert!(patched.updated_at > p.updated_at);
 
     store.prompts().delete(p.id).await.unwrap();
-    assert!(matches!(store.prompts().get(p.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.prompts().delete(p.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.prompts().get(p.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.prompts().delete(p.id).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn creating_with_a_first_version_makes_it_current(db: TestDb) {
@@ -52,28 +72,56 @@ async fn creating_with_a_first_version_makes_it_current(db: TestDb) {
 
 async fn duplicate_slugs_are_a_conflict(db: TestDb) {
     let store = open(&db).await;
-    store.prompts().create(new_prompt("A", "same", &[])).await.unwrap();
-    let err = store.prompts().create(new_prompt("B", "same", &[])).await.unwrap_err();
+    store
+        .prompts()
+        .create(new_prompt("A", "same", &[]))
+        .await
+        .unwrap();
+    let err = store
+        .prompts()
+        .create(new_prompt("B", "same", &[]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert_eq!(store.prompts().count().await.unwrap(), 1, "nothing half-written");
+    assert_eq!(
+        store.prompts().count().await.unwrap(),
+        1,
+        "nothing half-written"
+    );
 }
 
 async fn the_list_is_newest_change_first_and_pages_without_gaps(db: TestDb) {
     let store = open(&db).await;
     let mut ids = Vec::new();
     for i in 0..25 {
-        let (p, _) = store.prompts().create(new_prompt(&format!("P{i}"), &format!("p{i}"), &[])).await.unwrap();
+        let (p, _) = store
+            .prompts()
+            .create(new_prompt(&format!("P{i}"), &format!("p{i}"), &[]))
+            .await
+            .unwrap();
         ids.push(p.id);
     }
     // Touching the oldest moves it to the front.
-    store.versions().save(ids[0], text_version("x")).await.unwrap();
+    store
+        .versions()
+        .save(ids[0], text_version("x"))
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let mut cursor: Option<Cursor> = None;
     loop {
-        let page = store.prompts().list(&PromptFilter::default(), cursor, 10).await.unwrap();
+        let page = store
+            .prompts()
+            .list(&PromptFilter::default(), cursor, 10)
+            .await
+            .unwrap();
         // Rows added while paging must not cause gaps or repeats in what was there.
-        store.prompts().create(new_prompt("late", &format!("late-{}", seen.len()), &[])).await.unwrap();
+        store
+            .prompts()
+            .create(new_prompt("late", &format!("late-{}", seen.len()), &[]))
+            .await
+            .unwrap();
         seen.extend(page.items.iter().map(|p| p.id));
         match page.next_cursor {
             Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
@@ -89,8 +137,20 @@ async fn the_list_is_newest_change_first_and_pages_without_gaps(db: TestDb) {
 
 async fn the_list_filters_by_tag_type_and_text(db: TestDb) {
     let store = open(&db).await;
-    store.prompts().create(new_prompt("Support reply", "support-reply", &["support"])).await.unwrap();
-    store.prompts().create(new_prompt("Sales email", "sales-email", &["sales", "email"])).await.unwrap();
+    store
+        .prompts()
+        .create(new_prompt("Support reply", "support-reply", &["support"]))
+        .await
+        .unwrap();
+    store
+        .prompts()
+        .create(new_prompt(
+            "Sales email",
+            "sales-email",
+            &["sales", "email"],
+        ))
+        .await
+        .unwrap();
     let mut chat = new_prompt("100% chat_bot", "chat-bot", &["support"]);
     chat.prompt_type = PromptType::Chat;
     store.prompts().create(chat).await.unwrap();
@@ -98,31 +158,94 @@ async fn the_list_filters_by_tag_type_and_text(db: TestDb) {
     let titles = |f: PromptFilter| {
         let store = store.clone();
         async move {
-            let mut t: Vec<String> =
-                store.prompts().list(&f, None, 50).await.unwrap().items.into_iter().map(|p| p.title).collect();
+            let mut t: Vec<String> = store
+                .prompts()
+                .list(&f, None, 50)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|p| p.title)
+                .collect();
             t.sort();
             t
         }
     };
-    assert_eq!(titles(PromptFilter { tag: Some("support".into()), ..Default::default() }).await, ["100% chat_bot", "Support reply"]);
-    assert_eq!(titles(PromptFilter { prompt_type: Some(PromptType::Chat), ..Default::default() }).await, ["100% chat_bot"]);
-    assert_eq!(titles(PromptFilter { q: Some("SALES".into()), ..Default::default() }).await, ["Sales email"]);
+    assert_eq!(
+        titles(PromptFilter {
+            tag: Some("support".into()),
+            ..Default::default()
+        })
+        .await,
+        ["100% chat_bot", "Support reply"]
+    );
+    assert_eq!(
+        titles(PromptFilter {
+            prompt_type: Some(PromptType::Chat),
+            ..Default::default()
+        })
+        .await,
+        ["100% chat_bot"]
+    );
+    assert_eq!(
+        titles(PromptFilter {
+            q: Some("SALES".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Sales email"]
+    );
     // LIKE wildcards in the query match literally.
-    assert_eq!(titles(PromptFilter { q: Some("100%".into()), ..Default::default() }).await, ["100% chat_bot"]);
-    assert!(titles(PromptFilter { q: Some("_".into()), ..Default::default() }).await == ["100% chat_bot"]);
-    assert_eq!(titles(PromptFilter { q: Some("email".into()), ..Default::default() }).await, ["Sales email"]);
+    assert_eq!(
+        titles(PromptFilter {
+            q: Some("100%".into()),
+            ..Default::default()
+        })
+        .await,
+        ["100% chat_bot"]
+    );
+    assert!(
+        titles(PromptFilter {
+            q: Some("_".into()),
+            ..Default::default()
+        })
+        .await
+            == ["100% chat_bot"]
+    );
+    assert_eq!(
+        titles(PromptFilter {
+            q: Some("email".into()),
+            ..Default::default()
+        })
+        .await,
+        ["Sales email"]
+    );
 }
 
 async fn deleting_a_prompt_removes_its_versions_labels_and_runs(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store.prompts().create(new_prompt("Doomed", "doomed", &["t"])).await.unwrap();
-    let v = store.versions().save(p.id, text_version("x")).await.unwrap();
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt("Doomed", "doomed", &["t"]))
+        .await
+        .unwrap();
+    let v = store
+        .versions()
+        .save(p.id, text_version("x"))
+        .await
+        .unwrap();
     store.labels().set(p.id, "production", v.id).await.unwrap();
     let run = crate::runs::new_run(p.id, v.id);
     store.runs().start(&run).await.unwrap();
     store.prompts().delete(p.id).await.unwrap();
-    assert!(matches!(store.versions().get(v.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.runs().get(run.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.versions().get(v.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.runs().get(run.id).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(store.labels().list(p.id).await.unwrap().is_empty());
     assert!(store.prompts().tag_counts().await.unwrap().is_empty());
 }

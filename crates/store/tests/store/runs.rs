@@ -13,9 +13,15 @@ pub fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
         version_id,
         provider: "openai".into(),
         model: "gpt-4o-mini".into(),
-        params: ModelSettings { temperature: Some(0.5), ..Default::default() },
+        params: ModelSettings {
+            temperature: Some(0.5),
+            ..Default::default()
+        },
         variables: BTreeMap::from([("name".to_string(), "Ada".to_string())]),
-        input: vec![ChatMessage { role: Role::User, content: "Hi Ada".into() }],
+        input: vec![ChatMessage {
+            role: Role::User,
+            content: "Hi Ada".into(),
+        }],
         request_id: Some("req-1".into()),
     }
 }
@@ -52,11 +58,20 @@ async fn a_run_starts_running_and_finishes_once(db: TestDb) {
         ..Default::default()
     };
     assert!(store.runs().finish(new.id, &outcome).await.unwrap());
-    let cancelled = RunOutcome { status: Some(RunStatus::Cancelled), ..Default::default() };
-    assert!(!store.runs().finish(new.id, &cancelled).await.unwrap(), "a final run is not rewritten");
+    let cancelled = RunOutcome {
+        status: Some(RunStatus::Cancelled),
+        ..Default::default()
+    };
+    assert!(
+        !store.runs().finish(new.id, &cancelled).await.unwrap(),
+        "a final run is not rewritten"
+    );
     let run = store.runs().get(new.id).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
-    assert_eq!((run.output.as_str(), run.total_tokens, run.cost_micro_usd), ("Hello!", Some(5), Some(7)));
+    assert_eq!(
+        (run.output.as_str(), run.total_tokens, run.cost_micro_usd),
+        ("Hello!", Some(5), Some(7))
+    );
     assert!(run.finished_at.is_some());
 }
 
@@ -66,13 +81,20 @@ async fn run_history_is_newest_first_filtered_and_paged(db: TestDb) {
     n.first_version = Some(text_version("x"));
     let (p, v1) = store.prompts().create(n).await.unwrap();
     let v1 = v1.unwrap();
-    let v2 = store.versions().save(p.id, text_version("y")).await.unwrap();
+    let v2 = store
+        .versions()
+        .save(p.id, text_version("y"))
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..12 {
         let new = new_run(p.id, if i % 2 == 0 { v1.id } else { v2.id });
         store.runs().start(&new).await.unwrap();
         if i % 3 == 0 {
-            let o = RunOutcome { status: Some(RunStatus::Failed), ..Default::default() };
+            let o = RunOutcome {
+                status: Some(RunStatus::Failed),
+                ..Default::default()
+            };
             store.runs().finish(new.id, &o).await.unwrap();
         }
         ids.push(new.id);
@@ -81,7 +103,11 @@ async fn run_history_is_newest_first_filtered_and_paged(db: TestDb) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.runs().list_for_prompt(p.id, &RunFilter::default(), cursor, 5).await.unwrap();
+        let page = store
+            .runs()
+            .list_for_prompt(p.id, &RunFilter::default(), cursor, 5)
+            .await
+            .unwrap();
         seen.extend(page.items.iter().map(|r| r.id));
         match page.next_cursor {
             Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
@@ -89,10 +115,34 @@ async fn run_history_is_newest_first_filtered_and_paged(db: TestDb) {
         }
     }
     assert_eq!(seen, ids);
-    let by_version = RunFilter { version_id: Some(v2.id), ..Default::default() };
-    assert_eq!(store.runs().list_for_prompt(p.id, &by_version, None, 50).await.unwrap().items.len(), 6);
-    let failed = RunFilter { status: Some(RunStatus::Failed), ..Default::default() };
-    assert_eq!(store.runs().list_for_prompt(p.id, &failed, None, 50).await.unwrap().items.len(), 4);
+    let by_version = RunFilter {
+        version_id: Some(v2.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .runs()
+            .list_for_prompt(p.id, &by_version, None, 50)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
+    let failed = RunFilter {
+        status: Some(RunStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .runs()
+            .list_for_prompt(p.id, &failed, None, 50)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
 }
 
 async fn runs_left_in_flight_become_interrupted(db: TestDb) {
@@ -105,8 +155,24 @@ async fn runs_left_in_flight_become_interrupted(db: TestDb) {
     let b = new_run(p.id, v.id);
     store.runs().start(&a).await.unwrap();
     store.runs().start(&b).await.unwrap();
-    store.runs().finish(b.id, &RunOutcome { status: Some(RunStatus::Succeeded), ..Default::default() }).await.unwrap();
+    store
+        .runs()
+        .finish(
+            b.id,
+            &RunOutcome {
+                status: Some(RunStatus::Succeeded),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(store.runs().mark_unfinished_interrupted().await.unwrap(), 1);
-    assert_eq!(store.runs().get(a.id).await.unwrap().status, RunStatus::Interrupted);
-    assert_eq!(store.runs().get(b.id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(
+        store.runs().get(a.id).await.unwrap().status,
+        RunStatus::Interrupted
+    );
+    assert_eq!(
+        store.runs().get(b.id).await.unwrap().status,
+        RunStatus::Succeeded
+    );
 }

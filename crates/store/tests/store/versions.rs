@@ -16,31 +16,64 @@ both_backends!(
 
 async fn versions_are_numbered_from_one_and_listed_newest_first(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store.prompts().create(new_prompt("V", "v", &[])).await.unwrap();
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt("V", "v", &[]))
+        .await
+        .unwrap();
     for i in 1..=7 {
-        let v = store.versions().save(p.id, text_version(&format!("body {i}"))).await.unwrap();
+        let v = store
+            .versions()
+            .save(p.id, text_version(&format!("body {i}")))
+            .await
+            .unwrap();
         assert_eq!(v.version, i);
     }
     let first = store.versions().list(p.id, None, 3).await.unwrap();
-    assert_eq!(first.items.iter().map(|v| v.version).collect::<Vec<_>>(), [7, 6, 5]);
+    assert_eq!(
+        first.items.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [7, 6, 5]
+    );
     let next = NumberCursor::decode(first.next_cursor.as_deref().unwrap());
     let rest = store.versions().list(p.id, next, 10).await.unwrap();
-    assert_eq!(rest.items.iter().map(|v| v.version).collect::<Vec<_>>(), [4, 3, 2, 1]);
+    assert_eq!(
+        rest.items.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [4, 3, 2, 1]
+    );
     assert!(rest.next_cursor.is_none());
-    assert_eq!(store.versions().get_by_number(p.id, 3).await.unwrap().content, text_version("body 3").content);
-    assert!(matches!(store.versions().get_by_number(p.id, 99).await, Err(StoreError::NotFound)));
+    assert_eq!(
+        store
+            .versions()
+            .get_by_number(p.id, 3)
+            .await
+            .unwrap()
+            .content,
+        text_version("body 3").content
+    );
+    assert!(matches!(
+        store.versions().get_by_number(p.id, 99).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn eight_clients_saving_fifty_versions_each_get_gapless_numbers(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store.prompts().create(new_prompt("Race", "race", &[])).await.unwrap();
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt("Race", "race", &[]))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for c in 0..8 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut numbers = Vec::new();
             for i in 0..50 {
-                let v = store.versions().save(p.id, text_version(&format!("c{c} i{i}"))).await.unwrap();
+                let v = store
+                    .versions()
+                    .save(p.id, text_version(&format!("c{c} i{i}")))
+                    .await
+                    .unwrap();
                 numbers.push(v.version);
             }
             numbers
@@ -58,44 +91,114 @@ async fn eight_clients_saving_fifty_versions_each_get_gapless_numbers(db: TestDb
 
 async fn restore_makes_an_old_version_current_without_writing_one(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store.prompts().create(new_prompt("R", "r", &[])).await.unwrap();
-    let v1 = store.versions().save(p.id, text_version("one")).await.unwrap();
-    store.versions().save(p.id, text_version("two")).await.unwrap();
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt("R", "r", &[]))
+        .await
+        .unwrap();
+    let v1 = store
+        .versions()
+        .save(p.id, text_version("one"))
+        .await
+        .unwrap();
+    store
+        .versions()
+        .save(p.id, text_version("two"))
+        .await
+        .unwrap();
     let before = store.prompts().get(p.id).await.unwrap();
     store.versions().restore(p.id, v1.id).await.unwrap();
     let after = store.prompts().get(p.id).await.unwrap();
     assert_eq!(after.current_version_id, Some(v1.id));
     assert!(after.updated_at > before.updated_at);
-    assert_eq!(store.versions().list(p.id, None, 10).await.unwrap().items.len(), 2);
+    assert_eq!(
+        store
+            .versions()
+            .list(p.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 
-    let (other, _) = store.prompts().create(new_prompt("O", "o", &[])).await.unwrap();
+    let (other, _) = store
+        .prompts()
+        .create(new_prompt("O", "o", &[]))
+        .await
+        .unwrap();
     let err = store.versions().restore(other.id, v1.id).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound), "a version of another prompt");
+    assert!(
+        matches!(err, StoreError::NotFound),
+        "a version of another prompt"
+    );
 }
 
 async fn labels_point_at_versions_of_the_same_prompt_only(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store.prompts().create(new_prompt("L", "l", &[])).await.unwrap();
-    let v1 = store.versions().save(p.id, text_version("one")).await.unwrap();
-    let v2 = store.versions().save(p.id, text_version("two")).await.unwrap();
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt("L", "l", &[]))
+        .await
+        .unwrap();
+    let v1 = store
+        .versions()
+        .save(p.id, text_version("one"))
+        .await
+        .unwrap();
+    let v2 = store
+        .versions()
+        .save(p.id, text_version("two"))
+        .await
+        .unwrap();
     store.labels().set(p.id, "production", v1.id).await.unwrap();
     store.labels().set(p.id, "staging", v2.id).await.unwrap();
-    assert_eq!(store.labels().resolve(p.id, "production").await.unwrap().id, v1.id);
+    assert_eq!(
+        store.labels().resolve(p.id, "production").await.unwrap().id,
+        v1.id
+    );
     store.labels().set(p.id, "production", v2.id).await.unwrap();
     let labels = store.labels().list(p.id).await.unwrap();
-    assert_eq!(labels.iter().map(|l| (l.label.as_str(), l.version)).collect::<Vec<_>>(), [("production", 2), ("staging", 2)]);
+    assert_eq!(
+        labels
+            .iter()
+            .map(|l| (l.label.as_str(), l.version))
+            .collect::<Vec<_>>(),
+        [("production", 2), ("staging", 2)]
+    );
 
-    let (other, _) = store.prompts().create(new_prompt("O", "o", &[])).await.unwrap();
-    assert!(matches!(store.labels().set(other.id, "x", v1.id).await, Err(StoreError::NotFound)));
+    let (other, _) = store
+        .prompts()
+        .create(new_prompt("O", "o", &[]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.labels().set(other.id, "x", v1.id).await,
+        Err(StoreError::NotFound)
+    ));
     store.labels().remove(p.id, "staging").await.unwrap();
-    assert!(matches!(store.labels().remove(p.id, "staging").await, Err(StoreError::NotFound)));
-    assert!(matches!(store.labels().resolve(p.id, "staging").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.labels().remove(p.id, "staging").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.labels().resolve(p.id, "staging").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn saves_racing_restores_and_label_moves_keep_current_valid(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store.prompts().create(new_prompt("Mix", "mix", &[])).await.unwrap();
-    let v1 = store.versions().save(p.id, text_version("base")).await.unwrap();
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt("Mix", "mix", &[]))
+        .await
+        .unwrap();
+    let v1 = store
+        .versions()
+        .save(p.id, text_version("base"))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for c in 0..6 {
         let store = store.clone();
@@ -103,12 +206,20 @@ async fn saves_racing_restores_and_label_moves_keep_current_valid(db: TestDb) {
             for i in 0..20 {
                 match c % 3 {
                     0 => {
-                        store.versions().save(p.id, text_version(&format!("{c}-{i}"))).await.unwrap();
+                        store
+                            .versions()
+                            .save(p.id, text_version(&format!("{c}-{i}")))
+                            .await
+                            .unwrap();
                     }
                     1 => store.versions().restore(p.id, v1.id).await.unwrap(),
                     _ => {
                         let cur = store.versions().get_current(p.id).await.unwrap();
-                        store.labels().set(p.id, "production", cur.id).await.unwrap();
+                        store
+                            .labels()
+                            .set(p.id, "production", cur.id)
+                            .await
+                            .unwrap();
                     }
                 }
             }
@@ -118,22 +229,42 @@ async fn saves_racing_restores_and_label_moves_keep_current_valid(db: TestDb) {
         t.await.unwrap();
     }
     let prompt = store.prompts().get(p.id).await.unwrap();
-    let current = store.versions().get(prompt.current_version_id.unwrap()).await.unwrap();
+    let current = store
+        .versions()
+        .get(prompt.current_version_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(current.prompt_id, p.id);
-    let numbers: HashSet<i64> = store.versions().list(p.id, None, 100).await.unwrap().items.iter().map(|v| v.version).collect();
+    let numbers: HashSet<i64> = store
+        .versions()
+        .list(p.id, None, 100)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(numbers, (1..=41).collect());
 }
 
 async fn a_delete_racing_saves_leaves_no_orphans(db: TestDb) {
     let store = open(&db).await;
     for round in 0..5 {
-        let (p, _) = store.prompts().create(new_prompt("D", &format!("d{round}"), &[])).await.unwrap();
+        let (p, _) = store
+            .prompts()
+            .create(new_prompt("D", &format!("d{round}"), &[]))
+            .await
+            .unwrap();
         let saver = {
             let store = store.clone();
             tokio::spawn(async move {
                 let mut saved = 0;
                 for i in 0..30 {
-                    match store.versions().save(p.id, text_version(&format!("{i}"))).await {
+                    match store
+                        .versions()
+                        .save(p.id, text_version(&format!("{i}")))
+                        .await
+                    {
                         Ok(_) => saved += 1,
                         Err(StoreError::NotFound) => break,
                         Err(e) => panic!("unexpected {e:?}"),
@@ -145,6 +276,15 @@ async fn a_delete_racing_saves_leaves_no_orphans(db: TestDb) {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         store.prompts().delete(p.id).await.unwrap();
         saver.await.unwrap();
-        assert!(store.versions().list(p.id, None, 100).await.unwrap().items.is_empty(), "no orphan versions");
+        assert!(
+            store
+                .versions()
+                .list(p.id, None, 100)
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
+            "no orphan versions"
+        );
     }
 }

@@ -34,7 +34,11 @@ impl<T: Serialize> IntoResponse for Data<T> {
 
 impl<T: Serialize> IntoResponse for Created<T> {
     fn into_response(self) -> Response {
-        (StatusCode::CREATED, Json(json!({ "data": self.0, "error": null }))).into_response()
+        (
+            StatusCode::CREATED,
+            Json(json!({ "data": self.0, "error": null })),
+        )
+            .into_response()
     }
 }
 
@@ -71,7 +75,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: None, retry_after: None, internal: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+            internal: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> ApiError {
@@ -80,17 +91,29 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in or send a valid API token")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "sign in or send a valid API token",
+        )
     }
 
     pub fn invalid(field: &str, rule: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message.clone())
-            .with_details(json!({ "fields": [{ "field": field, "rule": rule, "message": message }] }))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message.clone(),
+        )
+        .with_details(json!({ "fields": [{ "field": field, "rule": rule, "message": message }] }))
     }
 
     /// The default error for a status produced outside our handlers.
@@ -100,13 +123,24 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => ("unauthorized", "sign in or send a valid API token"),
             StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
             StatusCode::NOT_FOUND => ("not_found", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not accept that method"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "this route does not accept that method",
+            ),
             StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
-            StatusCode::UNPROCESSABLE_ENTITY => ("validation_failed", "the request body is not valid"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send the body as application/json",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                ("validation_failed", "the request body is not valid")
+            }
             StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests"),
-            StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the service is unavailable; try again shortly"),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "unavailable",
+                "the service is unavailable; try again shortly",
+            ),
             StatusCode::GATEWAY_TIMEOUT => ("timeout", "the request took too long"),
             s if s.is_server_error() => ("internal", "internal error"),
             _ => ("error", "the request failed"),
@@ -119,7 +153,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
         if let Some(secs) = self.retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res.extensions_mut().insert(self);
         res
@@ -191,13 +226,24 @@ pub async fn finish_envelope(req: Request, next: Next) -> Response {
     let status = res.status();
     let err = match res.extensions().get::<ApiError>() {
         Some(e) => e.clone(),
-        None if status.is_client_error() || status.is_server_error() => ApiError::from_status(status),
+        None if status.is_client_error() || status.is_server_error() => {
+            ApiError::from_status(status)
+        }
         None => return res,
     };
     if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), code = err.code, detail = err.internal.as_deref().unwrap_or(""), "request failed");
+        tracing::error!(
+            status = status.as_u16(),
+            code = err.code,
+            detail = err.internal.as_deref().unwrap_or(""),
+            "request failed"
+        );
     } else {
-        tracing::info!(status = status.as_u16(), code = err.code, "request rejected");
+        tracing::info!(
+            status = status.as_u16(),
+            code = err.code,
+            "request rejected"
+        );
     }
     let body = ErrorEnvelope {
         data: None,
@@ -210,7 +256,10 @@ pub async fn finish_envelope(req: Request, next: Next) -> Response {
     };
     let (mut parts, _) = res.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     let body = serde_json::to_vec(&body).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }

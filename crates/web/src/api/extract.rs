@@ -35,7 +35,11 @@ where
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::from_status(status)
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the request body could not be read")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request body could not be read",
+                )
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -43,8 +47,15 @@ where
 }
 
 fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
-    let Some(ct) = value.and_then(|v| v.to_str().ok()) else { return false };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(ct) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -59,7 +70,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             Category::Data => {
                 let message = inner.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string();
                 let field = field_name(&path, &message);
                 ApiError::invalid(&field, rule_of(&message), format!("{field}: {message}"))
             }
@@ -83,6 +98,8 @@ fn field_name(path: &str, message: &str) -> String {
     let base = if path == "." { "" } else { path };
     match unknown.or(missing) {
         Some(name) if base.is_empty() => name.to_string(),
+        // serde_path_to_error already ends the path with an unknown field's name.
+        Some(name) if base == name || base.ends_with(&format!(".{name}")) => base.to_string(),
         Some(name) => format!("{base}.{name}"),
         None if base.is_empty() => "body".to_string(),
         None => base.to_string(),
@@ -112,12 +129,14 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|err| {
-            let path = err.path().to_string();
-            let message = err.into_inner().to_string();
-            let field = field_name(&path, &message);
-            ApiError::invalid(&field, "type", format!("{field}: {message}"))
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let field = field_name(&path, &message);
+                ApiError::invalid(&field, "type", format!("{field}: {message}"))
+            })
     }
 }
 
@@ -160,9 +179,17 @@ mod tests {
     #[test]
     fn broken_json_is_a_bad_request() {
         for body in [&b"{"[..], b"{\"title\": }", b"\xff\xfe", b""] {
-            assert_eq!(parse_json::<Sample>(body).unwrap_err().status, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                parse_json::<Sample>(body).unwrap_err().status,
+                StatusCode::BAD_REQUEST
+            );
         }
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert_eq!(parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_json::<serde_json::Value>(deep.as_bytes())
+                .unwrap_err()
+                .status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

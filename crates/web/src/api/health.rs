@@ -10,7 +10,9 @@ use serde_json::json;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {
@@ -18,15 +20,20 @@ async fn healthz() -> axum::Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let check = tokio::time::timeout(std::time::Duration::from_secs(2), state.app.store().ping()).await;
+    let check =
+        tokio::time::timeout(std::time::Duration::from_secs(2), state.app.store().ping()).await;
     match check {
         Ok(Ok(())) => (
             StatusCode::OK,
-            axum::Json(json!({ "data": { "status": "ready", "database": state.app.store().kind() }, "error": null })),
+            axum::Json(
+                json!({ "data": { "status": "ready", "database": state.app.store().kind() }, "error": null }),
+            ),
         ),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "data": null, "error": { "code": "unavailable", "message": "the database does not answer" } })),
+            axum::Json(
+                json!({ "data": null, "error": { "code": "unavailable", "message": "the database does not answer" } }),
+            ),
         ),
     }
 }

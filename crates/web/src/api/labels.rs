@@ -13,7 +13,9 @@ use crate::auth::CurrentUser;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(set, remove))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(set, remove))
 }
 
 /// A prompt's labels.
@@ -45,7 +47,9 @@ async fn set(
     ApiJson(input): ApiJson<SetLabel>,
 ) -> Result<Data<Vec<Label>>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    Ok(Data(state.app.set_label(id, &label, input.version_id).await?))
+    Ok(Data(
+        state.app.set_label(id, &label, input.version_id).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -6,8 +6,10 @@ pub mod envelope;
 pub mod extract;
 mod health;
 mod labels;
+mod models;
 mod openapi;
 mod prompts;
+mod runs;
 mod versions;
 
 use axum::Router;
@@ -22,12 +24,13 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(prompts::routes())
         .merge(versions::routes())
         .merge(labels::routes())
+        .merge(models::routes())
         .merge(crate::auth::api_routes())
 }
 
 /// Long-running routes (test runs) that must not get the request timeout.
 fn long_running_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().merge(runs::routes())
 }
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -37,7 +40,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     doc.merge(long_doc);
     let doc = std::sync::Arc::new(doc);
     Router::new()
-        .merge(standard.layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)))
+        .merge(standard.layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        )))
         .merge(long)
         .merge(health::routes())
         .route(

@@ -14,7 +14,10 @@ struct Base;
 pub fn base() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
     if let Some(c) = doc.components.as_mut() {
-        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
     doc
 }

@@ -62,9 +62,18 @@ async fn list(
 ) -> Result<Data<PromptPage>, ApiError> {
     let page = state
         .app
-        .list_prompts(ListPrompts { tag: q.tag, prompt_type: q.prompt_type, q: q.q, cursor: q.cursor, limit: q.limit })
+        .list_prompts(ListPrompts {
+            tag: q.tag,
+            prompt_type: q.prompt_type,
+            q: q.q,
+            cursor: q.cursor,
+            limit: q.limit,
+        })
         .await?;
-    Ok(Data(PromptPage { items: page.items, next_cursor: page.next_cursor }))
+    Ok(Data(PromptPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Creates a prompt; with `content`, also its version 1.
@@ -75,7 +84,9 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<CreatePrompt>,
 ) -> Result<Created<PromptDetail>, ApiError> {
-    Ok(Created(state.app.create_prompt(input, Some(user.user_id)).await?))
+    Ok(Created(
+        state.app.create_prompt(input, Some(user.user_id)).await?,
+    ))
 }
 
 /// A prompt with its current version and labels.
@@ -120,7 +131,10 @@ async fn delete(
 ) -> Result<Data<Deleted>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
     state.app.delete_prompt(id).await?;
-    Ok(Data(Deleted { id: id.to_string(), deleted: true }))
+    Ok(Data(Deleted {
+        id: id.to_string(),
+        deleted: true,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -158,15 +172,28 @@ async fn get_by_slug(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (prompt, version) = state.app.resolve(&slug, q.label.as_deref()).await?;
-    let label = q.label.filter(|l| !l.is_empty()).unwrap_or_else(|| "current".into());
+    let label = q
+        .label
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "current".into());
     let etag = etag(&[
         version.id.to_string().as_bytes(),
         label.as_bytes(),
-        prompt.updated_at.unix_timestamp_nanos().to_string().as_bytes(),
+        prompt
+            .updated_at
+            .unix_timestamp_nanos()
+            .to_string()
+            .as_bytes(),
     ]);
     let cache = [
-        (header::ETAG, HeaderValue::from_str(&etag).expect("hex etag")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
+        (
+            header::ETAG,
+            HeaderValue::from_str(&etag).expect("hex etag"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        ),
     ];
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -218,5 +245,10 @@ async fn render(
     ApiJson(input): ApiJson<RenderRequest>,
 ) -> Result<Data<Rendered>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    Ok(Data(state.app.render(id, input.version_id, &input.variables).await?))
+    Ok(Data(
+        state
+            .app
+            .render(id, input.version_id, &input.variables)
+            .await?,
+    ))
 }

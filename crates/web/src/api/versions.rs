@@ -48,8 +48,14 @@ async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Data<VersionPage>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    let page = state.app.list_versions(id, q.cursor.as_deref(), q.limit).await?;
-    Ok(Data(VersionPage { items: page.items, next_cursor: page.next_cursor }))
+    let page = state
+        .app
+        .list_versions(id, q.cursor.as_deref(), q.limit)
+        .await?;
+    Ok(Data(VersionPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Saves a new immutable version; it becomes current.
@@ -62,7 +68,12 @@ async fn save(
     ApiJson(input): ApiJson<SaveVersion>,
 ) -> Result<Created<Version>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    Ok(Created(state.app.save_version(id, input, Some(user.user_id)).await?))
+    Ok(Created(
+        state
+            .app
+            .save_version(id, input, Some(user.user_id))
+            .await?,
+    ))
 }
 
 /// One version by its number.

@@ -62,9 +62,14 @@ async fn login(
 /// Login CSRF: a form on another site must not sign the browser in. Requests
 /// without browser headers (scripts, curl) are not cross-site requests.
 fn refuse_cross_site(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
-    let browser = parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
+    let browser =
+        parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
     if browser && !csrf::from_this_site(parts, state) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_rejected", "cross-site request refused"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_rejected",
+            "cross-site request refused",
+        ));
     }
     Ok(())
 }
@@ -77,12 +82,19 @@ pub struct SignedOut {
 /// Signs out: deletes the session server-side and clears the cookie.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     responses((status = 200, body = Envelope<SignedOut>), (status = 401, body = ErrorEnvelope)))]
-async fn logout(_user: CurrentUser, State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+async fn logout(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
     if let Some(raw) = cookie::session_cookie(&parts.headers) {
         state.app.logout(&raw).await?;
     }
     let mut res = Data(SignedOut { signed_out: true }).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, cookie::clear_session(cookie::secure(&parts, &state)));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie::clear_session(cookie::secure(&parts, &state)),
+    );
     Ok(res)
 }
 
@@ -112,7 +124,10 @@ async fn setup(
     ApiJson(input): ApiJson<SetupRequest>,
 ) -> Result<Response, ApiError> {
     refuse_cross_site(&parts, &state)?;
-    let session = state.app.complete_setup(&input.token, &input.email, input.password).await?;
+    let session = state
+        .app
+        .complete_setup(&input.token, &input.email, input.password)
+        .await?;
     let mut res = Created(session.user).into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
@@ -128,7 +143,10 @@ async fn setup(
 /// The signed-in user's API tokens (never their secrets).
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens",
     responses((status = 200, body = Envelope<Vec<Object>>), (status = 401, body = ErrorEnvelope)))]
-async fn list_tokens(user: CurrentUser, State(state): State<AppState>) -> Result<Data<Vec<ApiToken>>, ApiError> {
+async fn list_tokens(
+    user: CurrentUser,
+    State(state): State<AppState>,
+) -> Result<Data<Vec<ApiToken>>, ApiError> {
     Ok(Data(state.app.list_tokens(user.user_id).await?))
 }
 
@@ -157,7 +175,10 @@ async fn create_token(
     ApiJson(input): ApiJson<CreateToken>,
 ) -> Result<Created<CreatedToken>, ApiError> {
     let (info, secret) = state.app.create_token(user.user_id, &input.name).await?;
-    Ok(Created(CreatedToken { info, token: secret.expose_secret().to_string() }))
+    Ok(Created(CreatedToken {
+        info,
+        token: secret.expose_secret().to_string(),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

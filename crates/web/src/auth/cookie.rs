@@ -42,7 +42,9 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 pub fn set_session(session_id: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
     let value = if secure {
-        format!("{SECURE_NAME}={session_id}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={max_age_secs}")
+        format!(
+            "{SECURE_NAME}={session_id}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={max_age_secs}"
+        )
     } else {
         format!("{PLAIN_NAME}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}")
     };
@@ -52,6 +54,8 @@ pub fn set_session(session_id: &str, max_age_secs: u64, secure: bool) -> HeaderV
 pub fn clear_session(secure: bool) -> HeaderValue {
     let name = if secure { SECURE_NAME } else { PLAIN_NAME };
     let extra = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{extra}"))
-        .expect("a static cookie")
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{extra}"
+    ))
+    .expect("a static cookie")
 }

@@ -20,7 +20,9 @@ pub fn from_this_site(parts: &Parts, state: &AppState) -> bool {
     if let Some(site) = header("sec-fetch-site") {
         return site == "same-origin" || site == "none";
     }
-    let Some(origin) = header("origin") else { return false };
+    let Some(origin) = header("origin") else {
+        return false;
+    };
     let host = if state.config.trust_proxy {
         header("x-forwarded-host").or_else(|| header("host"))
     } else {

@@ -41,9 +41,16 @@ pub struct CurrentUser {
 }
 
 /// Looks the caller up; Ok(None) when no credentials were sent or they are invalid.
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<CurrentUser>, ApiError> {
+pub async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<CurrentUser>, ApiError> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-        let raw = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        let raw = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
         let Some(raw) = raw else { return Ok(None) };
         return Ok(state.app.token_user(raw).await?.map(|user_id| CurrentUser {
             user_id,
@@ -51,7 +58,9 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Curr
             csrf_token: None,
         }));
     }
-    let Some(raw) = cookie::session_cookie(&parts.headers) else { return Ok(None) };
+    let Some(raw) = cookie::session_cookie(&parts.headers) else {
+        return Ok(None);
+    };
     Ok(state.app.session(&raw).await?.map(|s| CurrentUser {
         user_id: s.user_id,
         method: AuthMethod::Session,
@@ -63,7 +72,9 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = authenticate(parts, state).await?.ok_or_else(ApiError::unauthorized)?;
+        let user = authenticate(parts, state)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         if user.method == AuthMethod::Session && !csrf::same_site_or_safe(parts, state) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -89,5 +100,8 @@ pub fn client_addr(parts: &Parts, state: &AppState) -> Option<IpAddr> {
             return forwarded;
         }
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
 }

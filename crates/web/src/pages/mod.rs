@@ -11,5 +11,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 pub fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><h1>Not found</h1>"))
+    (
+        StatusCode::NOT_FOUND,
+        Html("<!doctype html><title>Not found</title><h1>Not found</h1>"),
+    )
 }

@@ -1,0 +1,258 @@
+//! `spawn_app`: the real server on a random loopback port, on a fresh
+//! database of the chosen backend, with the mock OpenAI server beside it, and
+//! a signed-in API client.
+
+use std::time::Duration;
+
+use promptrefine_app::App;
+use promptrefine_app::auth::AuthPolicy;
+use promptrefine_store::{Store, StoreOptions, migrate};
+use promptrefine_testkit::TestDb;
+use promptrefine_testkit::mock_openai::MockOpenAi;
+use promptrefine_web::{AppState, WebConfig};
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub addr: String,
+    pub store: Store,
+    pub app: App,
+    pub mock: MockOpenAi,
+    /// Signed in with an API token.
+    pub api: reqwest::Client,
+    /// No credentials at all.
+    pub anon: reqwest::Client,
+    pub token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub _db: TestDb,
+}
+
+pub struct Options {
+    pub web: WebConfig,
+    pub auth: AuthPolicy,
+    /// Routes mounted inside the middleware stack (e.g. one that panics).
+    pub extra_routes: axum::Router<AppState>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            web: WebConfig::default(),
+            auth: AuthPolicy::default(),
+            extra_routes: axum::Router::new(),
+        }
+    }
+}
+
+pub async fn spawn_app(db: TestDb) -> TestApp {
+    spawn_app_with(db, Options::default()).await
+}
+
+pub async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
+    let store = Store::connect(&StoreOptions::new(db.url()))
+        .await
+        .expect("connect");
+    migrate::up(&store).await.expect("migrate");
+    let mock = MockOpenAi::start().await;
+    let app = App::new(store.clone(), opts.auth);
+    app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
+        .await
+        .expect("admin");
+    let grace = opts.web.shutdown_grace;
+    let state = AppState::new(app.clone(), opts.web);
+    let router = promptrefine_web::router_with(state, opts.extra_routes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(promptrefine_web::serve_router(
+        listener,
+        router,
+        grace,
+        async {
+            let _ = rx.await;
+        },
+    ));
+
+    let user = store
+        .users()
+        .find_by_email(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, secret) = app.create_token(user.id(), "tests").await.unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    let api = reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let anon = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    TestApp {
+        addr,
+        store,
+        app,
+        mock,
+        api,
+        anon,
+        token,
+        shutdown: Some(tx),
+        server: Some(server),
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    /// A browser-like client with its own cookie jar (not signed in yet).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    }
+
+    /// Signs a cookie client in through the API, as the login page's script would.
+    pub async fn login(&self, client: &reqwest::Client) -> reqwest::Response {
+        client
+            .post(self.url("/api/auth/login"))
+            .header("origin", &self.addr)
+            .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self.api.get(self.url(path)).send().await.unwrap();
+        read(res).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .api
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(res).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .api
+            .patch(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(res).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .api
+            .put(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(res).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let res = self.api.delete(self.url(path)).send().await.unwrap();
+        read(res).await
+    }
+
+    /// Creates a prompt (with a first version when `body` is given); returns its JSON.
+    pub async fn create_prompt(&self, title: &str, body: Option<&str>) -> Value {
+        let mut req = json!({ "title": title, "type": "text", "tags": ["test"] });
+        if let Some(b) = body {
+            req["content"] = json!(b);
+        }
+        let (status, json) = self.post("/api/prompts", req).await;
+        assert_eq!(status, 201, "{json}");
+        json["data"].clone()
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(h) => h.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Status and JSON body; asserts the envelope's shape on every answer.
+pub async fn read(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let json: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    assert_envelope(status, &json);
+    (status, json)
+}
+
+pub fn assert_envelope(status: u16, json: &Value) {
+    let obj = json
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {json}"));
+    assert!(
+        obj.contains_key("data") && obj.contains_key("error"),
+        "{json}"
+    );
+    if status >= 400 {
+        assert!(json["data"].is_null(), "{json}");
+        let e = &json["error"];
+        assert!(e["code"].is_string() && e["message"].is_string(), "{json}");
+        assert!(
+            e["requestId"].is_string(),
+            "error bodies carry the request id: {json}"
+        );
+    } else {
+        assert!(json["error"].is_null(), "{json}");
+    }
+}
+
+/// The field names of a 422's details.
+pub fn fields(json: &Value) -> Vec<String> {
+    json["error"]["details"]["fields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| f["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}

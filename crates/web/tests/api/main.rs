@@ -1,0 +1,8 @@
+//! API tests: the real server on a random port, per-test databases, real HTTP.
+//! Every body runs on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod foundation;
+mod prompts;
