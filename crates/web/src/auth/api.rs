@@ -48,14 +48,7 @@ async fn login(
     let addr = client_addr(&parts, &state);
     let session = state.app.login(&input.email, input.password, addr).await?;
     let mut res = Data(session.user).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        cookie::set_session(
-            session.session_id.expose_secret(),
-            state.config.session_absolute.as_secs(),
-            cookie::secure(&parts, &state),
-        ),
-    );
+    cookie::attach_session(&mut res, &session.session_id, &parts, &state);
     Ok(res)
 }
 
@@ -129,14 +122,7 @@ async fn setup(
         .complete_setup(&input.token, &input.email, input.password)
         .await?;
     let mut res = Created(session.user).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        cookie::set_session(
-            session.session_id.expose_secret(),
-            state.config.session_absolute.as_secs(),
-            cookie::secure(&parts, &state),
-        ),
-    );
+    cookie::attach_session(&mut res, &session.session_id, &parts, &state);
     Ok(res)
 }
 

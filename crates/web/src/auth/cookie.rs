@@ -40,6 +40,21 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
+/// Sets the session cookie of a new session on a response.
+pub fn attach_session(
+    res: &mut axum::response::Response,
+    session_id: &secrecy::SecretString,
+    parts: &Parts,
+    state: &AppState,
+) {
+    let value = set_session(
+        secrecy::ExposeSecret::expose_secret(session_id),
+        state.config.session_absolute.as_secs(),
+        secure(parts, state),
+    );
+    res.headers_mut().insert(header::SET_COOKIE, value);
+}
+
 pub fn set_session(session_id: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
     let value = if secure {
         format!(
