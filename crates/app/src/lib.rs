@@ -5,6 +5,10 @@
 pub mod auth;
 pub mod error;
 pub mod prompts;
+pub mod runs;
+pub mod seed;
+
+use std::sync::Arc;
 
 use promptrefine_store::Store;
 
@@ -15,11 +19,28 @@ pub use error::{AppError, Result};
 pub struct App {
     store: Store,
     auth: auth::AuthPolicy,
+    /// Providers, the in-flight cap and cancel registry (see [`runs`]).
+    runs: Arc<runs::RunService>,
 }
 
 impl App {
     pub fn new(store: Store, auth: auth::AuthPolicy) -> App {
-        App { store, auth }
+        App {
+            store,
+            auth,
+            runs: Arc::new(runs::RunService::disabled()),
+        }
+    }
+
+    /// This app, running tests against the providers of `runs` (without it,
+    /// no provider is configured and every run is refused).
+    pub fn with_runs(mut self, runs: runs::RunService) -> App {
+        self.runs = Arc::new(runs);
+        self
+    }
+
+    pub fn run_service(&self) -> &runs::RunService {
+        &self.runs
     }
 
     pub fn store(&self) -> &Store {
@@ -32,6 +53,10 @@ pub fn page_limit(limit: Option<i64>) -> Result<usize> {
     match limit {
         None => Ok(20),
         Some(n) if (1..=100).contains(&n) => Ok(n as usize),
-        Some(_) => Err(AppError::invalid("limit", "range", "limit must be between 1 and 100")),
+        Some(_) => Err(AppError::invalid(
+            "limit",
+            "range",
+            "limit must be between 1 and 100",
+        )),
     }
 }

@@ -116,6 +116,7 @@ impl App {
         validate::tags(&mut v, "tags", &tags);
         if let Some(s) = &input.slug {
             validate::slug(&mut v, "slug", s);
+            reserved_slug(&mut v, s);
         }
         let first_version = match input.content {
             Some(content) => {
@@ -178,7 +179,7 @@ impl App {
     async fn free_slug(&self, base: &str) -> Result<String> {
         let mut candidate = base.to_string();
         for n in 2..1000 {
-            if !self.store.prompts().slug_exists(&candidate).await? {
+            if candidate != RESERVED_SLUG && !self.store.prompts().slug_exists(&candidate).await? {
                 return Ok(candidate);
             }
             let suffix = format!("-{n}");
@@ -240,6 +241,23 @@ impl App {
         Ok(self.store.prompts().list(&filter, cursor, limit).await?)
     }
 
+    /// A prompt id from a path segment that holds an id or, for reads, a slug.
+    pub async fn prompt_ref(&self, text: &str) -> Result<PromptId> {
+        if let Ok(id) = text.parse::<PromptId>() {
+            return Ok(id);
+        }
+        if !slug::is_valid_slug(text) {
+            return Err(AppError::NotFound("prompt"));
+        }
+        Ok(self
+            .store
+            .prompts()
+            .get_by_slug(text)
+            .await
+            .or_not_found("prompt")?
+            .id)
+    }
+
     pub async fn get_prompt(&self, id: PromptId) -> Result<PromptDetail> {
         let prompt = self.store.prompts().get(id).await.or_not_found("prompt")?;
         self.detail(prompt).await
@@ -282,6 +300,7 @@ impl App {
         }
         if let Some(s) = &input.slug {
             validate::slug(&mut v, "slug", s);
+            reserved_slug(&mut v, s);
         }
         if let Some(t) = &input.tags {
             validate::tags(&mut v, "tags", t);
@@ -527,6 +546,20 @@ pub fn render(content: &Content, variables: &BTreeMap<String, String>) -> Result
         }
         AppError::Invalid(v)
     })
+}
+
+/// `/api/prompts/by-slug/{slug}` is a route, so `by-slug` cannot also be a
+/// prompt's slug (reads accept a slug where an id goes).
+const RESERVED_SLUG: &str = "by-slug";
+
+fn reserved_slug(v: &mut Violations, slug: &str) {
+    if slug == RESERVED_SLUG {
+        v.push(
+            "slug",
+            "reserved",
+            format!("{RESERVED_SLUG:?} is reserved; choose another slug"),
+        );
+    }
 }
 
 fn slug_taken(slug: &str) -> AppError {

@@ -19,14 +19,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// A prompt's labels.
-#[utoipa::path(get, path = "/api/prompts/{id}/labels", tag = "labels", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/prompts/{id}/labels", tag = "labels", params(("id" = String, Path, description = "The prompt's id, or its slug")),
     responses((status = 200, body = Envelope<Vec<Label>>), (status = 404, body = ErrorEnvelope)))]
 async fn list(
     _user: CurrentUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Data<Vec<Label>>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
+    let id = state.app.prompt_ref(&id).await?;
     Ok(Data(state.app.get_prompt(id).await?.labels))
 }
 

@@ -90,14 +90,14 @@ async fn create(
 }
 
 /// A prompt with its current version and labels.
-#[utoipa::path(get, path = "/api/prompts/{id}", tag = "prompts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id, or its slug")),
     responses((status = 200, body = Envelope<PromptDetail>), (status = 404, body = ErrorEnvelope)))]
 async fn get_one(
     _user: CurrentUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Data<PromptDetail>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
+    let id = state.app.prompt_ref(&id).await?;
     Ok(Data(state.app.get_prompt(id).await?))
 }
 

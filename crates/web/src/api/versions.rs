@@ -39,7 +39,7 @@ pub struct VersionPage {
 }
 
 /// A prompt's versions, newest first.
-#[utoipa::path(get, path = "/api/prompts/{id}/versions", tag = "versions", params(("id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/api/prompts/{id}/versions", tag = "versions", params(("id" = String, Path, description = "The prompt's id, or its slug"), PageQuery),
     responses((status = 200, body = Envelope<VersionPage>), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn list(
     _user: CurrentUser,
@@ -47,7 +47,7 @@ async fn list(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Data<VersionPage>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
+    let id = state.app.prompt_ref(&id).await?;
     let page = state
         .app
         .list_versions(id, q.cursor.as_deref(), q.limit)
@@ -78,14 +78,14 @@ async fn save(
 
 /// One version by its number.
 #[utoipa::path(get, path = "/api/prompts/{id}/versions/{number}", tag = "versions",
-    params(("id" = String, Path), ("number" = i64, Path)),
+    params(("id" = String, Path, description = "The prompt's id, or its slug"), ("number" = i64, Path)),
     responses((status = 200, body = Envelope<Version>), (status = 404, body = ErrorEnvelope)))]
 async fn get_one(
     _user: CurrentUser,
     State(state): State<AppState>,
     Path((id, number)): Path<(String, String)>,
 ) -> Result<Data<Version>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
+    let id = state.app.prompt_ref(&id).await?;
     let number: i64 = parse_id(&number, "version")?;
     Ok(Data(state.app.get_version(id, number).await?))
 }
@@ -120,7 +120,7 @@ pub struct DiffQuery {
 }
 
 /// A line diff of two versions' bodies and settings.
-#[utoipa::path(get, path = "/api/prompts/{id}/diff", tag = "versions", params(("id" = String, Path), DiffQuery),
+#[utoipa::path(get, path = "/api/prompts/{id}/diff", tag = "versions", params(("id" = String, Path, description = "The prompt's id, or its slug"), DiffQuery),
     responses((status = 200, body = Envelope<DiffResult>), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn diff(
     _user: CurrentUser,
@@ -128,6 +128,6 @@ async fn diff(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Data<DiffResult>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
+    let id = state.app.prompt_ref(&id).await?;
     Ok(Data(state.app.diff_versions(id, q.from, q.to).await?))
 }

@@ -1,18 +1,94 @@
-//! Server-rendered HTML pages (askama templates).
+//! Server-rendered HTML pages (askama templates, auto-escaped).
+//!
+//! Pages call the same app use cases as `api/`, never the API itself. Forms
+//! work without JavaScript (POST, then redirect with a fixed flash code);
+//! `assets/app.js` adds streaming runs, shortcuts and live variable lists.
+//! Every form post passes [`support::PostForm`]: same-site origin AND the
+//! session's CSRF token.
+
+mod assets;
+mod login;
+mod prompts;
+mod runs;
+mod settings;
+mod support;
+mod versions;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 
 use crate::state::AppState;
+pub use support::{PageUser, safe_next};
+
+/// What the layout needs on every page.
+pub struct Chrome {
+    pub asset: &'static assets::AssetUrls,
+    /// Empty when signed out.
+    pub email: String,
+    pub csrf: String,
+    pub flash: Option<&'static str>,
+}
+
+impl Chrome {
+    pub fn signed_out() -> Chrome {
+        Chrome {
+            asset: assets::urls(),
+            email: String::new(),
+            csrf: String::new(),
+            flash: None,
+        }
+    }
+
+    pub fn for_user(user: &PageUser, flash: Option<&str>) -> Chrome {
+        Chrome {
+            asset: assets::urls(),
+            email: user.email.clone(),
+            csrf: user.csrf.clone(),
+            flash: support::flash(flash),
+        }
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(|| async { Redirect::to("/app") }))
+        .route("/assets/app.css", get(assets::css))
+        .route("/assets/app.js", get(assets::js))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/setup", get(login::setup_show).post(login::setup_submit))
+        .route("/app", get(prompts::list))
+        .route("/app/prompts", post(prompts::create))
+        .route("/app/prompts/{id}", get(prompts::show))
+        .route("/app/prompts/{id}/versions", post(prompts::save))
+        .route("/app/prompts/{id}/details", post(prompts::rename))
+        .route(
+            "/app/prompts/{id}/delete",
+            get(prompts::confirm_delete).post(prompts::delete),
+        )
+        .route("/app/prompts/{id}/versions/{n}", get(versions::show))
+        .route(
+            "/app/prompts/{id}/versions/{n}/restore",
+            post(versions::restore),
+        )
+        .route("/app/prompts/{id}/labels", post(versions::set_label))
+        .route(
+            "/app/prompts/{id}/labels/{label}/remove",
+            post(versions::remove_label),
+        )
+        .route("/app/prompts/{id}/diff", get(versions::diff))
+        .route("/app/runs/compare", get(runs::compare))
+        .route("/app/runs/{id}", get(runs::show))
+        .route("/app/settings", get(settings::show))
+        .route("/app/settings/tokens", post(settings::create_token))
+        .route(
+            "/app/settings/tokens/{id}/revoke",
+            post(settings::revoke_token),
+        )
 }
 
-pub fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Html("<!doctype html><title>Not found</title><h1>Not found</h1>"),
-    )
+pub fn not_found() -> Response {
+    support::PageError::from_status(StatusCode::NOT_FOUND).into_response()
 }

@@ -519,7 +519,7 @@ async fn secrets_never_reach_the_logs(db: TestDb) {
 
 /// The server's tasks run on every worker thread, so the capturing
 /// subscriber must be the global one; it is installed once per test binary.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::<u8>::new()));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use promptrefine_app::App;
 use promptrefine_app::auth::AuthPolicy;
+use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunService, RunSettings};
 use promptrefine_store::{Store, StoreOptions, migrate};
 use promptrefine_testkit::TestDb;
 use promptrefine_testkit::mock_openai::MockOpenAi;
@@ -38,7 +39,12 @@ pub struct Options {
     pub auth: AuthPolicy,
     /// Routes mounted inside the middleware stack (e.g. one that panics).
     pub extra_routes: axum::Router<AppState>,
+    /// The run settings, given the mock's base URL; default [`test_run_settings`].
+    pub runs: Option<RunSettingsFn>,
 }
+
+/// Builds run settings from the mock's base URL.
+pub type RunSettingsFn = Box<dyn FnOnce(&str) -> RunSettings + Send>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -46,7 +52,35 @@ impl Default for Options {
             web: WebConfig::default(),
             auth: AuthPolicy::default(),
             extra_routes: axum::Router::new(),
+            runs: None,
         }
+    }
+}
+
+/// The API key the test provider sends; tests check it never leaks.
+pub const TEST_API_KEY: &str = "sk-test-secret-key-123456";
+
+/// One provider, `openai`, pointing at the mock, with short timeouts and fast retries.
+pub fn test_run_settings(base_url: &str) -> RunSettings {
+    RunSettings {
+        providers: vec![ProviderConfig {
+            name: "openai".into(),
+            base_url: base_url.into(),
+            api_key: Some(SecretString::from(TEST_API_KEY)),
+            models: vec!["gpt-4o-mini".into(), "mock-echo".into()],
+            extra_headers: vec![],
+        }],
+        client: ClientSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(20),
+            first_byte_timeout: Duration::from_secs(2),
+            idle_stream_timeout: Duration::from_secs(2),
+            max_retries: 2,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(100),
+        },
+        max_in_flight: 32,
+        prices: PriceTable::default(),
     }
 }
 
@@ -60,7 +94,12 @@ pub async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
         .expect("connect");
     migrate::up(&store).await.expect("migrate");
     let mock = MockOpenAi::start().await;
-    let app = App::new(store.clone(), opts.auth);
+    let runs = opts.runs.map_or_else(
+        || test_run_settings(&mock.base_url()),
+        |f| f(&mock.base_url()),
+    );
+    let app =
+        App::new(store.clone(), opts.auth).with_runs(RunService::new(runs).expect("run settings"));
     app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
         .await
         .expect("admin");

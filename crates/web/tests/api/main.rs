@@ -6,3 +6,4 @@ mod helpers;
 mod auth;
 mod foundation;
 mod prompts;
+mod runs;

@@ -24,7 +24,51 @@ both_backends!(
     text_that_looks_like_code_is_stored_byte_for_byte,
     eight_clients_saving_fifty_versions_get_numbers_one_to_four_hundred,
     bad_pagination_values_and_forged_cursors_are_4xx,
+    reads_accept_a_slug_wherever_an_id_goes,
 );
+
+async fn reads_accept_a_slug_wherever_an_id_goes(db: TestDb) {
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Slugged", Some("one")).await;
+    let id = p["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/prompts/{id}/versions"),
+        json!({ "content": "two" }),
+    )
+    .await;
+    for path in [
+        "/api/prompts/slugged",
+        "/api/prompts/slugged/versions",
+        "/api/prompts/slugged/versions/1",
+        "/api/prompts/slugged/diff?from=1",
+        "/api/prompts/slugged/labels",
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, got) = app.get("/api/prompts/slugged").await;
+    assert_eq!(got["data"]["id"], id);
+    assert_eq!(app.get("/api/prompts/no-such-slug/versions").await.0, 404);
+    // Writes take ids only.
+    assert_eq!(
+        app.post("/api/prompts/slugged/versions", json!({ "content": "x" }))
+            .await
+            .0,
+        404
+    );
+    // `by-slug` is a route segment, so no prompt may take it as its slug.
+    assert_eq!(
+        app.create_prompt("By slug", None).await["slug"],
+        "by-slug-2"
+    );
+    let (status, body) = app
+        .post(
+            "/api/prompts",
+            json!({ "title": "x", "type": "text", "slug": "by-slug" }),
+        )
+        .await;
+    assert_eq!((status, fields(&body)), (422, vec!["slug".to_string()]));
+}
 
 async fn creating_a_prompt_answers_201_with_the_contract_fields(db: TestDb) {
     let app = spawn_app(db).await;

@@ -1,0 +1,308 @@
+//! Test runs: a version, rendered with variable values, sent to a model over
+//! an OpenAI-compatible Chat Completions API, with every run recorded.
+//!
+//! # The run lifecycle
+//!
+//! ```text
+//! start_run ─ validate ─ resolve version ─ render ─ take a permit ─┐   (no side effects yet)
+//!                                                                  │
+//!            ┌──────────────── spawned task (owns the permit) ─────┘
+//!            │ insert the run as `running` ──► RunEvent::Started
+//!            │ call the provider, streaming ──► RunEvent::Delta …
+//!            │ write the outcome once: succeeded | failed | cancelled
+//!            └─► the stored run, to whoever still waits for it
+//! ```
+//!
+//! * **Nothing before the permit has side effects.** Invalid input, an unknown
+//!   prompt or a full house (429 `too_many_runs`, never a queue) leave no trace.
+//! * **Everything after it happens in a spawned task** that owns the permit.
+//!   The HTTP handler only awaits the task's result, so a client that hangs
+//!   up (streamed or not) does not stop the run: it completes, is stored, and
+//!   its permit is released. That is the documented choice for a client that
+//!   disconnects; an explicit `cancel_run` is the way to stop a run.
+//! * **A run is always finished in the database**: the outcome write is
+//!   retried on transient store errors, and a panic in the task is caught and
+//!   recorded as `failed` (`internal`). Only a crash or a hard stop leaves a
+//!   run `running`; start-up turns those into `interrupted`
+//!   (`RunRepo::mark_unfinished_interrupted`), and [`App::drain_runs`] lets a
+//!   graceful shutdown finish or cancel what is in flight first.
+//! * **Upstream is always asked to stream**, whether or not the caller wants
+//!   deltas: it gives time-to-first-token, and a cancelled or broken answer
+//!   keeps what had arrived as partial output.
+//! * **Cancel** reaches the task through a cancellation token kept in an
+//!   in-process registry. The task drops the upstream call (closing the
+//!   connection) and stores `cancelled` with the output so far. A run in
+//!   flight on another replica is not in this registry: it is marked
+//!   `cancelled` in the store directly (its owner's later write is then
+//!   ignored, as `finish` only writes unfinished runs), without its partial
+//!   output. Cancelling a run that already ended is
+//!   [`CancelOutcome::AlreadyFinished`] (the API answers 409).
+//! * Secrets: the provider's API key lives in `promptrefine_llm::Provider` and
+//!   its error messages are redacted there; nothing here copies the key into
+//!   a run, an error or a log line.
+
+mod execute;
+mod models;
+mod service;
+
+use std::collections::BTreeMap;
+
+use promptrefine_core::validate::{self, Violations};
+use promptrefine_core::{ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
+use promptrefine_llm::ChatRequest;
+use promptrefine_store::{Cursor, NewRun, Page, RunFilter, RunOutcome};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::error::{AppError, OrNotFound, Result, check};
+use crate::{App, page_limit};
+
+pub use models::{ModelList, ModelSource};
+pub use promptrefine_llm::{ClientSettings, PriceTable, ProviderConfig};
+pub use service::{RunService, RunSettings, RunSetupError, openai_provider};
+
+/// What to run (`POST /api/test-runs`, without the transport's `stream`).
+#[derive(Clone, Debug, Default)]
+pub struct StartRun {
+    pub prompt_id: PromptId,
+    /// Default: the prompt's current version.
+    pub version_id: Option<VersionId>,
+    /// Default: `params.model`, else the version's model.
+    pub model: Option<String>,
+    /// A configured provider's name; default: the first configured.
+    pub provider: Option<String>,
+    /// Overrides the version's settings field by field.
+    pub params: Option<ModelSettings>,
+    pub variables: BTreeMap<String, String>,
+}
+
+/// What a caller that asked for events sees while a run is in flight.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunEvent {
+    /// The run was stored as `running`; sent once, before any delta.
+    Started(Box<Run>),
+    /// A piece of output, in order. Their concatenation is the run's output.
+    Delta(String),
+}
+
+/// The answer to a cancel request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CancelOutcome {
+    /// The run was in flight and is now stored as `cancelled`.
+    Cancelled(Run),
+    /// The run had already ended (possibly just now); it is unchanged.
+    AlreadyFinished(Run),
+}
+
+/// Filters of a prompt's run history, as the API receives them.
+#[derive(Clone, Debug, Default)]
+pub struct ListRuns {
+    pub version_id: Option<VersionId>,
+    /// One of the run statuses (`succeeded`, `failed`, …).
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Everything a run needs, worked out before it may touch anything.
+pub(crate) struct RunPlan {
+    pub new: NewRun,
+    pub provider: promptrefine_llm::Provider,
+    pub request: ChatRequest,
+}
+
+impl App {
+    /// Runs a version against a model and returns the stored, finished run
+    /// (whatever its status: an upstream failure is a `failed` run, not an
+    /// error). With `events`, the caller also gets [`RunEvent`]s as they
+    /// happen. See the module docs for what happens when.
+    #[tracing::instrument(skip_all, fields(prompt_id = %input.prompt_id, request_id = request_id.as_deref().unwrap_or("")))]
+    pub async fn start_run(
+        &self,
+        input: StartRun,
+        request_id: Option<String>,
+        events: Option<UnboundedSender<RunEvent>>,
+    ) -> Result<Run> {
+        let plan = self.plan_run(input, request_id).await?;
+        let permit = self.runs.try_permit()?;
+        let task = self.runs.launch(self.store.clone(), plan, permit, events);
+        task.await
+            .map_err(|e| AppError::Internal(format!("the run task failed: {e}")))?
+    }
+
+    /// Validates, resolves and renders; takes nothing and writes nothing.
+    async fn plan_run(&self, input: StartRun, request_id: Option<String>) -> Result<RunPlan> {
+        let mut v = Violations::default();
+        let model = input.model.as_deref().map(str::trim).map(str::to_owned);
+        if let Some(m) = &input.model {
+            let probe = ModelSettings {
+                model: Some(m.clone()),
+                ..Default::default()
+            };
+            validate::settings(&mut v, "", &probe);
+        }
+        let params = input.params.unwrap_or_default();
+        validate::settings(&mut v, "params", &params);
+        validate::variables(&mut v, "variables", &input.variables);
+        let provider = self.runs.provider(input.provider.as_deref());
+        if provider.is_none() {
+            let names = self.runs.provider_names();
+            let message = match (&input.provider, names.is_empty()) {
+                (_, true) => "no model provider is configured on this server".to_owned(),
+                (Some(p), false) => {
+                    format!("unknown provider {p:?}; configured: {}", names.join(", "))
+                }
+                (None, false) => "no default provider".to_owned(),
+            };
+            v.push("provider", "oneOf", message);
+        }
+        check(v)?;
+
+        let prompt = self
+            .store
+            .prompts()
+            .get(input.prompt_id)
+            .await
+            .or_not_found("prompt")?;
+        if input.version_id.is_none() && prompt.current_version_id.is_none() {
+            return Err(AppError::invalid(
+                "versionId",
+                "required",
+                "the prompt has no saved version yet; save one before running it",
+            ));
+        }
+        let version = self.version_or_current(prompt.id, input.version_id).await?;
+        let settings = version.settings.overridden_by(&params);
+        let Some(model) = model
+            .or_else(|| settings.model.clone())
+            .filter(|m| !m.is_empty())
+        else {
+            return Err(AppError::invalid(
+                "model",
+                "required",
+                "model is required: the version's settings name none",
+            ));
+        };
+        let messages = crate::prompts::render(&version.content, &input.variables)?.to_messages();
+        let settings = ModelSettings {
+            model: Some(model.clone()),
+            ..settings
+        };
+        let provider = provider.expect("checked above").clone();
+        Ok(RunPlan {
+            new: NewRun {
+                id: RunId::new(),
+                prompt_id: prompt.id,
+                version_id: version.id,
+                provider: provider.name().to_owned(),
+                model: model.clone(),
+                params: settings.clone(),
+                variables: input.variables,
+                input: messages.clone(),
+                request_id: request_id.clone(),
+            },
+            request: ChatRequest {
+                model,
+                messages,
+                settings,
+                request_id,
+                stream: true,
+            },
+            provider,
+        })
+    }
+
+    /// Stops a run in flight; see [`CancelOutcome`].
+    #[tracing::instrument(skip_all, fields(run_id = %id))]
+    pub async fn cancel_run(&self, id: RunId) -> Result<CancelOutcome> {
+        if self.runs.cancel_local(id).await {
+            let run = self.get_run(id).await?;
+            return Ok(match run.status {
+                RunStatus::Cancelled => CancelOutcome::Cancelled(run),
+                _ => CancelOutcome::AlreadyFinished(run),
+            });
+        }
+        let run = self.get_run(id).await?;
+        if run.status.is_final() {
+            return Ok(CancelOutcome::AlreadyFinished(run));
+        }
+        // In flight on another replica (or orphaned): stop it in the store.
+        let outcome = RunOutcome {
+            output: run.output.clone(),
+            ..execute::cancelled_outcome()
+        };
+        self.store.runs().finish(id, &outcome).await?;
+        let run = self.get_run(id).await?;
+        Ok(match run.status {
+            RunStatus::Cancelled => CancelOutcome::Cancelled(run),
+            _ => CancelOutcome::AlreadyFinished(run),
+        })
+    }
+
+    pub async fn get_run(&self, id: RunId) -> Result<Run> {
+        self.store.runs().get(id).await.or_not_found("run")
+    }
+
+    /// A prompt's runs, newest first.
+    pub async fn list_runs(&self, prompt_id: PromptId, q: ListRuns) -> Result<Page<Run>> {
+        let mut v = Violations::default();
+        let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => {
+                let parsed = RunStatus::parse(s);
+                if parsed.is_none() {
+                    let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+                    v.push(
+                        "status",
+                        "oneOf",
+                        format!("status must be one of {}", all.join(", ")),
+                    );
+                }
+                parsed
+            }
+        };
+        let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => {
+                let parsed = Cursor::decode(c);
+                if parsed.is_none() {
+                    v.push("cursor", "format", "cursor is not one this server gave out");
+                }
+                parsed
+            }
+        };
+        check(v)?;
+        let limit = page_limit(q.limit)?;
+        self.store
+            .prompts()
+            .get(prompt_id)
+            .await
+            .or_not_found("prompt")?;
+        let filter = RunFilter {
+            version_id: q.version_id,
+            status,
+        };
+        Ok(self
+            .store
+            .runs()
+            .list_for_prompt(prompt_id, &filter, cursor, limit)
+            .await?)
+    }
+
+    /// The models each provider offers (cached; the configured list when the
+    /// provider cannot be asked).
+    pub async fn list_models(&self) -> Vec<ModelList> {
+        self.runs.list_models().await
+    }
+
+    /// How many runs this process has in flight.
+    pub fn runs_in_flight(&self) -> usize {
+        self.runs.in_flight()
+    }
+
+    /// For a graceful shutdown: waits up to `grace` for the runs in flight to
+    /// finish, then cancels the rest and waits (briefly) for them to be
+    /// stored. Returns how many had to be cancelled.
+    pub async fn drain_runs(&self, grace: std::time::Duration) -> usize {
+        self.runs.drain(grace).await
+    }
+}

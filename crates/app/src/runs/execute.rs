@@ -1,0 +1,219 @@
+//! The spawned half of a run: store it, call upstream while relaying deltas
+//! and watching for a cancel, then store the outcome — whatever happens to
+//! the request that started it. See the lifecycle in the parent module.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use promptrefine_core::{Run, RunStatus};
+use promptrefine_llm::{Completion, LlmError, PriceTable};
+use promptrefine_store::{RunOutcome, Store};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::service::RunService;
+use super::{RunEvent, RunPlan};
+use crate::error::{AppError, Result};
+
+/// Attempts at writing an outcome before giving up (the run then stays
+/// `running` until the next start-up marks it `interrupted`).
+const FINISH_ATTEMPTS: u32 = 5;
+const FINISH_BACKOFF: Duration = Duration::from_millis(200);
+
+impl RunService {
+    /// Spawns the run. The task owns the permit and releases it only after
+    /// the outcome is stored; dropping the handle does not stop the run.
+    pub(super) fn launch(
+        self: &Arc<Self>,
+        store: Store,
+        plan: RunPlan,
+        permit: OwnedSemaphorePermit,
+        events: Option<UnboundedSender<RunEvent>>,
+    ) -> JoinHandle<Result<Run>> {
+        let id = plan.new.id;
+        let cancel = CancellationToken::new();
+        // Registered before the task exists, so a cancel can never miss it.
+        let done = self.register(id, cancel.clone());
+        let service = self.clone();
+        let span = tracing::info_span!("run", run_id = %id, provider = %plan.new.provider, model = %plan.new.model);
+        tokio::spawn(
+            async move {
+                let body = execute(&store, &service.prices, plan, cancel, events);
+                let result = match AssertUnwindSafe(body).catch_unwind().await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::error!("the run task panicked");
+                        let outcome = RunOutcome {
+                            status: Some(RunStatus::Failed),
+                            error_code: Some("internal".into()),
+                            error_message: Some("the run failed unexpectedly".into()),
+                            ..Default::default()
+                        };
+                        finish(&store, id, &outcome).await
+                    }
+                };
+                // In this order, so whoever hears `done` finds the run
+                // stored and its permit back.
+                service.unregister(id);
+                drop(permit);
+                let _ = done.send(true);
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// How the upstream call ended.
+enum Ended {
+    Done(std::result::Result<Completion, LlmError>),
+    Cancelled,
+}
+
+async fn execute(
+    store: &Store,
+    prices: &PriceTable,
+    plan: RunPlan,
+    cancel: CancellationToken,
+    events: Option<UnboundedSender<RunEvent>>,
+) -> Result<Run> {
+    let id = plan.new.id;
+    let started_run = store.runs().start(&plan.new).await?;
+    emit(&events, RunEvent::Started(Box::new(started_run)));
+    tracing::info!(messages = plan.request.messages.len(), "run started");
+
+    let started = Instant::now();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    // Boxed so it can be dropped (closing the upstream connection) as soon
+    // as the run is cancelled, before the outcome is written.
+    let mut call = Box::pin(plan.provider.chat(&plan.request, Some(tx)));
+    let mut output = String::new();
+    let mut ttft_ms = None;
+    let ended = loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break Ended::Cancelled,
+            Some(delta) = rx.recv() => {
+                ttft_ms.get_or_insert_with(|| elapsed_ms(started));
+                relay(&events, &mut output, delta);
+            }
+            result = &mut call => break Ended::Done(result),
+        }
+    };
+    drop(call);
+    // Deltas sent just before the call returned (or was dropped) still count.
+    while let Ok(delta) = rx.try_recv() {
+        ttft_ms.get_or_insert_with(|| elapsed_ms(started));
+        relay(&events, &mut output, delta);
+    }
+    let latency_ms = Some(elapsed_ms(started));
+
+    let outcome = match ended {
+        Ended::Done(Ok(c)) => {
+            let usage = c.usage;
+            RunOutcome {
+                status: Some(RunStatus::Succeeded),
+                cost_micro_usd: usage.and_then(|u| {
+                    prices.cost_micro_usd(&plan.new.model, u.prompt_tokens, u.completion_tokens)
+                }),
+                prompt_tokens: usage.map(|u| u.prompt_tokens),
+                completion_tokens: usage.map(|u| u.completion_tokens),
+                total_tokens: usage.map(|u| u.total_tokens),
+                output: c.output,
+                finish_reason: c.finish_reason,
+                latency_ms: Some(c.latency_ms),
+                ttft_ms: c.ttft_ms.or(ttft_ms),
+                ..Default::default()
+            }
+        }
+        Ended::Done(Err(e)) => {
+            tracing::info!(code = %e.code, http_status = e.http_status, partial_len = e.partial_output.len(), "run failed");
+            RunOutcome {
+                status: Some(RunStatus::Failed),
+                // Both are the text streamed so far; the longer one wins in
+                // case a delta never made it through the channel.
+                output: if e.partial_output.len() > output.len() {
+                    e.partial_output
+                } else {
+                    output
+                },
+                error_code: Some(e.code.as_str().to_owned()),
+                error_message: Some(e.message),
+                latency_ms,
+                ttft_ms,
+                ..Default::default()
+            }
+        }
+        Ended::Cancelled => {
+            tracing::info!(partial_len = output.len(), "run cancelled");
+            RunOutcome {
+                output,
+                latency_ms,
+                ttft_ms,
+                ..cancelled_outcome()
+            }
+        }
+    };
+    finish(store, id, &outcome).await
+}
+
+/// The outcome of a cancelled run, before its output and timings.
+pub(super) fn cancelled_outcome() -> RunOutcome {
+    RunOutcome {
+        status: Some(RunStatus::Cancelled),
+        error_code: Some("cancelled".into()),
+        error_message: Some("the run was cancelled".into()),
+        ..Default::default()
+    }
+}
+
+/// Writes the outcome, retrying transient store errors, and reads the run
+/// back. A run that something else finished first (a cancel from another
+/// replica) keeps that outcome.
+async fn finish(store: &Store, id: promptrefine_core::RunId, outcome: &RunOutcome) -> Result<Run> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store.runs().finish(id, outcome).await {
+            Ok(_) => break,
+            Err(e) if attempt < FINISH_ATTEMPTS => {
+                tracing::warn!(attempt, error = %e, "could not store the run's outcome; retrying");
+                tokio::time::sleep(FINISH_BACKOFF * 2u32.pow(attempt - 1)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not store the run's outcome; it stays running until restart");
+                return Err(AppError::from(e));
+            }
+        }
+    }
+    let run = store.runs().get(id).await?;
+    tracing::info!(
+        status = run.status.as_str(),
+        output_len = run.output.len(),
+        "run finished"
+    );
+    Ok(run)
+}
+
+fn relay(events: &Option<UnboundedSender<RunEvent>>, output: &mut String, delta: String) {
+    output.push_str(&delta);
+    emit(events, RunEvent::Delta(delta));
+}
+
+/// A caller that stopped listening (a client that hung up) is not an error:
+/// the run goes on.
+fn emit(events: &Option<UnboundedSender<RunEvent>>, event: RunEvent) {
+    if let Some(tx) = events {
+        let _ = tx.send(event);
+    }
+}
+
+fn elapsed_ms(since: Instant) -> i64 {
+    i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,251 @@
+//! The command line (clap derive). Configuration flags are global, so they
+//! work before or after the subcommand and with no subcommand at all
+//! (`promptrefine` alone serves). They are plain strings here: parsing
+//! happens in [`crate::config`], so a bad value gives the same message
+//! whether it came from a flag, the environment or a file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "promptrefine",
+    version,
+    about = "PromptRefine: a self-hosted prompt workbench",
+    long_about = "PromptRefine: a self-hosted prompt workbench.\n\n\
+        Settings come from (highest first): flags, environment variables, a .env file in the \
+        current folder, the TOML file (--config, PROMPTREFINE_CONFIG, or ./promptrefine.toml \
+        when present), then defaults. See docs/configuration.md."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default when no subcommand is given).
+    Serve,
+    /// Apply, revert or list database migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Preflight: print the effective settings and test the database,
+    /// migrations, providers and bind address. Exits 1 on any problem.
+    Check,
+    /// Add demo data: prompts, versions, labels and runs. Running it twice adds nothing.
+    Seed,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Run a mock OpenAI-compatible server in the foreground (demos, benchmarks).
+    MockLlm(MockLlmArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply every pending migration.
+    Up,
+    /// Revert migrations: one step by default, or down to version N.
+    Down {
+        /// Keep migrations up to and including this version (0 reverts all).
+        #[arg(long, value_name = "N")]
+        to: Option<i64>,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// List the migrations this binary knows and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Set a user's password (read without echo from the terminal, or one
+    /// line from standard input) and sign that user out everywhere.
+    SetPassword {
+        /// The user's email address.
+        email: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MockLlmArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+}
+
+/// One optional flag per non-secret configuration key (secrets have no
+/// flag: a command line is visible to every user of the machine via `ps`).
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Configuration (each flag overrides its environment variable)")]
+pub struct ConfigArgs {
+    /// TOML configuration file [env: PROMPTREFINE_CONFIG] [default: ./promptrefine.toml if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// sqlite://FILE or postgres://… [env: DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// host:port to listen on [env: BIND]
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub bind: Option<String>,
+    /// URL people reach the server at [env: PUBLIC_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Admin created at first start [env: AUTH_ADMIN_EMAIL]
+    #[arg(long, global = true, value_name = "EMAIL")]
+    pub auth_admin_email: Option<String>,
+    /// [env: SESSION_IDLE_MINUTES]
+    #[arg(long, global = true, value_name = "MINUTES")]
+    pub session_idle_minutes: Option<String>,
+    /// [env: SESSION_ABSOLUTE_HOURS]
+    #[arg(long, global = true, value_name = "HOURS")]
+    pub session_absolute_hours: Option<String>,
+    /// auto | always | never [env: COOKIE_SECURE]
+    #[arg(long, global = true, value_name = "MODE")]
+    pub cookie_secure: Option<String>,
+    /// Trust X-Forwarded-* headers [env: TRUST_PROXY]
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub trust_proxy: Option<String>,
+    /// [env: BODY_LIMIT_BYTES]
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub body_limit_bytes: Option<String>,
+    /// [env: REQUEST_TIMEOUT_SECS]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub request_timeout_secs: Option<String>,
+    /// [env: SHUTDOWN_GRACE_SECS]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub shutdown_grace_secs: Option<String>,
+    /// [env: OPENAI_BASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub openai_base_url: Option<String>,
+    /// Comma-separated fallback model list [env: OPENAI_MODELS]
+    #[arg(long, global = true, value_name = "LIST")]
+    pub openai_models: Option<String>,
+    /// [env: RUNS_MAX_IN_FLIGHT]
+    #[arg(long, global = true, value_name = "N")]
+    pub runs_max_in_flight: Option<String>,
+    /// [env: LLM_CONNECT_TIMEOUT_SECS]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub llm_connect_timeout_secs: Option<String>,
+    /// [env: LLM_REQUEST_TIMEOUT_SECS]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub llm_request_timeout_secs: Option<String>,
+    /// [env: LLM_FIRST_BYTE_TIMEOUT_SECS]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub llm_first_byte_timeout_secs: Option<String>,
+    /// [env: LLM_IDLE_TIMEOUT_SECS]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub llm_idle_timeout_secs: Option<String>,
+    /// [env: LLM_MAX_RETRIES]
+    #[arg(long, global = true, value_name = "N")]
+    pub llm_max_retries: Option<String>,
+    /// on | off [env: METRICS]
+    #[arg(long, global = true, value_name = "ON|OFF")]
+    pub metrics: Option<String>,
+    /// auto | json | pretty [env: LOG_FORMAT]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Level or EnvFilter directives [env: LOG_LEVEL, then RUST_LOG]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// [env: MIGRATE_ON_START]
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub migrate_on_start: Option<String>,
+}
+
+impl ConfigArgs {
+    /// The flags that were given, by configuration key name.
+    pub fn given(&self) -> Vec<(&'static str, String)> {
+        let all: [(&'static str, &Option<String>); 23] = [
+            ("DATABASE_URL", &self.database_url),
+            ("BIND", &self.bind),
+            ("PUBLIC_URL", &self.public_url),
+            ("AUTH_ADMIN_EMAIL", &self.auth_admin_email),
+            ("SESSION_IDLE_MINUTES", &self.session_idle_minutes),
+            ("SESSION_ABSOLUTE_HOURS", &self.session_absolute_hours),
+            ("COOKIE_SECURE", &self.cookie_secure),
+            ("TRUST_PROXY", &self.trust_proxy),
+            ("BODY_LIMIT_BYTES", &self.body_limit_bytes),
+            ("REQUEST_TIMEOUT_SECS", &self.request_timeout_secs),
+            ("SHUTDOWN_GRACE_SECS", &self.shutdown_grace_secs),
+            ("OPENAI_BASE_URL", &self.openai_base_url),
+            ("OPENAI_MODELS", &self.openai_models),
+            ("RUNS_MAX_IN_FLIGHT", &self.runs_max_in_flight),
+            ("LLM_CONNECT_TIMEOUT_SECS", &self.llm_connect_timeout_secs),
+            ("LLM_REQUEST_TIMEOUT_SECS", &self.llm_request_timeout_secs),
+            (
+                "LLM_FIRST_BYTE_TIMEOUT_SECS",
+                &self.llm_first_byte_timeout_secs,
+            ),
+            ("LLM_IDLE_TIMEOUT_SECS", &self.llm_idle_timeout_secs),
+            ("LLM_MAX_RETRIES", &self.llm_max_retries),
+            ("METRICS", &self.metrics),
+            ("LOG_FORMAT", &self.log_format),
+            ("LOG_LEVEL", &self.log_level),
+            ("MIGRATE_ON_START", &self.migrate_on_start),
+        ];
+        all.into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::keys::KEYS;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_in_the_key_table_exists_and_maps_back_to_its_key() {
+        let cmd = Cli::command();
+        for key in KEYS {
+            let Some(flag) = key.flag else { continue };
+            let long = flag.trim_start_matches("--");
+            assert!(
+                cmd.get_arguments().any(|a| a.get_long() == Some(long)),
+                "{} has no flag {flag}",
+                key.name
+            );
+            let parsed = Cli::try_parse_from(["promptrefine", flag, "x"]).unwrap();
+            assert_eq!(
+                parsed.config.given(),
+                vec![(key.name, "x".to_string())],
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_work_before_and_after_the_subcommand() {
+        let a = Cli::try_parse_from(["promptrefine", "--bind", "1.2.3.4:5", "check"]).unwrap();
+        let b = Cli::try_parse_from(["promptrefine", "check", "--bind", "1.2.3.4:5"]).unwrap();
+        assert_eq!(a.config.bind, b.config.bind);
+        let c = Cli::try_parse_from([
+            "promptrefine",
+            "migrate",
+            "down",
+            "--to",
+            "0",
+            "--bind",
+            "x:1",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Migrate(MigrateCommand::Down { to: Some(0), .. }))
+        ));
+    }
+}

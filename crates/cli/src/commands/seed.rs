@@ -1,0 +1,30 @@
+//! `seed`: demo data (prompts of both types, versions, labels, variables,
+//! runs of every final status). Idempotent: a second run adds nothing.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use promptrefine_app::App;
+
+use crate::config::Config;
+use crate::database;
+
+pub async fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let store = database::connect(cfg).await?;
+    let schema = database::schema(&store).await?;
+    if !schema.pending().is_empty() {
+        bail!(
+            "the database schema is not current ({}); run `promptrefine migrate up` first",
+            schema.summary()
+        );
+    }
+    let report = App::new(store.clone(), cfg.auth_policy())
+        .seed_demo()
+        .await?;
+    store.close().await;
+    println!(
+        "seeded {} prompts ({} versions, {} runs); {} demo prompts were already there",
+        report.prompts_created, report.versions, report.runs, report.prompts_skipped
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,284 @@
+//! Running the binary: one-shot commands, and a server in the background
+//! whose output is collected while it runs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use promptrefine_testkit::TestDb;
+
+/// The settings every test starts from: its own database, any free port,
+/// JSON logs (what the assertions parse).
+pub fn base_env(database_url: &str) -> Vec<(String, String)> {
+    [
+        ("DATABASE_URL", database_url),
+        ("BIND", "127.0.0.1:0"),
+        ("LOG_FORMAT", "json"),
+        ("LOG_LEVEL", "info"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A fresh PostgreSQL database, or None (with a notice) outside CI.
+pub fn postgres() -> Option<TestDb> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(TestDb::postgres())
+}
+
+/// The binary with only the given environment (nothing leaks in from the
+/// developer's shell), run in `dir` (where `.env` and the TOML file live).
+fn command(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_promptrefine"));
+    cmd.env_clear().current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn promptrefine(dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
+    promptrefine_with_stdin(dir, args, env, "")
+}
+
+pub fn promptrefine_with_stdin(
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    stdin: &str,
+) -> Run {
+    let mut child = command(dir, args, env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promptrefine");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A background `promptrefine` process; killed if the test panics.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// `promptrefine serve`, once it logs that it listens.
+    pub fn start(dir: &Path, args: &[&str], env: &[(String, String)]) -> Server {
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
+        Server::start_matching(dir, &all, env, "listening on http://")
+    }
+
+    /// Any command; ready when stdout has a line containing `ready` followed
+    /// by `HOST:PORT`.
+    pub fn start_matching(
+        dir: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        ready: &str,
+    ) -> Server {
+        let mut child = command(dir, args, env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start promptrefine");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+            collect(child.stderr.take().unwrap(), stderr.clone()),
+        ];
+        let mut server = Server {
+            child: Some(child),
+            port: 0,
+            stdout,
+            stderr,
+            readers,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = server
+                .stdout
+                .lock()
+                .unwrap()
+                .lines()
+                .find_map(|l| port_after(l, ready));
+            if let Some(port) = found {
+                server.port = port;
+                return server;
+            }
+            let exited = server.child.as_mut().unwrap().try_wait().unwrap();
+            if exited.is_some() || Instant::now() > deadline {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "promptrefine did not get ready ({exited:?})\nstdout:\n{}\nstderr:\n{}",
+                    server.stdout.lock().unwrap(),
+                    server.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit: (exit code, stdout, stderr).
+    pub fn stop(mut self) -> (Option<i32>, String, String) {
+        let mut child = self.child.take().unwrap();
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("promptrefine did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (status.code(), out, err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = into.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    })
+}
+
+/// The port in `…{marker}HOST:PORT…`.
+fn port_after(line: &str, marker: &str) -> Option<u16> {
+    let rest = &line[line.find(marker)? + marker.len()..];
+    let authority: String = rest
+        .chars()
+        .take_while(|c| !matches!(c, '/' | '"' | ' '))
+        .collect();
+    authority.rsplit(':').next()?.parse().ok()
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A minimal HTTP/1.1 request over loopback (no client library needed).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Response {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// Pretends a newer binary applied migration `version` (SQLite only).
+pub fn record_future_migration(sqlite_url: &str, version: i64) {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(sqlite_url).await.unwrap();
+        sqlx::query(
+            "insert into _sqlx_migrations (version, description, success, checksum, execution_time) \
+             values ($1, 'from the future', true, x'00', 0)",
+        )
+        .bind(version)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+}

@@ -1,0 +1,236 @@
+//! `/login`, `/logout` and first-run `/setup`.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Redirect};
+use promptrefine_app::AppError;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::Chrome;
+use super::support::{Errors, FormData, PageResult, PostForm, safe_next};
+use crate::auth::{AuthMethod, authenticate, client_addr, cookie, csrf};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    next: String,
+    email: String,
+    error: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+    ok: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    parts: Parts,
+    Query(q): Query<NextQuery>,
+) -> PageResult {
+    let next = safe_next(q.next.as_deref());
+    let signed_in = authenticate(&parts, &state)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.method == AuthMethod::Session);
+    if signed_in {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    if state.app.user_count().await? == 0 {
+        // Nobody to sign in as yet: say how to get started.
+        let mut chrome = Chrome::signed_out();
+        chrome.flash =
+            Some("No account exists yet: open the setup link the server printed at start-up.");
+        return render_login(chrome, next, String::new(), String::new());
+    }
+    let mut chrome = Chrome::signed_out();
+    chrome.flash = super::support::flash(q.ok.as_deref());
+    render_login(chrome, next, String::new(), String::new())
+}
+
+fn render_login(chrome: Chrome, next: String, email: String, error: String) -> PageResult {
+    Ok(Html(
+        LoginPage {
+            chrome,
+            next,
+            email,
+            error,
+        }
+        .render()?,
+    )
+    .into_response())
+}
+
+/// Login CSRF: a form on another site must not sign this browser in.
+fn cross_site(parts: &Parts, state: &AppState) -> bool {
+    let browser =
+        parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
+    browser && !csrf::from_this_site(parts, state)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> PageResult {
+    if cross_site(&parts, &state) {
+        return Err(super::support::PageError::Csrf);
+    }
+    let form = FormData::parse(&body);
+    let next = safe_next(Some(form.get("next")));
+    let email = form.get("email").to_string();
+    let password = SecretString::from(form.get("password").to_string());
+    match state
+        .app
+        .login(&email, password, client_addr(&parts, &state))
+        .await
+    {
+        Ok(session) => {
+            let mut res = Redirect::to(&next).into_response();
+            res.headers_mut().insert(
+                header::SET_COOKIE,
+                cookie::set_session(
+                    session.session_id.expose_secret(),
+                    state.config.session_absolute.as_secs(),
+                    cookie::secure(&parts, &state),
+                ),
+            );
+            Ok(res)
+        }
+        Err(e @ (AppError::Unauthorized(_) | AppError::Throttled { .. })) => {
+            let message = match e {
+                AppError::Throttled { retry_after_secs } => {
+                    format!("Too many failed attempts. Try again in {retry_after_secs} seconds.")
+                }
+                _ => "Wrong email or password.".to_string(),
+            };
+            let mut res = render_login(Chrome::signed_out(), next, email, message)?;
+            *res.status_mut() = match e {
+                AppError::Throttled { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
+                _ => axum::http::StatusCode::UNAUTHORIZED,
+            };
+            Ok(res)
+        }
+        Err(AppError::Invalid(_)) => {
+            let mut res = render_login(
+                Chrome::signed_out(),
+                next,
+                email,
+                "Wrong email or password.".into(),
+            )?;
+            *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, parts: Parts, post: PostForm) -> PageResult {
+    let _ = post.user;
+    if let Some(raw) = cookie::session_cookie(&parts.headers) {
+        state.app.logout(&raw).await?;
+    }
+    let mut res = Redirect::to("/login?ok=signedout").into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie::clear_session(cookie::secure(&parts, &state)),
+    );
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    token: String,
+    email: String,
+    error: String,
+    errors: Errors,
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    token: Option<String>,
+}
+
+pub async fn setup_show(State(state): State<AppState>, Query(q): Query<SetupQuery>) -> PageResult {
+    if state.app.user_count().await? > 0 {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let token = q.token.unwrap_or_default();
+    let error = if token.is_empty() || !state.app.setup_token_valid(&token).await? {
+        "This setup link is invalid or expired. Use the link the server printed at start-up."
+            .to_string()
+    } else {
+        String::new()
+    };
+    Ok(Html(
+        SetupPage {
+            chrome: Chrome::signed_out(),
+            token,
+            email: String::new(),
+            error,
+            errors: Errors::default(),
+        }
+        .render()?,
+    )
+    .into_response())
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> PageResult {
+    if cross_site(&parts, &state) {
+        return Err(super::support::PageError::Csrf);
+    }
+    if state.app.user_count().await? > 0 {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let form = FormData::parse(&body);
+    let token = form.get("token").to_string();
+    let email = form.get("email").to_string();
+    let password = SecretString::from(form.get("password").to_string());
+    match state.app.complete_setup(&token, &email, password).await {
+        Ok(session) => {
+            let mut res = Redirect::to("/app").into_response();
+            res.headers_mut().insert(
+                header::SET_COOKIE,
+                cookie::set_session(
+                    session.session_id.expose_secret(),
+                    state.config.session_absolute.as_secs(),
+                    cookie::secure(&parts, &state),
+                ),
+            );
+            Ok(res)
+        }
+        Err(e) => {
+            let (error, errors) = match &e {
+                AppError::Invalid(_) => (String::new(), Errors::of(&e)),
+                AppError::Forbidden(m) => (m.to_string(), Errors::default()),
+                _ => return Err(e.into()),
+            };
+            let mut res = Html(
+                SetupPage {
+                    chrome: Chrome::signed_out(),
+                    token,
+                    email,
+                    error,
+                    errors,
+                }
+                .render()?,
+            )
+            .into_response();
+            *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
+        }
+    }
+}

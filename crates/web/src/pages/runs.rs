@@ -1,0 +1,146 @@
+//! One run (`/app/runs/{id}`) and two runs side by side (`/app/runs/compare`).
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{Html, IntoResponse};
+use promptrefine_core::{Run, RunId};
+
+use super::Chrome;
+use super::prompts::parse;
+use super::support::{PageError, PageResult, PageUser, fmt_cost, fmt_opt, fmt_time, iso_time};
+use crate::state::AppState;
+
+/// A run as the pages show it.
+pub struct RunView {
+    pub id: String,
+    pub prompt_id: String,
+    pub prompt_title: String,
+    pub version: String,
+    pub status: &'static str,
+    pub provider: String,
+    pub model: String,
+    pub params: String,
+    pub variables: Vec<(String, String)>,
+    pub input: Vec<(String, String)>,
+    pub output: String,
+    pub finish_reason: String,
+    pub error: String,
+    pub prompt_tokens: String,
+    pub completion_tokens: String,
+    pub total_tokens: String,
+    pub cost: String,
+    pub latency: String,
+    pub ttft: String,
+    pub time: String,
+    pub iso: String,
+}
+
+async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
+    let detail = state.app.get_prompt(run.prompt_id).await;
+    let title = detail
+        .map(|d| d.prompt.title)
+        .unwrap_or_else(|_| "(deleted prompt)".into());
+    let version = state
+        .app
+        .get_version_by_id(run.prompt_id, run.version_id)
+        .await
+        .map(|v| format!("v{}", v.version))
+        .unwrap_or_else(|_| "—".into());
+    Ok(RunView {
+        id: run.id.to_string(),
+        prompt_id: run.prompt_id.to_string(),
+        prompt_title: title,
+        version,
+        status: run.status.as_str(),
+        provider: run.provider.clone(),
+        model: run.model.clone(),
+        params: serde_json::to_string_pretty(&run.params).unwrap_or_default(),
+        variables: run.variables.clone().into_iter().collect(),
+        input: run
+            .input
+            .iter()
+            .map(|m| (m.role.as_str().to_string(), m.content.clone()))
+            .collect(),
+        output: run.output.clone(),
+        finish_reason: run.finish_reason.clone().unwrap_or_default(),
+        error: match (&run.error_code, &run.error_message) {
+            (Some(c), Some(m)) => format!("{m} (code: {c})"),
+            (Some(c), None) => format!("code: {c}"),
+            (None, Some(m)) => m.clone(),
+            (None, None) => String::new(),
+        },
+        prompt_tokens: fmt_opt(run.prompt_tokens, ""),
+        completion_tokens: fmt_opt(run.completion_tokens, ""),
+        total_tokens: fmt_opt(run.total_tokens, ""),
+        cost: fmt_cost(run.cost_micro_usd),
+        latency: fmt_opt(run.latency_ms, " ms"),
+        ttft: fmt_opt(run.ttft_ms, " ms"),
+        time: fmt_time(run.created_at),
+        iso: iso_time(run.created_at),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    chrome: Chrome,
+    run: RunView,
+}
+
+pub async fn show(
+    user: PageUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id: RunId = parse(&id)?;
+    let run = state.app.get_run(id).await?;
+    Ok(Html(
+        RunPage {
+            chrome: Chrome::for_user(&user, None),
+            run: view(&state, run).await?,
+        }
+        .render()?,
+    )
+    .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "compare.html")]
+struct ComparePage {
+    chrome: Chrome,
+    a: RunView,
+    b: RunView,
+}
+
+/// `?a=&b=`, or the history form's two checked `run` boxes.
+pub async fn compare(
+    user: PageUser,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let ids: Vec<String> = ["a", "b", "run"]
+        .iter()
+        .flat_map(|name| pairs.iter().filter(move |(k, _)| k == name))
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if ids.len() != 2 {
+        return Err(PageError::App(promptrefine_app::AppError::BadRequest(
+            "Pick exactly two runs to compare.".into(),
+        )));
+    }
+    let a = state.app.get_run(parse(&ids[0])?).await?;
+    let b = state.app.get_run(parse(&ids[1])?).await?;
+    Ok(Html(
+        ComparePage {
+            chrome: Chrome::for_user(&user, None),
+            a: view(&state, a).await?,
+            b: view(&state, b).await?,
+        }
+        .render()?,
+    )
+    .into_response())
+}

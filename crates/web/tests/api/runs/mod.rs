@@ -1,0 +1,113 @@
+//! Test runs against the mock OpenAI server, on both backends: success
+//! streamed and not and what is sent upstream ([`lifecycle`]), every upstream
+//! failure, cancel, the cap, disconnects and shutdown ([`failures`]), history
+//! and interrupted runs ([`history`]), the model list ([`models`]), and the
+//! API key kept out of answers, rows and logs ([`secrets`]). The helpers here
+//! start runs and read Server-Sent Events as they arrive.
+
+mod failures;
+mod history;
+mod lifecycle;
+mod models;
+mod secrets;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+pub async fn text_prompt(app: &TestApp, body: &str) -> (String, String) {
+    let p = app.create_prompt("Greeter", Some(body)).await;
+    (
+        p["id"].as_str().unwrap().to_string(),
+        p["currentVersion"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+pub async fn run(app: &TestApp, body: Value) -> Value {
+    let (status, json) = app.post("/api/test-runs", body).await;
+    assert_eq!(status, 201, "{json}");
+    json["data"].clone()
+}
+
+/// One Server-Sent Event: its name and its data as JSON.
+#[derive(Debug)]
+pub struct Sse {
+    pub event: String,
+    pub data: Value,
+}
+
+/// Reads events off a streamed response as they arrive.
+pub struct SseReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: String,
+}
+
+impl SseReader {
+    pub fn new(res: reqwest::Response) -> SseReader {
+        assert_eq!(res.status(), 200);
+        let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        SseReader {
+            body: res.bytes_stream().boxed(),
+            buf: String::new(),
+        }
+    }
+
+    pub async fn next(&mut self) -> Option<Sse> {
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim().to_string();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push(d.strip_prefix(' ').unwrap_or(d).to_string());
+                    }
+                }
+                if !data.is_empty() {
+                    let data = serde_json::from_str(&data.join("\n")).expect("event data is JSON");
+                    return Some(Sse { event, data });
+                }
+            }
+            let chunk = self.body.next().await?.expect("the stream reads");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    pub async fn all(mut self) -> Vec<Sse> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next().await {
+            out.push(e);
+        }
+        out
+    }
+}
+
+pub async fn stream(app: &TestApp, body: Value) -> SseReader {
+    let res = app
+        .api
+        .post(app.url("/api/test-runs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    SseReader::new(res)
+}
+
+/// Polls until `check` holds, for up to ten seconds.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -1,0 +1,247 @@
+//! Plain HTTP checks of every page: protection, answers, CSP, no inline code,
+//! and CSRF on form posts.
+
+use std::time::Duration;
+
+use promptrefine_app::runs::StartRun;
+
+use crate::bounded;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, spawn};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A prompt with two versions and a run; every page path that takes ids.
+async fn pages(server: &Server) -> Vec<String> {
+    let id = server.prompt("Pages", "Hello {{name}}", "mock-echo").await;
+    let pid = id.parse().unwrap();
+    let input = serde_json::from_value(
+        serde_json::json!({ "content": "Hi {{name}}", "settings": { "model": "mock-echo" } }),
+    )
+    .unwrap();
+    server.app.save_version(pid, input, None).await.unwrap();
+    let run = server
+        .app
+        .start_run(
+            StartRun {
+                prompt_id: pid,
+                variables: [("name".to_string(), "x".to_string())].into(),
+                ..StartRun::default()
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let r = run.id;
+    vec![
+        "/app".into(),
+        "/app?q=pa&tag=demo&type=text".into(),
+        format!("/app/prompts/{id}"),
+        format!("/app/prompts/{id}?run_status=succeeded&run_version=1"),
+        format!("/app/prompts/{id}/versions/1"),
+        format!("/app/prompts/{id}/diff?from=1&to=2"),
+        format!("/app/prompts/{id}/diff?from=1&to=2&mode=inline"),
+        format!("/app/prompts/{id}/delete"),
+        format!("/app/runs/{r}"),
+        format!("/app/runs/compare?a={r}&b={r}"),
+        "/app/settings".into(),
+    ]
+}
+
+async fn sign_in(server: &Server, c: &reqwest::Client) {
+    let res = c
+        .post(server.url("/login"))
+        .header("origin", &server.addr)
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/app"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/app");
+}
+
+#[tokio::test]
+async fn every_page_but_login_and_setup_redirects_to_login_without_a_session() {
+    bounded(async {
+        let server = spawn(true).await;
+        let c = client();
+        for path in pages(&server).await {
+            let res = c.get(server.url(&path)).send().await.unwrap();
+            assert_eq!(res.status(), 303, "{path}");
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            let expected: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            assert_eq!(location, format!("/login?next={expected}"), "{path}");
+        }
+        for path in ["/login", "/login?next=%2Fapp"] {
+            assert_eq!(
+                c.get(server.url(path)).send().await.unwrap().status(),
+                200,
+                "{path}"
+            );
+        }
+        // Form posts without a session go to the login page too, changing nothing.
+        let res = c
+            .post(server.url("/app/prompts"))
+            .header("origin", &server.addr)
+            .form(&[("title", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_page_answers_signed_in_with_a_csp_and_no_inline_script() {
+    bounded(async {
+        let server = spawn(true).await;
+        let c = client();
+        sign_in(&server, &c).await;
+        let mut paths = pages(&server).await;
+        paths.push("/nope".into());
+        for path in paths {
+            let res = c.get(server.url(&path)).send().await.unwrap();
+            let status = res.status().as_u16();
+            if path == "/nope" {
+                assert_eq!(status, 404);
+            } else {
+                assert_eq!(status, 200, "{path}");
+            }
+            let csp = res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+                "{path}"
+            );
+            let html = res.text().await.unwrap();
+            assert!(
+                html.contains(ADMIN_EMAIL) || path == "/nope",
+                "{path} shows who is signed in"
+            );
+            let lower = html.to_lowercase();
+            for (i, _) in lower.match_indices("<script") {
+                let tag_end = lower[i..].find('>').unwrap() + i;
+                assert!(lower[i..tag_end].contains(" src="), "{path}: inline script");
+                assert!(
+                    lower[tag_end + 1..].starts_with("</script>"),
+                    "{path}: script with a body"
+                );
+            }
+            for handler in [
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " onerror=",
+                " onchange=",
+                "javascript:",
+            ] {
+                assert!(!lower.contains(handler), "{path}: inline handler {handler}");
+            }
+        }
+        // The assets are cacheable for long and linked with a version.
+        let res = c.get(server.url("/assets/app.css")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=31536000")
+        );
+        let home = c
+            .get(server.url("/app"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(home.contains("/assets/app.css?v=") && home.contains("/assets/app.js?v="));
+        // Setup is gone once a user exists.
+        let res = c.get(server.url("/setup?token=x")).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], "/login");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn form_posts_need_this_site_and_the_session_token() {
+    bounded(async {
+        let server = spawn(true).await;
+        let c = client();
+        sign_in(&server, &c).await;
+        let html = c
+            .get(server.url("/app"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).unwrap() + marker.len();
+        let csrf = &html[start..start + html[start..].find('"').unwrap()];
+        let post = |origin: &str, token: &str| {
+            c.post(server.url("/app/prompts"))
+                .header("origin", origin.to_string())
+                .form(&[
+                    ("csrf", token),
+                    ("title", "Made"),
+                    ("type", "text"),
+                    ("tags", ""),
+                    ("body", ""),
+                ])
+                .send()
+        };
+        assert_eq!(
+            post("https://evil.example", csrf).await.unwrap().status(),
+            403,
+            "cross-site"
+        );
+        assert_eq!(
+            post(&server.addr, "wrong").await.unwrap().status(),
+            403,
+            "wrong token"
+        );
+        let ok = post(&server.addr, csrf).await.unwrap();
+        assert_eq!(ok.status(), 303);
+        assert!(
+            ok.headers()["location"]
+                .to_str()
+                .unwrap()
+                .ends_with("?ok=created")
+        );
+        // A validation error re-renders the form with the input and the message.
+        let res = c
+            .post(server.url("/app/prompts"))
+            .header("origin", &server.addr)
+            .form(&[
+                ("csrf", csrf),
+                ("title", ""),
+                ("type", "text"),
+                ("tags", "keep, these"),
+                ("body", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("keep, these") && html.contains("field-error"));
+    })
+    .await;
+}

@@ -1,0 +1,310 @@
+//! The real server on a random port (fresh SQLite, mock OpenAI beside it),
+//! chromedriver + headless Chromium per test, and screenshots.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use promptrefine_app::App;
+use promptrefine_app::auth::AuthPolicy;
+use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunService, RunSettings};
+use promptrefine_store::{Store, StoreOptions, migrate};
+use promptrefine_testkit::TestDb;
+use promptrefine_testkit::mock_openai::MockOpenAi;
+use promptrefine_web::{AppState, WebConfig};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::oneshot;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub struct Server {
+    pub addr: String,
+    pub app: App,
+    pub setup_token: Option<String>,
+    pub _mock: MockOpenAi,
+    shutdown: Option<oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    /// Creates a text prompt with a first version through the app (fast setup).
+    pub async fn prompt(&self, title: &str, body: &str, model: &str) -> String {
+        let input: promptrefine_app::prompts::CreatePrompt =
+            serde_json::from_value(serde_json::json!({
+                "title": title, "type": "text", "tags": ["demo"], "content": body,
+                "settings": { "model": model }
+            }))
+            .unwrap();
+        self.app
+            .create_prompt(input, None)
+            .await
+            .unwrap()
+            .prompt
+            .id
+            .to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn run_settings(base_url: &str) -> RunSettings {
+    RunSettings {
+        providers: vec![ProviderConfig {
+            name: "openai".into(),
+            base_url: base_url.into(),
+            api_key: Some(SecretString::from("sk-browser-test-key")),
+            models: vec!["mock-echo".into(), "mock-slow".into()],
+            extra_headers: vec![],
+        }],
+        client: ClientSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(20),
+            first_byte_timeout: Duration::from_secs(5),
+            idle_stream_timeout: Duration::from_secs(5),
+            max_retries: 1,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(100),
+        },
+        max_in_flight: 8,
+        prices: PriceTable::default(),
+    }
+}
+
+/// With `admin`, the admin account exists; without, a setup token is made.
+pub async fn spawn(admin: bool) -> Server {
+    let db = TestDb::sqlite();
+    let store = Store::connect(&StoreOptions::new(db.url()))
+        .await
+        .expect("connect");
+    migrate::up(&store).await.expect("migrate");
+    let mock = MockOpenAi::start().await;
+    let app = App::new(store.clone(), AuthPolicy::default())
+        .with_runs(RunService::new(run_settings(&mock.base_url())).expect("run settings"));
+    let setup_token = if admin {
+        app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
+            .await
+            .expect("admin");
+        None
+    } else {
+        app.ensure_admin(None, None)
+            .await
+            .expect("setup token")
+            .map(|t| t.expose_secret().to_string())
+    };
+    let web = WebConfig::default();
+    let grace = web.shutdown_grace;
+    let router = promptrefine_web::router(AppState::new(app.clone(), web));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(promptrefine_web::serve_router(
+        listener,
+        router,
+        grace,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    Server {
+        addr,
+        app,
+        setup_token,
+        _mock: mock,
+        shutdown: Some(tx),
+        _db: db,
+    }
+}
+
+// --- the browser ---------------------------------------------------------------
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// One browser at a time: two cores do not run several Chromiums well.
+static BROWSER_LOCK: LazyLock<tokio::sync::Mutex<()>> =
+    LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+pub struct Browser {
+    pub c: Client,
+    driver: Child,
+    profile: PathBuf,
+    _guard: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// None (with a notice) when chromedriver is missing outside CI; fails in CI.
+pub async fn browser() -> Option<Browser> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            !promptrefine_testkit::in_ci(),
+            "chromedriver is missing at {CHROMEDRIVER}: CI must install chromium-driver"
+        );
+        eprintln!("NOTICE: skipping a browser test: {CHROMEDRIVER} is not installed");
+        return None;
+    }
+    let guard = BROWSER_LOCK.lock().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let profile =
+        std::env::temp_dir().join(format!("promptrefine-chrome-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", format!("--user-data-dir={}", profile.display()), "--window-size=1280,900"]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last_err = String::new();
+    for _ in 0..50 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => {
+                return Some(Browser {
+                    c,
+                    driver,
+                    profile,
+                    _guard: guard,
+                });
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not start a browser session: {last_err}");
+}
+
+impl Browser {
+    pub async fn goto(&self, url: &str) {
+        self.c.goto(url).await.unwrap();
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.wait(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait(css).await.click().await.unwrap();
+    }
+
+    pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.wait(css).await.text().await.unwrap()
+    }
+
+    pub async fn body(&self) -> String {
+        self.text("body").await
+    }
+
+    pub async fn path(&self) -> String {
+        let u = self.c.current_url().await.unwrap();
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        }
+    }
+
+    /// Waits until `check` holds for the page's text (polling, bounded).
+    pub async fn wait_text(&self, css: &str, needle: &str) {
+        for _ in 0..150 {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await
+                && e.text().await.unwrap_or_default().contains(needle)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {needle:?}; page: {}", self.body().await);
+    }
+
+    /// Runs a script; its `return` value.
+    pub async fn js(&self, script: &str) -> serde_json::Value {
+        self.c.execute(script, vec![]).await.unwrap()
+    }
+
+    pub async fn login(&self, server: &Server) {
+        self.goto(&server.url("/login")).await;
+        self.fill("#email", ADMIN_EMAIL).await;
+        self.fill("#password", ADMIN_PASSWORD).await;
+        self.click("#sign-in").await;
+        self.wait_text("[data-testid=signed-in-email]", ADMIN_EMAIL)
+            .await;
+    }
+
+    /// Accepts the confirm() dialog a click opened.
+    pub async fn accept_dialog(&self) {
+        for _ in 0..50 {
+            if self.c.accept_alert().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no dialog appeared");
+    }
+
+    /// Saves the page as `target/test-output/screenshots/{name}.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub async fn close(self) {
+        let _ = self.c.clone().close().await;
+    }
+}
+
+pub fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("test-output/screenshots")
+}
