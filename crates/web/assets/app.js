@@ -56,7 +56,10 @@
     var names = [];
     $$("[data-var-source]").forEach(function (t) {
       var m; VAR_RE.lastIndex = 0;
-      while ((m = VAR_RE.exec(t.value)) !== null) if (names.indexOf(m[1]) < 0) names.push(m[1]);
+      while ((m = VAR_RE.exec(t.value)) !== null) {
+        if (m.index > 0 && t.value.charAt(m.index - 1) === "\\") continue; // \{{ is a literal
+        if (names.indexOf(m[1]) < 0) names.push(m[1]);
+      }
     });
     return names;
   }
@@ -85,6 +88,32 @@
     Object.keys(existing).forEach(function (k) { existing[k].remove(); });
     var empty = $("#run-vars-empty"); if (empty) { empty.hidden = names.length > 0; box.appendChild(empty); }
   }
+  // Highlight {{variables}} inside the editors: a backdrop <pre> behind a
+  // transparent textarea mirrors its text with each variable in a <mark>.
+  // Built from text nodes only, so a body holding markup stays text.
+  function highlight(t) {
+    var back = t.parentNode && t.parentNode.classList.contains("hl-wrap") ? t.previousSibling : null;
+    if (!back) {
+      var wrap = el("div", { "class": "hl-wrap" });
+      back = el("pre", { "class": "hl-backdrop", "aria-hidden": "true" });
+      t.parentNode.insertBefore(wrap, t);
+      wrap.appendChild(back); wrap.appendChild(t);
+      t.classList.add("hl-input");
+      t.addEventListener("scroll", function () { back.scrollTop = t.scrollTop; back.scrollLeft = t.scrollLeft; });
+    }
+    back.textContent = "";
+    var text = t.value, last = 0, m;
+    var re = new RegExp(VAR_RE.source, "g");
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > 0 && text.charAt(m.index - 1) === "\\") continue;
+      back.appendChild(document.createTextNode(text.slice(last, m.index)));
+      back.appendChild(el("mark", {}, m[0]));
+      last = m.index + m[0].length;
+    }
+    back.appendChild(document.createTextNode(text.slice(last) + "\n"));
+  }
+  $$("[data-var-source]").forEach(highlight);
+
   function markDirty() {
     dirty = true;
     var note = $("#dirty-note"); if (note) note.hidden = false;
@@ -92,7 +121,7 @@
   if (editor) {
     editor.addEventListener("input", function (ev) {
       markDirty();
-      if (ev.target.hasAttribute("data-var-source")) renderVars();
+      if (ev.target.hasAttribute("data-var-source")) { renderVars(); highlight(ev.target); }
     });
     editor.addEventListener("change", markDirty);
     editor.addEventListener("submit", function () { dirty = false; });
@@ -152,7 +181,7 @@
       var t = el("textarea", { name: "content", rows: "4", "class": "mono", "data-var-source": "" });
       m.appendChild(head); m.appendChild(l2); m.appendChild(t);
       box.insertBefore(m, add);
-      actions(m); renumber(); markDirty(); t.focus();
+      actions(m); renumber(); markDirty(); highlight(t); t.focus();
     });
   }
 
@@ -211,6 +240,7 @@
       var td = el("td"); td.appendChild(el("a", { href: "/app/runs/" + run.id }, new Date(run.createdAt).toISOString().slice(0, 16).replace("T", " ") + " UTC")); tr.appendChild(td);
       rows.insertBefore(tr, rows.firstChild);
       var none = $("#no-runs"); if (none) none.hidden = true;
+      var table = $("#run-history"); if (table) table.hidden = false;
     }
 
     function start() {

@@ -405,6 +405,10 @@ struct PromptPage {
     is_chat: bool,
     current_number: i64,
     next_number: i64,
+    /// Link to the next (older) page of the version history.
+    versions_next: Option<String>,
+    /// Whether the history shows an older page (offers a way back).
+    versions_paged: bool,
     current_version_id: String,
     editor: Editor,
     errors: Errors,
@@ -426,6 +430,8 @@ pub struct ShowQuery {
     run_version: Option<String>,
     run_status: Option<String>,
     run_cursor: Option<String>,
+    /// Version history page (`nextCursor` of the previous page).
+    version_cursor: Option<String>,
 }
 
 /// What a re-render after a failed save or rename keeps.
@@ -436,6 +442,9 @@ struct Pending {
     meta: Option<(String, String, Errors)>,
 }
 
+/// Versions per page of the history on the prompt page.
+const VERSIONS_PER_PAGE: i64 = 50;
+
 async fn render_prompt(
     state: &AppState,
     user: &PageUser,
@@ -445,8 +454,28 @@ async fn render_prompt(
 ) -> PageResult<String> {
     let detail = state.app.get_prompt(id).await?;
     let kind = detail.prompt.prompt_type;
-    let versions = state.app.list_versions(id, None, Some(100)).await?;
-    let numbers: HashMap<VersionId, i64> =
+    let version_cursor = nonempty(q.version_cursor);
+    let versions_paged = version_cursor.is_some();
+    let versions = state
+        .app
+        .list_versions(id, version_cursor.as_deref(), Some(VERSIONS_PER_PAGE))
+        .await?;
+    // The newest number comes from the first page, wherever the history is paged to.
+    let newest = match version_cursor {
+        Some(_) => state
+            .app
+            .list_versions(id, None, Some(1))
+            .await?
+            .items
+            .first()
+            .map(|v| v.version),
+        None => versions.items.first().map(|v| v.version),
+    };
+    let versions_next = versions
+        .next_cursor
+        .as_deref()
+        .map(|c| format!("/app/prompts/{id}?version_cursor={}#history", url_enc(c)));
+    let mut numbers: HashMap<VersionId, i64> =
         versions.items.iter().map(|v| (v.id, v.version)).collect();
     let current = detail.current_version.as_ref();
     let version_rows = versions
@@ -470,7 +499,7 @@ async fn render_prompt(
     let run_status = nonempty(q.run_status).filter(|s| RunStatus::parse(s).is_some());
     let version_filter = match run_version.as_deref() {
         Some(n) => match n.trim_start_matches('v').parse::<i64>() {
-            Ok(n) => versions.items.iter().find(|v| v.version == n).map(|v| v.id),
+            Ok(n) => state.app.get_version(id, n).await.ok().map(|v| v.id),
             Err(_) => None,
         },
         None => None,
@@ -494,6 +523,15 @@ async fn render_prompt(
             )
             .await?
     };
+    // Runs of versions older than the page shown: look their numbers up
+    // (at most one page of runs, and only when the history is long).
+    for r in &runs.items {
+        if !numbers.contains_key(&r.version_id) {
+            if let Ok(v) = state.app.get_version_by_id(id, r.version_id).await {
+                numbers.insert(v.id, v.version);
+            }
+        }
+    }
     let runs_next = runs.next_cursor.map(|c| {
         format!(
             "/app/prompts/{id}?run_version={}&run_status={}&run_cursor={}#runs",
@@ -517,7 +555,9 @@ async fn render_prompt(
         tags: detail.prompt.tags.clone(),
         is_chat: kind == PromptType::Chat,
         current_number: current.map(|v| v.version).unwrap_or(0),
-        next_number: versions.items.iter().map(|v| v.version).max().unwrap_or(0) + 1,
+        next_number: newest.unwrap_or(0) + 1,
+        versions_next,
+        versions_paged,
         current_version_id: current.map(|v| v.id.to_string()).unwrap_or_default(),
         editor: pending.editor.unwrap_or_else(|| Editor::of(current, kind)),
         errors: pending.errors,

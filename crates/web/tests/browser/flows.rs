@@ -114,6 +114,9 @@ async fn a_prompt_is_created_edited_diffed_restored_labelled_and_deleted() {
         // Versions 2 and 3: the variable list follows typing.
         b.fill("#body", "Hi {{name}}, welcome to {{place}}").await;
         b.wait_text("#var-list", "place").await;
+        // ...and each variable is highlighted inside the editor itself.
+        b.wait_text(".hl-backdrop mark:last-of-type", "{{place}}")
+            .await;
         b.fill("#note", "second").await;
         b.click("#save-version").await;
         b.wait_text(".flash", "New version saved").await;

@@ -245,3 +245,72 @@ async fn form_posts_need_this_site_and_the_session_token() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_long_version_history_is_paged_and_runs_still_name_their_versions() {
+    bounded(async {
+        let server = spawn(true).await;
+        let c = client();
+        sign_in(&server, &c).await;
+        let id = server.prompt("Long history", "v1 {{x}}", "mock-echo").await;
+        let pid = id.parse().unwrap();
+        // A run of version 1, which will be far down the history.
+        server
+            .app
+            .start_run(
+                StartRun {
+                    prompt_id: pid,
+                    variables: [("x".to_string(), "y".to_string())].into(),
+                    ..StartRun::default()
+                },
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        for n in 2..=60 {
+            let input =
+                serde_json::from_value(serde_json::json!({ "content": format!("v{n} {{{{x}}}}") }))
+                    .unwrap();
+            server.app.save_version(pid, input, None).await.unwrap();
+        }
+        let page = c
+            .get(server.url(&format!("/app/prompts/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("data-version=\"60\"") && !page.contains("data-version=\"10\""));
+        assert!(page.contains("Save as v61"));
+        assert!(
+            page.contains("<td>v1</td>"),
+            "the run of v1 still shows its version"
+        );
+        let start = page
+            .find("id=\"older-versions\"")
+            .expect("a link to older versions");
+        let href_at = page[..start].rfind("href=\"").unwrap() + 6;
+        let href = page[href_at..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&");
+        let older = c
+            .get(server.url(&href))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(older.contains("data-version=\"10\"") && older.contains("data-version=\"1\""));
+        assert!(!older.contains("data-version=\"60\""));
+        assert!(
+            older.contains("Save as v61"),
+            "the next number does not depend on the page"
+        );
+    })
+    .await;
+}
