@@ -258,8 +258,13 @@ impl App {
             .id)
     }
 
+    /// The prompt, or a 404 naming it.
+    async fn require_prompt(&self, id: PromptId) -> Result<Prompt> {
+        self.store.prompts().get(id).await.or_not_found("prompt")
+    }
+
     pub async fn get_prompt(&self, id: PromptId) -> Result<PromptDetail> {
-        let prompt = self.store.prompts().get(id).await.or_not_found("prompt")?;
+        let prompt = self.require_prompt(id).await?;
         self.detail(prompt).await
     }
 
@@ -362,11 +367,7 @@ impl App {
             None => None,
             Some(c) => Some(NumberCursor::decode(c).ok_or_else(bad_cursor)?),
         };
-        self.store
-            .prompts()
-            .get(prompt_id)
-            .await
-            .or_not_found("prompt")?;
+        self.require_prompt(prompt_id).await?;
         Ok(self.store.versions().list(prompt_id, cursor, limit).await?)
     }
 
@@ -397,11 +398,7 @@ impl App {
         prompt_id: PromptId,
         version_id: VersionId,
     ) -> Result<PromptDetail> {
-        self.store
-            .prompts()
-            .get(prompt_id)
-            .await
-            .or_not_found("prompt")?;
+        self.require_prompt(prompt_id).await?;
         self.store
             .versions()
             .restore(prompt_id, version_id)
@@ -443,11 +440,7 @@ impl App {
         let mut v = Violations::default();
         validate::label_name(&mut v, "label", label);
         check(v)?;
-        self.store
-            .prompts()
-            .get(prompt_id)
-            .await
-            .or_not_found("prompt")?;
+        self.require_prompt(prompt_id).await?;
         self.store
             .labels()
             .set(prompt_id, label, version_id)
@@ -518,11 +511,7 @@ impl App {
         match version_id {
             Some(id) => self.get_version_by_id(prompt_id, id).await,
             None => {
-                self.store
-                    .prompts()
-                    .get(prompt_id)
-                    .await
-                    .or_not_found("prompt")?;
+                self.require_prompt(prompt_id).await?;
                 self.store
                     .versions()
                     .get_current(prompt_id)
