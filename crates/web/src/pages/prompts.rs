@@ -526,10 +526,10 @@ async fn render_prompt(
     // Runs of versions older than the page shown: look their numbers up
     // (at most one page of runs, and only when the history is long).
     for r in &runs.items {
-        if !numbers.contains_key(&r.version_id) {
-            if let Ok(v) = state.app.get_version_by_id(id, r.version_id).await {
-                numbers.insert(v.id, v.version);
-            }
+        if !numbers.contains_key(&r.version_id)
+            && let Ok(v) = state.app.get_version_by_id(id, r.version_id).await
+        {
+            numbers.insert(v.id, v.version);
         }
     }
     let runs_next = runs.next_cursor.map(|c| {
