@@ -21,6 +21,8 @@ pub struct App {
     auth: auth::AuthPolicy,
     /// Providers, the in-flight cap and cancel registry (see [`runs`]).
     runs: Arc<runs::RunService>,
+    /// Told about every finished run (metrics); see [`runs::RunObserver`].
+    observer: Option<Arc<dyn runs::RunObserver>>,
 }
 
 impl App {
@@ -29,6 +31,7 @@ impl App {
             store,
             auth,
             runs: Arc::new(runs::RunService::disabled()),
+            observer: None,
         }
     }
 
@@ -36,6 +39,12 @@ impl App {
     /// no provider is configured and every run is refused).
     pub fn with_runs(mut self, runs: runs::RunService) -> App {
         self.runs = Arc::new(runs);
+        self
+    }
+
+    /// This app, telling `observer` about every run it finishes.
+    pub fn with_run_observer(mut self, observer: Arc<dyn runs::RunObserver>) -> App {
+        self.observer = Some(observer);
         self
     }
 

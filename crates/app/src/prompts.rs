@@ -231,6 +231,20 @@ impl App {
             prompt_type,
             q: q.q.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         };
+        // No stored title, slug or tag holds a control character, and
+        // PostgreSQL refuses NUL in text: refuse them here, not as a 5xx.
+        for (field, text) in [("tag", &filter.tag), ("q", &filter.q)] {
+            if text
+                .as_ref()
+                .is_some_and(|s| s.chars().any(char::is_control))
+            {
+                return Err(AppError::invalid(
+                    field,
+                    "chars",
+                    format!("{field} must not contain control characters"),
+                ));
+            }
+        }
         if filter.q.as_ref().is_some_and(|s| s.chars().count() > 200) {
             return Err(AppError::invalid(
                 "q",
@@ -269,6 +283,11 @@ impl App {
     }
 
     pub async fn get_prompt_by_slug(&self, slug: &str) -> Result<PromptDetail> {
+        // Text that cannot be a slug (a NUL byte, say) is unknown, not a
+        // query: PostgreSQL refuses NUL in text and that must not become a 5xx.
+        if !slug::is_valid_slug(slug) {
+            return Err(AppError::NotFound("prompt"));
+        }
         let prompt = self
             .store
             .prompts()
@@ -460,6 +479,17 @@ impl App {
     /// What an application fetches at runtime: the version a label (default
     /// `current`) points at, by slug.
     pub async fn resolve(&self, slug: &str, label: Option<&str>) -> Result<(Prompt, Version)> {
+        // Text that cannot be a slug or a label is unknown (see get_prompt_by_slug).
+        if !slug::is_valid_slug(slug) {
+            return Err(AppError::NotFound("prompt"));
+        }
+        if let Some(l) = label.filter(|l| !l.is_empty() && *l != "current") {
+            let mut v = Violations::default();
+            validate::label_name(&mut v, "label", l);
+            if !v.is_empty() {
+                return Err(AppError::NotFound("label"));
+            }
+        }
         let prompt = self
             .store
             .prompts()

@@ -43,6 +43,7 @@
 
 mod execute;
 mod models;
+mod observer;
 mod service;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,7 @@ use crate::error::{AppError, OrNotFound, Result, check};
 use crate::{App, page_limit};
 
 pub use models::{ModelList, ModelSource};
+pub use observer::RunObserver;
 pub use promptrefine_llm::{ClientSettings, PriceTable, ProviderConfig};
 pub use service::{RunService, RunSettings, RunSetupError, openai_provider};
 
@@ -125,6 +127,7 @@ impl App {
         let plan = self.plan_run(input, request_id).await?;
         let permit = self.runs.try_permit()?;
         let task = self.runs.launch(self.store.clone(), plan, permit, events);
+        let task = observer::observed(task, self.observer.clone());
         task.await
             .map_err(|e| AppError::Internal(format!("the run task failed: {e}")))?
     }

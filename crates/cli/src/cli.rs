@@ -42,6 +42,20 @@ pub enum Command {
     User(UserCommand),
     /// Run a mock OpenAI-compatible server in the foreground (demos, benchmarks).
     MockLlm(MockLlmArgs),
+    /// Prompts as files, for keeping them in git: pull writes them, push saves changes.
+    #[command(subcommand)]
+    Prompts(PromptsCommand),
+    /// Write every user, prompt, version, label and run to a portable file
+    /// (JSON Lines, see docs/export-format.md) that `import` reads on either database.
+    Export(ExportArgs),
+    /// Read an export into an empty, migrated database: all or nothing.
+    Import(ImportArgs),
+    /// A consistent copy of the database while the server runs (SQLite:
+    /// VACUUM INTO; PostgreSQL: pg_dump --format=custom).
+    Backup(BackupArgs),
+    /// Put a `backup` file back into the configured database (stop the server
+    /// first). Refuses a database holding users or prompts unless --force.
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +76,29 @@ pub enum MigrateCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PromptsCommand {
+    /// Write each prompt's current version and metadata to DIR/<slug>.prompt.toml
+    /// (replacing those files; nothing is deleted).
+    Pull {
+        /// The folder to write (created when missing).
+        dir: PathBuf,
+    },
+    /// Read DIR/*.prompt.toml: create missing prompts, save a new version where the
+    /// body or settings changed, update changed titles and tags. Unchanged files add
+    /// nothing; a file with a problem stops the push before anything is written.
+    Push {
+        /// The folder holding the prompt files.
+        dir: PathBuf,
+        /// Only these files (SLUG or SLUG.prompt.toml, inside DIR); default: all.
+        files: Vec<String>,
+        /// The note of every version this push saves (default: a file's `note`
+        /// when it was edited).
+        #[arg(long, short = 'm', value_name = "TEXT")]
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Set a user's password (read without echo from the terminal, or one
     /// line from standard input) and sign that user out everywhere.
@@ -79,6 +116,38 @@ pub struct MockLlmArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write password hashes and API token hashes (never sessions).
+    #[arg(long)]
+    pub include_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A file written by `promptrefine export`.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `promptrefine backup`.
+    pub file: PathBuf,
+    /// Replace a database that already holds users or prompts.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One optional flag per non-secret configuration key (secrets have no

@@ -135,13 +135,18 @@ async fn connect_sqlite(opts: &StoreOptions) -> Result<Backend> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
+    // No ping before each acquire: a SQLite connection is an open file in
+    // this process and cannot drop, and the ping is one more round trip to
+    // the connection's worker thread per query (measured: docs/benchmarks.md).
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(opts.acquire_timeout)
         .connect_with(base.clone().create_if_missing(true))
         .await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(opts.sqlite_readers.max(1))
+        .test_before_acquire(false)
         .acquire_timeout(opts.acquire_timeout)
         .connect_with(base.read_only(true))
         .await?;

@@ -51,7 +51,14 @@ fn is_busy(code: Option<&str>, message: &str) -> bool {
             true
         }
         // 08xxx connection exceptions, 57Pxx operator intervention, 53xxx insufficient resources
-        Some(c) => c.starts_with("08") || c.starts_with("57P") || c.starts_with("53"),
+        Some(c) => {
+            c.starts_with("08")
+                || c.starts_with("57P")
+                || c.starts_with("53")
+                // A database closed to connections (`allow_connections false`
+                // during maintenance) refuses new ones with 55000.
+                || (c == "55000" && message.contains("not currently accepting connections"))
+        }
         None => message.contains("database is locked"),
     }
 }

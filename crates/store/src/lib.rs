@@ -13,11 +13,13 @@
 //! queue in the pool instead of fighting over `SQLITE_BUSY`, and reads never
 //! wait behind a write.
 
+pub mod backup;
 pub mod codec;
 mod connect;
 mod error;
 pub mod migrate;
 pub mod page;
+pub mod transfer;
 
 mod labels;
 mod prompts;

@@ -9,7 +9,11 @@ pub mod middleware;
 pub mod pages;
 mod server;
 mod state;
+pub mod telemetry;
 
 pub use config::{CookieSecure, WebConfig};
-pub use server::{router, router_with, serve, serve_router, shutdown_signal};
+pub use server::{
+    HEADER_READ_TIMEOUT, router, router_with, serve, serve_router, serve_router_with,
+    shutdown_signal,
+};
 pub use state::AppState;

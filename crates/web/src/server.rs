@@ -17,7 +17,8 @@ use crate::middleware::security_headers;
 use crate::state::AppState;
 
 /// Every route, with the middleware stack (outermost first): request id →
-/// tracing → API envelope → body limit → security headers → panic catcher.
+/// metrics → tracing → API envelope → security headers → body limit (with
+/// the drain of oversized bodies) → panic catcher.
 pub fn router(state: AppState) -> Router {
     router_with(state, Router::new())
 }
@@ -28,6 +29,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let config = state.config.clone();
     let app = crate::api::routes(&state)
         .merge(crate::pages::routes())
+        .merge(crate::telemetry::endpoint::routes(&state))
         .merge(extra)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -35,14 +37,26 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             tracing::error!("a handler panicked");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }));
-    security_headers::apply(app)
+    // The security headers go outside the body limit, so its early 413s get them too.
+    let app = app
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            config.body_limit_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            config.body_limit_bytes,
+            crate::middleware::body_limit::drain_oversized,
+        ));
+    security_headers::apply(app)
         .layer(axum::middleware::from_fn(finish_envelope))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.extensions().get::<RequestId>().map(|r| r.as_str().to_string()).unwrap_or_default();
             tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::telemetry::http::track,
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -74,6 +88,16 @@ pub async fn serve(
     serve_router(listener, router(state), grace, shutdown).await
 }
 
+/// How long a client may take to send a request's headers. Without it a
+/// slowloris client (headers one byte at a time) holds a connection and its
+/// task forever; `axum::serve` sets no timer, so hyper's own default of 30 s
+/// never applies.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest request head (start line and headers) accepted; hyper answers 431
+/// above it. Its default is only the ~400 KiB read buffer.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 /// Serves a prepared router (see [`router_with`]).
 pub async fn serve_router(
     listener: TcpListener,
@@ -81,19 +105,69 @@ pub async fn serve_router(
     grace: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
-    let mut server = Box::pin(server.into_future());
+    serve_router_with(listener, app, grace, HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// [`serve_router`] with a chosen header read timeout (tests shorten it).
+///
+/// Our own accept loop instead of `axum::serve`, because that is the only way
+/// to give hyper a timer and a header read timeout. HTTP/1 only, as before.
+/// On `shutdown` it stops accepting, asks every connection to finish its
+/// current request, and waits for them up to `grace`.
+pub async fn serve_router_with(
+    listener: TcpListener,
+    app: Router,
+    grace: std::time::Duration,
+    header_read_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead
+                    // of spinning, as axum::serve does.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc =
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    req.map(axum::body::Body::new)
+                });
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(svc),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        res = &mut server => res,
-        _ = async { let _ = rx.await; tokio::time::sleep(grace).await } => {
+        _ = graceful.shutdown() => Ok(()),
+        _ = tokio::time::sleep(grace) => {
             tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period; stopping");
             Ok(())
         }

@@ -2,16 +2,19 @@
 //! the process exit code; errors bubble up as `anyhow` and are printed once
 //! (redacted) by [`crate::run`].
 
+pub mod backup;
 pub mod check;
 pub mod migrate;
 pub mod mock_llm;
+pub mod prompts;
 pub mod seed;
 pub mod serve;
+pub mod transfer;
 pub mod user;
 
 use std::process::ExitCode;
 
-use crate::cli::{Command, MigrateCommand, UserCommand};
+use crate::cli::{Command, MigrateCommand, PromptsCommand, UserCommand};
 use crate::config::Config;
 
 pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
@@ -24,5 +27,15 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Seed => seed::run(&cfg).await,
         Command::User(UserCommand::SetPassword { email }) => user::set_password(&cfg, &email).await,
         Command::MockLlm(args) => mock_llm::run(&args).await,
+        Command::Prompts(PromptsCommand::Pull { dir }) => prompts::pull(&cfg, &dir).await,
+        Command::Prompts(PromptsCommand::Push {
+            dir,
+            files,
+            message,
+        }) => prompts::push(&cfg, &dir, &files, message.as_deref()).await,
+        Command::Export(args) => transfer::export(&cfg, &args).await,
+        Command::Import(args) => transfer::import(&cfg, &args).await,
+        Command::Backup(args) => backup::backup(&cfg, &args).await,
+        Command::Restore(args) => backup::restore(&cfg, &args).await,
     }
 }

@@ -5,6 +5,7 @@ mod migrations;
 mod prompts;
 mod runs;
 mod sessions;
+mod transfer;
 mod versions;
 
 use promptrefine_core::{Content, ModelSettings, PromptType};

@@ -193,6 +193,19 @@ impl From<AppError> for ApiError {
                 e
             }
             AppError::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
+            // A full disk is not "try again shortly": say what it is (SQLite's
+            // SQLITE_FULL text, PostgreSQL's ENOSPC text; both map to Unavailable).
+            AppError::Unavailable(detail)
+                if detail.contains("disk is full") || detail.contains("No space left") =>
+            {
+                let mut e = ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the database's disk is full; nothing was saved",
+                );
+                e.internal = Some(detail);
+                e
+            }
             AppError::Unavailable(detail) => {
                 let mut e = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

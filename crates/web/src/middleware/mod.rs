@@ -2,5 +2,6 @@
 //! timeouts and body limits → security headers → panic catcher. Auth is an
 //! extractor (`auth::CurrentUser`) so each handler states what it needs.
 
+pub mod body_limit;
 pub mod request_id;
 pub mod security_headers;

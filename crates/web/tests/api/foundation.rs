@@ -123,7 +123,9 @@ async fn oversized_bodies_get_413_and_the_connection_stays_usable(db: TestDb) {
         (status, body["error"]["code"].as_str()),
         (413, Some("payload_too_large"))
     );
-    // Chunked (no content-length) too.
+    // Chunked (no content-length) too. The server only finds out part-way and
+    // then stops reading and closes the connection, so a client still writing
+    // may see its write fail before it reads the 413: either is a refusal.
     let stream = futures::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])));
     let res = app
         .api
@@ -131,9 +133,11 @@ async fn oversized_bodies_get_413_and_the_connection_stays_usable(db: TestDb) {
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(stream))
         .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 413);
+        .await;
+    match res {
+        Ok(res) => assert_eq!(res.status(), 413),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e:?}"),
+    }
     let (status, _) = app.get("/api/prompts").await;
     assert_eq!(status, 200, "the server keeps serving");
 }

@@ -41,6 +41,8 @@ pub struct Options {
     pub extra_routes: axum::Router<AppState>,
     /// The run settings, given the mock's base URL; default [`test_run_settings`].
     pub runs: Option<RunSettingsFn>,
+    /// Default [`promptrefine_web::HEADER_READ_TIMEOUT`]; the slowloris test shortens it.
+    pub header_read_timeout: Option<Duration>,
 }
 
 /// Builds run settings from the mock's base URL.
@@ -53,6 +55,7 @@ impl Default for Options {
             auth: AuthPolicy::default(),
             extra_routes: axum::Router::new(),
             runs: None,
+            header_read_timeout: None,
         }
     }
 }
@@ -109,10 +112,12 @@ pub async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(promptrefine_web::serve_router(
+    let server = tokio::spawn(promptrefine_web::serve_router_with(
         listener,
         router,
         grace,
+        opts.header_read_timeout
+            .unwrap_or(promptrefine_web::HEADER_READ_TIMEOUT),
         async {
             let _ = rx.await;
         },

@@ -4,6 +4,9 @@
 mod helpers;
 
 mod auth;
+mod faults;
 mod foundation;
+mod hostile;
+mod metrics;
 mod prompts;
 mod runs;

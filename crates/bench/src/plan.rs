@@ -1,0 +1,105 @@
+//! Sizes and durations of each mode.
+
+use std::time::Duration;
+
+use crate::load::Load;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    Quick,
+    /// Tiny sizes for the CI smoke test: proves every row still runs.
+    Smoke,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Quick => "quick",
+            Mode::Smoke => "smoke",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: Mode,
+    pub warmup: Duration,
+    pub phase: Duration,
+    pub runs_small: usize,
+    pub runs_large: usize,
+    pub prompts_small: usize,
+    pub prompts_large: usize,
+    pub b7_runs: usize,
+    /// A `mock-stream-{N}x{MS}ms` model: N tokens, MS apart.
+    pub b7_tokens: u32,
+    pub b7_interval_ms: u32,
+}
+
+impl Plan {
+    pub fn new(mode: Mode) -> Plan {
+        let ms = Duration::from_millis;
+        match mode {
+            Mode::Full => Plan {
+                mode,
+                warmup: ms(1_000),
+                phase: ms(5_000),
+                runs_small: 10_000,
+                runs_large: 1_000_000,
+                prompts_small: 10_000,
+                prompts_large: 100_000,
+                b7_runs: 1_000,
+                b7_tokens: 200,
+                b7_interval_ms: 50,
+            },
+            Mode::Quick => Plan {
+                mode,
+                warmup: ms(400),
+                phase: ms(1_500),
+                runs_small: 10_000,
+                runs_large: 100_000,
+                prompts_small: 10_000,
+                prompts_large: 30_000,
+                b7_runs: 200,
+                b7_tokens: 40,
+                b7_interval_ms: 50,
+            },
+            Mode::Smoke => Plan {
+                mode,
+                warmup: ms(100),
+                phase: ms(300),
+                runs_small: 300,
+                runs_large: 1_500,
+                prompts_small: 200,
+                prompts_large: 600,
+                b7_runs: 8,
+                b7_tokens: 5,
+                b7_interval_ms: 10,
+            },
+        }
+    }
+
+    pub fn load(&self, concurrency: usize) -> Load {
+        Load {
+            concurrency,
+            warmup: self.warmup,
+            duration: self.phase,
+        }
+    }
+
+    pub fn b7_model(&self) -> String {
+        format!("mock-stream-{}x{}ms", self.b7_tokens, self.b7_interval_ms)
+    }
+}
+
+/// `12345` → `12k`, `1000000` → `1M`: sizes as the table shows them.
+pub fn size(n: usize) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
+        format!("{}k", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}

@@ -1,0 +1,246 @@
+//! Child processes: the release server, the mock upstream and the B0
+//! baseline, each on a loopback port, plus what `/proc` says about them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const ADMIN_EMAIL: &str = "bench@example.com";
+pub const ADMIN_PASSWORD: &str = "bench-password-123";
+
+/// A child that is stopped (SIGTERM, then SIGKILL) when dropped at the latest.
+pub struct Proc {
+    child: Child,
+    pub base: String,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("bind a loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The `promptrefine` binary to measure: `--server-bin`, else the one next to
+/// this executable (`target/release/` for `cargo run --release`). Started by
+/// cargo (or with the binary missing), it first runs `cargo build -p
+/// promptrefine` of the same profile, so the binary measured is never older
+/// than the sources; that is a no-op of a second when nothing changed.
+pub fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if p.is_file() {
+            return Ok(p.to_path_buf());
+        }
+        bail!("--server-bin {} does not exist", p.display());
+    }
+    let me = std::env::current_exe().context("cannot find this executable")?;
+    let dir = me.parent().context("executable without a folder")?;
+    let bin = dir.join(format!("promptrefine{}", std::env::consts::EXE_SUFFIX));
+    let under_cargo = std::env::var_os("CARGO").is_some();
+    if bin.is_file() && !under_cargo {
+        return Ok(bin);
+    }
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let mut args = vec!["build", "-p", "promptrefine"];
+    if release {
+        args.push("--release");
+    }
+    eprintln!("bench: running `cargo {}`", args.join(" "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() || !bin.is_file() {
+        bail!(
+            "could not build the server; run `cargo {}` and try again",
+            args.join(" ")
+        );
+    }
+    Ok(bin)
+}
+
+/// What the server is started with.
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    pub bin: PathBuf,
+    pub database_url: String,
+    pub mock_base: String,
+    /// Working folder: empty, so no `.env` or `promptrefine.toml` is read.
+    pub workdir: PathBuf,
+    pub runs_max_in_flight: usize,
+}
+
+/// Starts `promptrefine serve` and waits for `/readyz`; returns the process
+/// and the time from spawn to the first ready answer.
+pub async fn start_server(spec: &ServerSpec, http: &reqwest::Client) -> Result<(Proc, Duration)> {
+    let port = free_port()?;
+    let mut cmd = Command::new(&spec.bin);
+    cmd.arg("serve")
+        .current_dir(&spec.workdir)
+        .env_remove("PROMPTREFINE_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("DATABASE_URL", &spec.database_url)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("AUTH_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("OPENAI_BASE_URL", &spec.mock_base)
+        .env("OPENAI_API_KEY", "sk-bench")
+        .env("OPENAI_MODELS", "mock-echo")
+        .env("RUNS_MAX_IN_FLIGHT", spec.runs_max_in_flight.to_string())
+        .env("LLM_MAX_RETRIES", "0")
+        .env("LOG_LEVEL", "warn")
+        .env("LOG_FORMAT", "pretty")
+        .env("MIGRATE_ON_START", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let t0 = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", spec.bin.display()))?;
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = format!("{base}/readyz");
+    loop {
+        if let Ok(r) = http.get(&ready).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited before it was ready ({status})");
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            bail!("the server was not ready after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok((Proc { child, base }, t0.elapsed()))
+}
+
+/// Starts `promptrefine mock-llm` and reads its base URL from the first line.
+pub async fn start_mock(bin: &Path, workdir: &Path) -> Result<Proc> {
+    let mut child = Command::new(bin)
+        .args(["mock-llm", "--port", "0"])
+        .current_dir(workdir)
+        .env("LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the mock upstream")?;
+    let base = first_url(&mut child, "/v1").await?;
+    Ok(Proc { child, base })
+}
+
+/// Starts this executable's hidden `baseline-server` (B0) answering `bytes` bytes.
+pub async fn start_baseline(bytes: usize) -> Result<Proc> {
+    let me = std::env::current_exe()?;
+    let mut child = Command::new(me)
+        .args(["baseline-server", "--bytes", &bytes.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the baseline server")?;
+    let base = first_url(&mut child, "").await?;
+    Ok(Proc { child, base })
+}
+
+/// The first `http://…` word the child prints on stdout, up to `suffix`.
+async fn first_url(child: &mut Child, suffix: &str) -> Result<String> {
+    let out = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(out).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("the child printed nothing for 30 s")??
+        .context("the child closed stdout")?;
+    // Keep draining so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("no URL in {line:?}"))?;
+    let url = url.trim_end_matches(suffix).trim_end_matches('/');
+    Ok(format!("{url}{suffix}"))
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_kib(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(key) && l[key.len()..].starts_with(':'))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS (Linux ≥ 4.0).
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Signs in as the admin and creates an API token (the CSRF rule wants an
+/// `Origin` of this site for a cookie-authenticated POST).
+pub async fn api_token(http: &reqwest::Client, base: &str) -> Result<String> {
+    let login = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .send()
+        .await?;
+    if !login.status().is_success() {
+        bail!("login failed: {}", login.status());
+    }
+    let cookie = login
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next().filter(|c| c.contains("pr_session")))
+        .map(str::to_owned)
+        .context("login set no session cookie")?;
+    let res = http
+        .post(format!("{base}/api/tokens"))
+        .header(reqwest::header::COOKIE, cookie)
+        .header(reqwest::header::ORIGIN, base)
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("creating a token failed: {}", res.status());
+    }
+    let body: serde_json::Value = res.json().await?;
+    body["data"]["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no token in the answer")
+}

@@ -1,0 +1,288 @@
+//! One database's run: create a scratch database, seed it, start the real
+//! server on it, run B0–B8 in order, and clean up whatever happens.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use promptrefine_core::PromptId;
+use promptrefine_store::Store;
+use reqwest::header::HeaderValue;
+
+use crate::load::Stats;
+use crate::plan::{Plan, size};
+use crate::procs::{self, ServerSpec};
+use crate::report::{Row, Verdict};
+use crate::{llm_runs, reads, seed, writes};
+
+/// What every workload needs.
+pub struct Ctx<'a> {
+    pub plan: &'a Plan,
+    pub db: &'static str,
+    pub http: reqwest::Client,
+    pub base: String,
+    /// `Bearer pr_…`
+    pub auth: HeaderValue,
+    /// The bench's own connection to the server's database (seeding, checks, B3's baseline).
+    pub store: Store,
+}
+
+/// The prompts seeded for the workloads.
+pub struct Seeded {
+    pub read_prompt: PromptId,
+    pub read_slug: String,
+    pub save_prompt: PromptId,
+    pub raw_prompt: PromptId,
+    pub conc_prompt: PromptId,
+    pub runs_small: PromptId,
+    pub runs_large: PromptId,
+    pub b6_prompt: PromptId,
+    pub b7_prompt: PromptId,
+}
+
+pub fn fmt_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+pub fn fmt_rps(s: &Stats) -> String {
+    format!("{:.0} req/s", s.rps())
+}
+
+/// `1234 req/s, p50 0.40 ms, p99 1.20 ms` (+ errors when any).
+pub fn throughput(s: &Stats) -> String {
+    let mut t = format!(
+        "{}, p50 {}, p99 {}",
+        fmt_rps(s),
+        fmt_ms(s.p50_ms()),
+        fmt_ms(s.p99_ms())
+    );
+    if s.errors > 0 {
+        t.push_str(&format!(", {} errors", s.errors));
+    }
+    t
+}
+
+/// A scratch database, removed by [`ScratchDb::drop_now`].
+pub struct ScratchDb {
+    pub url: String,
+    pg_admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ScratchDb {
+    pub async fn create(kind: &str, workdir: &Path) -> Result<ScratchDb> {
+        if kind == "sqlite" {
+            let dir = tempfile::tempdir_in(workdir)?;
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            return Ok(ScratchDb {
+                url,
+                pg_admin: None,
+                _dir: Some(dir),
+            });
+        }
+        let admin = std::env::var("PROMPTREFINE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("pr_bench_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .with_context(|| {
+                format!(
+                    "PostgreSQL is not reachable at {} (set PROMPTREFINE_TEST_DATABASE_URL)",
+                    redact(&admin)
+                )
+            })?;
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut conn)
+            .await?;
+        let (head, query) = admin
+            .split_once('?')
+            .map_or((admin.as_str(), None), |(h, q)| (h, Some(q)));
+        let root = head.rsplit_once('/').map_or(head, |(r, _)| r);
+        let url = match query {
+            Some(q) => format!("{root}/{name}?{q}"),
+            None => format!("{root}/{name}"),
+        };
+        Ok(ScratchDb {
+            url,
+            pg_admin: Some((admin, name)),
+            _dir: None,
+        })
+    }
+
+    pub async fn drop_now(self) {
+        if let Some((admin, name)) = &self.pg_admin
+            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await
+        {
+            let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    url.rsplit_once('@')
+        .map_or(url.to_owned(), |(_, host)| format!("…@{host}"))
+}
+
+/// Every row of one database; a workload that fails becomes a MISSED row
+/// saying why, and the others still run.
+pub async fn run_db(
+    plan: &Plan,
+    kind: &'static str,
+    bin: &Path,
+    workdir: &Path,
+    mock_base: &str,
+) -> Result<Vec<Row>> {
+    let scratch = ScratchDb::create(kind, workdir).await?;
+    let result = run_on(plan, kind, bin, workdir, mock_base, &scratch.url).await;
+    scratch.drop_now().await;
+    result
+}
+
+async fn seed_all(plan: &Plan, store: &Store) -> Result<Seeded> {
+    let (read_prompt, _) = seed::prompt(store, "bench-read").await?;
+    let (save_prompt, _) = seed::prompt(store, "bench-save").await?;
+    let (raw_prompt, _) = seed::prompt(store, "bench-raw").await?;
+    let (conc_prompt, _) = seed::prompt(store, "bench-concurrent").await?;
+    let (runs_small, v_small) = seed::prompt(store, "bench-runs-small").await?;
+    let (runs_large, v_large) = seed::prompt(store, "bench-runs-large").await?;
+    let (b6_prompt, _) = seed::prompt(store, "bench-b6").await?;
+    let (b7_prompt, _) = seed::prompt(store, "bench-b7").await?;
+    seed::bulk_runs(store, runs_small, v_small, plan.runs_small).await?;
+    seed::bulk_runs(store, runs_large, v_large, plan.runs_large).await?;
+    // The eight prompts above count towards the small size.
+    seed::bulk_prompts(store, 0, plan.prompts_small.saturating_sub(8)).await?;
+    seed::analyze(store).await?;
+    Ok(Seeded {
+        read_prompt,
+        read_slug: "bench-read".into(),
+        save_prompt,
+        raw_prompt,
+        conc_prompt,
+        runs_small,
+        runs_large,
+        b6_prompt,
+        b7_prompt,
+    })
+}
+
+async fn run_on(
+    plan: &Plan,
+    kind: &'static str,
+    bin: &Path,
+    workdir: &Path,
+    mock_base: &str,
+    url: &str,
+) -> Result<Vec<Row>> {
+    let store = seed::open(url).await?;
+    let t = std::time::Instant::now();
+    let seeded = seed_all(plan, &store).await?;
+    eprintln!(
+        "bench: {kind}: seeded {} + {} runs and {} prompts in {:.1} s",
+        size(plan.runs_small),
+        size(plan.runs_large),
+        size(plan.prompts_small),
+        t.elapsed().as_secs_f64()
+    );
+    let spec = ServerSpec {
+        bin: bin.to_path_buf(),
+        database_url: url.to_owned(),
+        mock_base: mock_base.to_owned(),
+        workdir: workdir.to_path_buf(),
+        runs_max_in_flight: plan.b7_runs + 64,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let (server, _first_start) = procs::start_server(&spec, &http).await?;
+    let token = procs::api_token(&http, &server.base).await?;
+    let ctx = Ctx {
+        plan,
+        db: kind,
+        http,
+        base: server.base.clone(),
+        auth: HeaderValue::from_str(&format!("Bearer {token}"))?,
+        store,
+    };
+    let pid = server.pid();
+    eprintln!("bench: {kind}: server pid {pid} at {}", server.base);
+    let mut rows = Vec::new();
+    let r = reads::b0_b1_b2(&ctx, &seeded, &mut rows).await;
+    failed(&mut rows, r, "B1", "B0–B2 reads", kind);
+    let r = writes::b3_b4(&ctx, &seeded, &mut rows).await;
+    failed(&mut rows, r, "B3", "B3–B4 saves", kind);
+    let r = reads::b5(&ctx, &seeded, &mut rows).await;
+    failed(&mut rows, r, "B5", "B5 lists", kind);
+    let r = llm_runs::b6(&ctx, mock_base, &seeded, &mut rows).await;
+    failed(&mut rows, r, "B6", "B6 run overhead", kind);
+    let r = llm_runs::b7(&ctx, pid, &seeded, &mut rows).await;
+    failed(&mut rows, r, "B7", "B7 concurrent streams", kind);
+    server.stop().await;
+    let r = b8(&ctx, &spec, &mut rows).await;
+    failed(&mut rows, r, "B8", "B8 process figures", kind);
+    ctx.store.close().await;
+    Ok(rows)
+}
+
+fn failed(rows: &mut Vec<Row>, r: Result<()>, id: &'static str, what: &str, db: &'static str) {
+    if let Err(e) = r {
+        eprintln!("bench: {db}: {what} failed: {e:#}");
+        rows.push(Row::failed(id, what, db, &format!("{e:#}")));
+    }
+}
+
+/// B8: a restart on the now well-filled database, idle memory, binary size.
+async fn b8(ctx: &Ctx<'_>, spec: &ServerSpec, rows: &mut Vec<Row>) -> Result<()> {
+    let (server, ready) = procs::start_server(spec, &ctx.http).await?;
+    // Let start-up work (pools, first queries) settle before reading RSS.
+    tokio::time::sleep(Duration::from_millis(
+        if ctx.plan.mode == crate::plan::Mode::Smoke {
+            200
+        } else {
+            1_000
+        },
+    ))
+    .await;
+    let rss = procs::proc_kib(server.pid(), "VmRSS").context("no VmRSS for the server")?;
+    server.stop().await;
+    let db = ctx.db;
+    let rss_mb = rss as f64 / 1024.0;
+    rows.push(
+        Row::new("B8", "idle RSS after start", db)
+            .measured(format!("{rss_mb:.1} MB"))
+            .target("≤ 30 MB", Verdict::of(rss_mb <= 30.0)),
+    );
+    let ms = ready.as_secs_f64() * 1000.0;
+    rows.push(
+        Row::new("B8", "start to ready (/readyz) on an existing database", db)
+            .measured(format!("{ms:.0} ms"))
+            .target("≤ 300 ms", Verdict::of(ms <= 300.0)),
+    );
+    let bytes = std::fs::metadata(&spec.bin)?.len();
+    rows.push(
+        Row::new("B8", "server binary size", db)
+            .measured(format!(
+                "{:.1} MB ({})",
+                bytes as f64 / 1_048_576.0,
+                binary_kind(&spec.bin)
+            ))
+            .target("reported", Verdict::NotApplicable),
+    );
+    Ok(())
+}
+
+fn binary_kind(bin: &Path) -> &'static str {
+    let s = bin.to_string_lossy();
+    if s.contains("/release/") {
+        "release"
+    } else if s.contains("/debug/") {
+        "debug"
+    } else {
+        "as given"
+    }
+}

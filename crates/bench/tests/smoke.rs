@@ -1,0 +1,99 @@
+//! The benchmark still runs end to end: `--smoke` (tiny sizes, SQLite, a few
+//! seconds) against the debug server binary, writing to a temporary file.
+//! Only the presence of every row is checked — timing is never asserted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_promptrefine-bench");
+
+/// `promptrefine` of the same profile as this test (`target/debug/`), built
+/// when this package was tested alone and nothing built it yet.
+fn server_binary() -> PathBuf {
+    let dir = Path::new(BENCH)
+        .parent()
+        .expect("the bench binary's folder");
+    let bin = dir.join(format!("promptrefine{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut child = Command::new(cargo)
+            .args(["build", "-p", "promptrefine"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .spawn()
+            .expect("run cargo build -p promptrefine");
+        // A watchdog rather than a hang, should the build directory stay locked.
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for cargo") {
+                break status;
+            }
+            if t0.elapsed() > Duration::from_secs(900) {
+                let _ = child.kill();
+                panic!("cargo build -p promptrefine took over 15 min; run it first");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(status.success(), "cargo build -p promptrefine failed");
+    }
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p promptrefine`",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn the_smoke_run_writes_a_table_with_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("benchmarks.md");
+    let output = Command::new(BENCH)
+        .args(["--smoke", "--db", "sqlite", "--out"])
+        .arg(&out)
+        .arg("--server-bin")
+        .arg(server_binary())
+        .output()
+        .expect("run the bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the bench failed:\n{stderr}");
+
+    let table = std::fs::read_to_string(&out).unwrap();
+    assert!(table.contains("<!-- bench:begin -->") && table.contains("<!-- bench:end -->"));
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| B")).collect();
+    for (id, count) in [
+        ("B0", 2),
+        ("B1", 2),
+        ("B2", 2),
+        ("B3", 1),
+        ("B4", 1),
+        ("B5", 2),
+        ("B6", 2),
+        ("B7", 1),
+        ("B8", 3),
+    ] {
+        let found = rows
+            .iter()
+            .filter(|r| r.starts_with(&format!("| {id} |")))
+            .count();
+        assert_eq!(found, count, "rows of {id} in:\n{table}\n{stderr}");
+    }
+    for row in &rows {
+        assert!(
+            !row.contains("not measured"),
+            "a workload failed: {row}\n{stderr}"
+        );
+        assert!(row.contains("| sqlite |"), "{row}");
+    }
+    // Functional checks the bench makes are not timing: these must hold.
+    let b4 = rows.iter().find(|r| r.starts_with("| B4 |")).unwrap();
+    assert!(
+        b4.contains("0 errors") && b4.contains("gapless") && !b4.contains("NOT gapless"),
+        "{b4}"
+    );
+    let b7 = rows.iter().find(|r| r.starts_with("| B7 |")).unwrap();
+    assert!(
+        b7.contains("8/8 streams complete, 8 stored succeeded"),
+        "{b7}"
+    );
+}

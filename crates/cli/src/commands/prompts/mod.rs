@@ -1,0 +1,109 @@
+//! `prompts pull DIR` / `prompts push DIR`: prompts as files, so a team can
+//! keep them in git, review changes as diffs, and push them back.
+//!
+//! * **pull** writes each prompt's current version and metadata to
+//!   `DIR/<slug>.prompt.toml` ([`file`] describes the format), replacing
+//!   what is there; it deletes nothing.
+//! * **push** reads every `*.prompt.toml` directly in DIR (or only the files
+//!   named), checks them all, and only then writes: a missing prompt is
+//!   created; a changed body or settings saves one new version; a changed
+//!   title or tags updates the prompt; anything else adds nothing, so
+//!   pull → push is a no-op and a push can be repeated safely.
+//!
+//! Everything goes through the app's use cases (the same validation as the
+//! API); no SQL here. File names are slugs (`[a-z0-9-]`), so a name can never
+//! point outside DIR, and a symbolic link that leads out of DIR is refused.
+
+pub mod file;
+mod push;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use promptrefine_app::App;
+use promptrefine_app::prompts::ListPrompts;
+
+use crate::config::Config;
+use crate::database;
+use file::PromptFile;
+
+pub use push::push;
+
+/// The app over a database whose schema is current.
+async fn open_app(cfg: &Config) -> anyhow::Result<App> {
+    let store = database::connect(cfg).await?;
+    let schema = database::schema(&store).await?;
+    if !schema.pending().is_empty() {
+        bail!(
+            "the database schema is not current ({}); run `promptrefine migrate up` first",
+            schema.summary()
+        );
+    }
+    Ok(App::new(store, cfg.auth_policy()))
+}
+
+pub async fn pull(cfg: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
+    let app = open_app(cfg).await?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (mut written, mut skipped) = (0, 0);
+    let mut cursor = None;
+    loop {
+        let page = app
+            .list_prompts(ListPrompts {
+                cursor,
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        for prompt in page.items {
+            let detail = app.get_prompt(prompt.id).await?;
+            let Some(version) = detail.current_version else {
+                println!("skipped   {} (no saved version yet)", prompt.slug);
+                skipped += 1;
+                continue;
+            };
+            let Some(name) = file::file_name(&prompt.slug) else {
+                println!(
+                    "skipped   {:?} (not a slug that can be a file name)",
+                    prompt.slug
+                );
+                skipped += 1;
+                continue;
+            };
+            let text = PromptFile {
+                title: prompt.title,
+                prompt_type: prompt.prompt_type,
+                tags: prompt.tags,
+                note: version.note,
+                content: version.content,
+                settings: version.settings,
+            }
+            .render()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", prompt.slug))?;
+            write_atomically(&dir.join(&name), &text)?;
+            println!("wrote     {name} (version {})", version.version);
+            written += 1;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    app.store().close().await;
+    println!(
+        "pulled {written} prompts into {}; {skipped} skipped",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a sibling temporary file and renames it over `path`, so a reader
+/// (or a crash) never sees half a file, and a symbolic link at `path` is
+/// replaced rather than followed out of the folder.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

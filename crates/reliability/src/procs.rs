@@ -1,0 +1,157 @@
+//! The real processes: `promptrefine mock-llm` and `promptrefine serve`,
+//! started, killed with SIGKILL and restarted on the same port.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// `promptrefine` next to this executable (target/{debug,release}, or one
+/// level up from `deps/` when run as a test); `PROMPTREFINE_BIN` overrides.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    if let Ok(p) = std::env::var("PROMPTREFINE_BIN") {
+        return Ok(p.into());
+    }
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().map(PathBuf::from);
+    while let Some(d) = dir {
+        let candidate = d.join("promptrefine");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        if d.file_name().is_some_and(|n| n == "target") {
+            break;
+        }
+        dir = d.parent().map(PathBuf::from);
+    }
+    bail!(
+        "no promptrefine binary next to {}: run `cargo build -p promptrefine` first",
+        exe.display()
+    )
+}
+
+/// The mock OpenAI server; killed when dropped.
+pub struct Mock {
+    pub base_url: String,
+    _child: Child,
+}
+
+pub async fn start_mock(bin: &PathBuf) -> anyhow::Result<Mock> {
+    let mut child = Command::new(bin)
+        .args(["mock-llm", "--port", "0"])
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start mock-llm")?;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .context("mock-llm did not start")??
+        .unwrap_or_default();
+    // "mock OpenAI server at http://127.0.0.1:PORT/v1 (…"
+    let base_url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .context("no URL in the mock's first line")?
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Mock {
+        base_url,
+        _child: child,
+    })
+}
+
+/// A free loopback port (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Server {
+    pub bin: PathBuf,
+    pub database_url: String,
+    pub port: u16,
+    pub mock_url: String,
+    child: Option<Child>,
+}
+
+impl Server {
+    pub fn new(bin: PathBuf, database_url: String, mock_url: String) -> Server {
+        Server {
+            bin,
+            database_url,
+            port: free_port(),
+            mock_url,
+            child: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Starts the server and waits for `/readyz`; returns the time from spawn
+    /// to the first green answer.
+    pub async fn start(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .env("DATABASE_URL", &self.database_url)
+            .env("BIND", format!("127.0.0.1:{}", self.port))
+            .env("AUTH_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("OPENAI_BASE_URL", &self.mock_url)
+            .env("OPENAI_API_KEY", "sk-reliability-suite")
+            .env("OPENAI_MODELS", "mock-slow,mock-echo")
+            .env("LLM_MAX_RETRIES", "0")
+            .env("SHUTDOWN_GRACE_SECS", "1")
+            .env("LOG_LEVEL", "warn")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start promptrefine serve")?;
+        self.child = Some(child);
+        loop {
+            let ready = http
+                .get(self.url("/readyz"))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return Ok(started.elapsed());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("promptrefine serve exited during start-up: {status}");
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("not ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Broken and hostile bodies and URLs: every answer a 4xx in the envelope (or
+//! a correct answer), never a 5xx, and nothing half-stored.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use promptrefine_testkit::{TestDb, both_backends};
+use serde_json::{Value, json};
+
+use crate::helpers::{read, spawn_app};
+
+both_backends!(
+    truncated_and_invalid_json_and_invalid_utf8_are_400_on_every_json_route,
+    wrong_content_types_are_415_on_every_json_route,
+    json_nested_a_hundred_thousand_levels_is_400_without_a_crash,
+    ten_thousand_variables_get_a_4xx_or_a_correct_answer_quickly,
+    sql_and_template_metacharacters_in_tags_notes_and_search_are_taken_literally,
+    hostile_labels_are_refused_and_stored_nowhere,
+    bad_pagination_and_forged_or_stale_cursors_are_4xx_on_every_list,
+    traversal_like_and_very_long_ids_are_4xx,
+);
+
+/// The routes that take a JSON body, for a prompt `id` with version 1.
+fn json_routes(id: &str) -> Vec<(reqwest::Method, String)> {
+    use reqwest::Method;
+    vec![
+        (Method::POST, "/api/prompts".into()),
+        (Method::PATCH, format!("/api/prompts/{id}")),
+        (Method::POST, format!("/api/prompts/{id}/versions")),
+        (Method::POST, format!("/api/prompts/{id}/restore")),
+        (Method::POST, format!("/api/prompts/{id}/render")),
+        (Method::PUT, format!("/api/prompts/{id}/labels/production")),
+        (Method::POST, "/api/test-runs".into()),
+        (Method::POST, "/api/tokens".into()),
+    ]
+}
+
+async fn send_raw(
+    app: &crate::helpers::TestApp,
+    method: &reqwest::Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = app.api.request(method.clone(), app.url(path)).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+async fn truncated_and_invalid_json_and_invalid_utf8_are_400_on_every_json_route(db: TestDb) {
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Target", Some("Hi {{name}}")).await;
+    let id = p["id"].as_str().unwrap();
+    let bad: Vec<Vec<u8>> = vec![
+        br#"{"title": "cut"#.to_vec(),
+        br#"{"content": "x", "note": "#.to_vec(),
+        br#"{"a": 1,}"#.to_vec(),
+        b"".to_vec(),
+        b"\xef\xbb\xbf{}".to_vec(), // a byte-order mark
+        b"{\"title\": \"\xff\xfe bad\", \"type\": \"text\"}".to_vec(),
+        b"{\"content\": \"\xc3\x28\"}".to_vec(),
+        br#"{"title": "\ud800", "type": "text"}"#.to_vec(), // a lone surrogate
+        b"{\"title\": \"nul\x00\", \"type\": \"text\"}".to_vec(),
+    ];
+    for (method, path) in json_routes(id) {
+        for body in &bad {
+            let (status, json) =
+                send_raw(&app, &method, &path, Some("application/json"), body.clone()).await;
+            assert!(
+                status == 400 || status == 422,
+                "{method} {path} {:?} -> {status} {json}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+    let (_, list) = app.get("/api/prompts").await;
+    assert_eq!(list["data"]["items"].as_array().unwrap().len(), 1);
+    let (_, versions) = app.get(&format!("/api/prompts/{id}/versions")).await;
+    assert_eq!(versions["data"]["items"].as_array().unwrap().len(), 1);
+}
+
+async fn wrong_content_types_are_415_on_every_json_route(db: TestDb) {
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Target", Some("x")).await;
+    let id = p["id"].as_str().unwrap();
+    let body = br#"{"title":"t","type":"text","content":"c"}"#.to_vec();
+    for (method, path) in json_routes(id) {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonp"),
+            Some("text/json"),
+            Some("application/xml"),
+        ] {
+            let (status, json) = send_raw(&app, &method, &path, ct, body.clone()).await;
+            assert_eq!(status, 415, "{method} {path} {ct:?}: {json}");
+        }
+    }
+}
+
+async fn json_nested_a_hundred_thousand_levels_is_400_without_a_crash(db: TestDb) {
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Target", Some("x")).await;
+    let id = p["id"].as_str().unwrap();
+    let depth = 100_000;
+    let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let objects = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    // Nested where the schema has free-form JSON (settings, content parts).
+    let in_settings = format!(r#"{{"content":"x","settings":{{"model":"m","extra":{arrays}}}}}"#);
+    for (method, path) in json_routes(id) {
+        for body in [&arrays, &objects, &in_settings] {
+            let (status, json) = send_raw(
+                &app,
+                &method,
+                &path,
+                Some("application/json"),
+                body.clone().into_bytes(),
+            )
+            .await;
+            assert!(
+                status == 400 || status == 422,
+                "{method} {path} -> {status} {json}"
+            );
+        }
+    }
+    assert_eq!(app.get("/api/prompts").await.0, 200, "still serving");
+}
+
+async fn ten_thousand_variables_get_a_4xx_or_a_correct_answer_quickly(db: TestDb) {
+    let app = spawn_app(db).await;
+    let template: String = (0..10_000).map(|i| format!("{{{{v{i}}}}} ")).collect();
+    let (status, created) = app
+        .post(
+            "/api/prompts",
+            json!({ "title": "Many", "type": "text", "content": template }),
+        )
+        .await;
+    assert!(status == 201 || status == 422, "{status} {created}");
+    let p = if status == 201 {
+        created["data"].clone()
+    } else {
+        app.create_prompt("Few", Some("{{v0}} {{v1}}")).await
+    };
+    let id = p["id"].as_str().unwrap();
+    let vars: BTreeMap<String, String> = (0..10_000)
+        .map(|i| (format!("v{i}"), format!("value {i}")))
+        .collect();
+    let t = Instant::now();
+    let (status, body) = app
+        .post(
+            &format!("/api/prompts/{id}/render"),
+            json!({ "variables": vars }),
+        )
+        .await;
+    assert!(status < 500, "{status}");
+    if status == 200 {
+        let text = body["data"].to_string();
+        assert!(
+            text.contains("value 0") && text.contains("value 1"),
+            "{text:.200}"
+        );
+    }
+    let (status, _) = app
+        .post(
+            "/api/test-runs",
+            json!({ "promptId": id, "model": "gpt-4o-mini", "variables": vars }),
+        )
+        .await;
+    assert!(status < 500, "{status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "bounded: {:?}",
+        t.elapsed()
+    );
+}
+
+async fn sql_and_template_metacharacters_in_tags_notes_and_search_are_taken_literally(db: TestDb) {
+    let app = spawn_app(db).await;
+    let tags = [
+        "'; drop table prompt_tags;--",
+        "%",
+        "_",
+        "{{ x }}",
+        "\\",
+        "\"quoted\"",
+    ];
+    let note = "'); delete from prompt_versions where ('1'='1 {% raw %} {{#each}} $1 ?";
+    let (status, body) = app
+        .post(
+            "/api/prompts",
+            json!({ "title": "100% done_here", "type": "text", "tags": tags, "content": "a", "note": note }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.create_prompt("plain", Some("b")).await;
+    let (status, v) = app
+        .post(
+            &format!("/api/prompts/{id}/versions"),
+            json!({ "content": "c", "note": note }),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["data"]["note"], note);
+    let (_, got) = app.get(&format!("/api/prompts/{id}")).await;
+    assert_eq!(got["data"]["tags"], json!(tags));
+    // Wildcards are literal in the tag filter and the search.
+    for (q, want) in [
+        ("tag=%25", 1),
+        ("tag=_", 1),
+        ("q=%25", 1),
+        ("q=_", 1),
+        ("q=%5C", 0),
+        ("tag=%27%3B%20drop%20table%20prompt_tags%3B--", 1),
+    ] {
+        let (status, list) = app.get(&format!("/api/prompts?{q}")).await;
+        assert_eq!(status, 200, "{q}: {list}");
+        assert_eq!(
+            list["data"]["items"].as_array().unwrap().len(),
+            want,
+            "{q}: {list}"
+        );
+    }
+    let (_, all) = app.get("/api/prompts").await;
+    assert_eq!(
+        all["data"]["items"].as_array().unwrap().len(),
+        2,
+        "nothing dropped"
+    );
+}
+
+async fn hostile_labels_are_refused_and_stored_nowhere(db: TestDb) {
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Target", Some("x")).await;
+    let (id, vid) = (
+        p["id"].as_str().unwrap(),
+        p["currentVersion"]["id"].as_str().unwrap(),
+    );
+    for label in [
+        "x'%3B%20drop%20table%20labels%3B--",
+        "%3Cscript%3E",
+        "%7B%7Bx%7D%7D",
+        "..%2F..%2Fetc",
+        "current",
+        &"a".repeat(5000),
+    ] {
+        let (status, body) = app
+            .put(
+                &format!("/api/prompts/{id}/labels/{label}"),
+                json!({ "versionId": vid }),
+            )
+            .await;
+        assert!(
+            status == 422 || status == 404 || status == 400,
+            "{label:.40} -> {status} {body}"
+        );
+    }
+    let (_, labels) = app.get(&format!("/api/prompts/{id}/labels")).await;
+    assert_eq!(labels["data"], json!([]), "{labels}");
+}
+
+async fn bad_pagination_and_forged_or_stale_cursors_are_4xx_on_every_list(db: TestDb) {
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Paged", Some("x")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        app.post(
+            &format!("/api/prompts/{id}/versions"),
+            json!({ "content": "y" }),
+        )
+        .await;
+    }
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let forged = [
+        "limit=-1".to_string(),
+        "limit=0".into(),
+        "limit=1e3".into(),
+        "limit=9223372036854775808".into(),
+        "limit=%00".into(),
+        "limit=1&limit=2".into(),
+        "cursor=".into(),
+        "tag=%00".into(),
+        "q=%00".into(),
+        "status=%00".into(),
+        "cursor=%00".into(),
+        "cursor=%00%00".into(),
+        format!("cursor={}", "A".repeat(10_000)),
+        format!("cursor={}", b64("not|a|key")),
+        format!(
+            "cursor={}",
+            b64("9999-99-99T99:99:99Z|00000000-0000-0000-0000-000000000000")
+        ),
+        format!("cursor={}", b64("{\"n\":-1}")),
+        format!("cursor={}", b64("-9223372036854775808")),
+        format!("cursor={}", b64("' or 1=1 --")),
+    ];
+    let lists = [
+        "/api/prompts?".to_string(),
+        format!("/api/prompts/{id}/versions?"),
+        format!("/api/test-runs?promptId={id}&"),
+    ];
+    for list in &lists {
+        for q in &forged {
+            let (status, body) = app.get(&format!("{list}{q}")).await;
+            assert!(
+                (400..500).contains(&status) || status == 200,
+                "{list}{q:.60} -> {status} {body}"
+            );
+            if status == 200 {
+                // A well-formed cursor for a row that does not exist is a
+                // valid position: it must give a consistent page, not junk.
+                assert!(body["data"]["items"].is_array(), "{body}");
+            }
+        }
+        // A real cursor whose row has since gone (stale) still pages, or is a 4xx.
+        let (_, first) = app.get(&format!("{list}limit=1")).await;
+        if let Some(cursor) = first["data"]["nextCursor"].as_str() {
+            let (status, body) = app.get(&format!("{list}limit=1&cursor={cursor}")).await;
+            assert_eq!(status, 200, "{list}: {body}");
+        }
+    }
+    // Stale: the cursor's prompt deleted between two pages.
+    let other = app.create_prompt("Gone", Some("x")).await;
+    let (_, first) = app.get("/api/prompts?limit=1").await;
+    let cursor = first["data"]["nextCursor"].as_str().unwrap().to_string();
+    app.delete(&format!("/api/prompts/{}", other["id"].as_str().unwrap()))
+        .await;
+    let (status, page) = app
+        .get(&format!("/api/prompts?limit=5&cursor={cursor}"))
+        .await;
+    assert!(status == 200 || status == 422, "{status} {page}");
+}
+
+async fn traversal_like_and_very_long_ids_are_4xx(db: TestDb) {
+    let app = spawn_app(db).await;
+    app.create_prompt("Paged", Some("x")).await;
+    let browser = app.browser();
+    app.login(&browser).await;
+    app.create_prompt("Paged", Some("x")).await;
+    let browser = app.browser();
+    app.login(&browser).await;
+    let long = "a".repeat(8000);
+    let ids = [
+        "..%2F..%2Fetc%2Fpasswd",
+        "..",
+        "%2e%2e",
+        "..%5C..%5Cwindows",
+        "%00",
+        "%E2%80%AE",
+        "00000000-0000-0000-0000-000000000000",
+        "-1",
+        "99999999999999999999",
+        long.as_str(),
+    ];
+    for id in ids {
+        for path in [
+            format!("/api/prompts/{id}"),
+            format!("/api/prompts/{id}/versions"),
+            format!("/api/prompts/{id}/versions/{id}"),
+            format!("/api/prompts/{id}/labels"),
+            format!("/api/prompts/{id}/diff?from=1&to=2"),
+            format!("/api/prompts/by-slug/{id}"),
+            format!("/api/prompts/by-slug/paged?label={id}"),
+            format!("/api/test-runs/{id}"),
+            format!("/api/test-runs?promptId={id}"),
+        ] {
+            let (status, body) = app.get(&path).await;
+            assert!(
+                (400..500).contains(&status),
+                "{path:.80} -> {status} {body}"
+            );
+        }
+        let (status, body) = app.delete(&format!("/api/tokens/{id}")).await;
+        assert!(
+            (400..500).contains(&status),
+            "token {id:.40} -> {status} {body}"
+        );
+        let res = browser
+            .get(app.url(&format!("/app/prompts/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_client_error(),
+            "page {id:.40}: {}",
+            res.status()
+        );
+    }
+}
