@@ -13,6 +13,7 @@
 mod baseline;
 mod llm_runs;
 mod load;
+mod pages;
 mod plan;
 mod procs;
 mod reads;
@@ -128,7 +129,7 @@ async fn bench(args: Args) -> Result<()> {
             Err(e) => {
                 eprintln!("bench: {db}: {e:#}");
                 rows.push(Row::failed(
-                    "B0–B8",
+                    "B0–B9",
                     "every workload",
                     db,
                     &format!("{e:#}"),

@@ -212,6 +212,27 @@ pub fn reset_peak_rss(pid: u32) -> bool {
 /// Signs in as the admin and creates an API token (the CSRF rule wants an
 /// `Origin` of this site for a cookie-authenticated POST).
 pub async fn api_token(http: &reqwest::Client, base: &str) -> Result<String> {
+    let cookie = session_cookie(http, base).await?;
+    let res = http
+        .post(format!("{base}/api/tokens"))
+        .header(reqwest::header::COOKIE, cookie)
+        .header(reqwest::header::ORIGIN, base)
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("creating a token failed: {}", res.status());
+    }
+    let body: serde_json::Value = res.json().await?;
+    body["data"]["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no token in the answer")
+}
+
+/// Signs in as the admin; returns the `pr_session=…` cookie pair (pages take
+/// a session, not a token).
+pub async fn session_cookie(http: &reqwest::Client, base: &str) -> Result<String> {
     let login = http
         .post(format!("{base}/api/auth/login"))
         .json(&serde_json::json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
@@ -228,19 +249,5 @@ pub async fn api_token(http: &reqwest::Client, base: &str) -> Result<String> {
         .find_map(|v| v.split(';').next().filter(|c| c.contains("pr_session")))
         .map(str::to_owned)
         .context("login set no session cookie")?;
-    let res = http
-        .post(format!("{base}/api/tokens"))
-        .header(reqwest::header::COOKIE, cookie)
-        .header(reqwest::header::ORIGIN, base)
-        .json(&serde_json::json!({ "name": "bench" }))
-        .send()
-        .await?;
-    if !res.status().is_success() {
-        bail!("creating a token failed: {}", res.status());
-    }
-    let body: serde_json::Value = res.json().await?;
-    body["data"]["token"]
-        .as_str()
-        .map(str::to_owned)
-        .context("no token in the answer")
+    Ok(cookie)
 }

@@ -71,6 +71,7 @@ fn the_smoke_run_writes_a_table_with_every_row() {
         ("B6", 2),
         ("B7", 1),
         ("B8", 3),
+        ("B9", 3),
     ] {
         let found = rows
             .iter()
