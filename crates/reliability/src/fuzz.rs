@@ -2,9 +2,10 @@
 //! real server with a valid API token: every operation fuzzed, bounded in
 //! examples, response time and wall time, with two checks — no 5xx
 //! (`not_a_server_error`) and every response matching its documented schema
-//! (`response_schema_conformance`). Stateful testing follows the document's
-//! links when it has any (`--stateful=links`); ours has none yet, so only
-//! the stateless phase runs. Needs `hypothesis==6.131.14`: newer Hypothesis
+//! (`response_schema_conformance`). The stateful phase (`--stateful=links`)
+//! follows the document's OpenAPI links (`web/src/api/openapi.rs`): create a
+//! prompt, then read, patch, save, render, label and delete it; save a
+//! version, then read and diff it; start a run, then read and cancel it. Needs `hypothesis==6.131.14`: newer Hypothesis
 //! releases break schemathesis 3.39 ("'many' object has no attribute 'more'").
 
 use std::process::Stdio;
@@ -97,6 +98,17 @@ pub async fn run(args: &Args) -> anyhow::Result<Row> {
         .split(',')
         .filter_map(|part| part.split_whitespace().next()?.parse::<usize>().ok())
         .sum();
+    // "Collected API links: 14": how many links the stateful phase had to follow.
+    let links: usize = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Collected API links:")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
     let passed = out.status.success();
     if !passed {
         eprintln!("{text}");
@@ -108,7 +120,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Row> {
         );
     }
     Ok(Row {
-        scenario: "schemathesis: every OpenAPI operation".into(),
+        scenario: "schemathesis: every OpenAPI operation, stateless and stateful".into(),
         backend: "sqlite".into(),
         load: format!("{operations} operations, ≤ {examples} examples each, seed 1"),
         faults: "generated valid and invalid requests".into(),
@@ -116,7 +128,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Row> {
         verified: if passed { responses } else { 0 },
         lost: 0,
         result: format!(
-            "{} ({summary}; {}; no stateful links in the document)",
+            "{} ({summary}; {}; stateful: {links} OpenAPI links followed)",
             if passed { "pass" } else { "FAIL" },
             checks.join(", ")
         ),

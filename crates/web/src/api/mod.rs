@@ -38,7 +38,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let (standard, mut doc) = openapi_router().split_for_parts();
     let (long, long_doc) = long_running_routes().split_for_parts();
     doc.merge(long_doc);
-    let doc = std::sync::Arc::new(doc);
+    // Rendered once: the document never changes while the process runs.
+    let doc = std::sync::Arc::new(openapi::with_links(
+        serde_json::to_value(&doc).expect("the OpenAPI document serializes"),
+    ));
     Router::new()
         .merge(standard.layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -55,10 +58,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
 }
 
-/// The whole OpenAPI document (also used by tests).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
+/// The whole OpenAPI document as served, links included (also used by tests).
+pub fn openapi_document() -> serde_json::Value {
     let (_, mut doc) = openapi_router().split_for_parts();
     let (_, long_doc) = long_running_routes().split_for_parts();
     doc.merge(long_doc);
-    doc
+    openapi::with_links(serde_json::to_value(&doc).expect("the OpenAPI document serializes"))
 }
