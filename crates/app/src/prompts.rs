@@ -260,21 +260,26 @@ impl App {
         if let Ok(id) = text.parse::<PromptId>() {
             return Ok(id);
         }
-        if !slug::is_valid_slug(text) {
-            return Err(AppError::NotFound("prompt"));
-        }
-        Ok(self
-            .store
-            .prompts()
-            .get_by_slug(text)
-            .await
-            .or_not_found("prompt")?
-            .id)
+        Ok(self.require_prompt_by_slug(text).await?.id)
     }
 
     /// The prompt, or a 404 naming it.
     async fn require_prompt(&self, id: PromptId) -> Result<Prompt> {
         self.store.prompts().get(id).await.or_not_found("prompt")
+    }
+
+    /// The prompt with this slug, or a 404. Text that cannot be a slug (a NUL
+    /// byte, say) is unknown without a query: PostgreSQL refuses NUL in text,
+    /// and that must not become a 5xx.
+    async fn require_prompt_by_slug(&self, slug: &str) -> Result<Prompt> {
+        if !slug::is_valid_slug(slug) {
+            return Err(AppError::NotFound("prompt"));
+        }
+        self.store
+            .prompts()
+            .get_by_slug(slug)
+            .await
+            .or_not_found("prompt")
     }
 
     pub async fn get_prompt(&self, id: PromptId) -> Result<PromptDetail> {
@@ -283,17 +288,7 @@ impl App {
     }
 
     pub async fn get_prompt_by_slug(&self, slug: &str) -> Result<PromptDetail> {
-        // Text that cannot be a slug (a NUL byte, say) is unknown, not a
-        // query: PostgreSQL refuses NUL in text and that must not become a 5xx.
-        if !slug::is_valid_slug(slug) {
-            return Err(AppError::NotFound("prompt"));
-        }
-        let prompt = self
-            .store
-            .prompts()
-            .get_by_slug(slug)
-            .await
-            .or_not_found("prompt")?;
+        let prompt = self.require_prompt_by_slug(slug).await?;
         self.detail(prompt).await
     }
 
@@ -479,10 +474,9 @@ impl App {
     /// What an application fetches at runtime: the version a label (default
     /// `current`) points at, by slug.
     pub async fn resolve(&self, slug: &str, label: Option<&str>) -> Result<(Prompt, Version)> {
-        // Text that cannot be a slug or a label is unknown (see get_prompt_by_slug).
-        if !slug::is_valid_slug(slug) {
-            return Err(AppError::NotFound("prompt"));
-        }
+        let prompt = self.require_prompt_by_slug(slug).await?;
+        // Text that cannot be a label is unknown without a query (see
+        // require_prompt_by_slug).
         if let Some(l) = label.filter(|l| !l.is_empty() && *l != "current") {
             let mut v = Violations::default();
             validate::label_name(&mut v, "label", l);
@@ -490,12 +484,6 @@ impl App {
                 return Err(AppError::NotFound("label"));
             }
         }
-        let prompt = self
-            .store
-            .prompts()
-            .get_by_slug(slug)
-            .await
-            .or_not_found("prompt")?;
         let version = match label.filter(|l| !l.is_empty() && *l != "current") {
             Some(l) => self
                 .store
