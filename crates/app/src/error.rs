@@ -2,7 +2,7 @@
 //! envelope or as a page; it never carries internal details to a user.
 
 use promptrefine_core::validate::{FieldError, Violations};
-use promptrefine_store::StoreError;
+use promptrefine_store::{Constraint, StoreError};
 use thiserror::Error;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -39,6 +39,9 @@ pub enum AppError {
     /// The database is unreachable or overloaded (503).
     #[error("the database is unavailable; try again shortly")]
     Unavailable(String),
+    /// The database's disk is full; nothing was saved (507). The detail is logged only.
+    #[error("the database's disk is full; nothing was saved")]
+    StorageFull(String),
     /// A bug or an unexpected failure (500); the detail is logged only.
     #[error("internal error")]
     Internal(String),
@@ -64,14 +67,34 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound("record"),
-            StoreError::Conflict(c) => AppError::Conflict {
-                field: "unknown",
-                message: format!("already exists ({c})"),
-            },
+            StoreError::Conflict(c) => conflict(c),
+            StoreError::StorageFull(m) => AppError::StorageFull(m),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::Other(e) => AppError::Internal(e.to_string()),
         }
     }
+}
+
+/// A broken constraint as the field a user can correct. Use cases that know
+/// more (the slug they tried) map the constraints they expect themselves.
+fn conflict(c: Constraint) -> AppError {
+    let (field, message) = match c {
+        Constraint::UserEmail => ("email", "a user with this email already exists".to_string()),
+        Constraint::PromptSlug => ("slug", "this slug is already taken".to_string()),
+        Constraint::Label => ("label", "this label already exists".to_string()),
+        Constraint::VersionNumber => (
+            "version",
+            "another save took this version number; try again".to_string(),
+        ),
+        // Something the write refers to was deleted meanwhile.
+        Constraint::MissingReference => return AppError::NotFound("referenced record"),
+        // 256-bit random values do not collide; a clash is a bug, not user input.
+        Constraint::TokenHash => {
+            return AppError::Internal(format!("unexpected conflict on {c:?}"));
+        }
+        Constraint::Other(_) => ("record", "this record already exists".to_string()),
+    };
+    AppError::Conflict { field, message }
 }
 
 /// Maps a store result's NotFound to the name of what was looked for.

@@ -1,4 +1,10 @@
 //! The small error vocabulary every repository speaks.
+//!
+//! Database errors are classified here, once, at the bottom: a unique or
+//! foreign-key violation names the [`Constraint`] it broke, a full disk is
+//! [`StoreError::StorageFull`], and "try again later" conditions are
+//! [`StoreError::Unavailable`]. The layers above match on these variants and
+//! never on message text.
 
 use thiserror::Error;
 
@@ -8,9 +14,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A unique constraint was violated; carries the constraint name when known.
-    #[error("conflict on {0}")]
-    Conflict(String),
+    /// A unique key or a foreign key was violated.
+    #[error("conflict on {0:?}")]
+    Conflict(Constraint),
+    /// The database's disk (or SQLite's file system) is full; nothing was written.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// The database cannot be reached or is overloaded (maps to 503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -19,15 +28,72 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
 }
 
+/// The constraints a write can break, named once for both backends.
+///
+/// PostgreSQL reports the constraint's name (`prompts_slug_key`); SQLite
+/// reports the columns (`UNIQUE constraint failed: prompts.slug`). Both are
+/// mapped here, so the app can turn a named constraint into a field error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Constraint {
+    /// `users.email`
+    UserEmail,
+    /// `api_tokens.token_hash`
+    TokenHash,
+    /// `prompts.slug`
+    PromptSlug,
+    /// `prompt_versions (prompt_id, number)`
+    VersionNumber,
+    /// `prompt_labels (prompt_id, label)`
+    Label,
+    /// A row that the write refers to does not exist (any foreign key;
+    /// SQLite does not say which).
+    MissingReference,
+    /// A unique key not named above; its name (or SQLite's column list) for logs.
+    Other(String),
+}
+
+impl Constraint {
+    /// Classifies a unique violation from PostgreSQL's constraint name or
+    /// SQLite's message.
+    fn unique(pg_name: Option<&str>, message: &str) -> Constraint {
+        let key = match pg_name {
+            Some(name) => name,
+            None => message
+                .strip_prefix("UNIQUE constraint failed: ")
+                .unwrap_or(message),
+        };
+        match key {
+            "users_email_key" | "users.email" => Constraint::UserEmail,
+            "api_tokens_token_hash_key" | "api_tokens.token_hash" => Constraint::TokenHash,
+            "prompts_slug_key" | "prompts.slug" => Constraint::PromptSlug,
+            "prompt_versions_prompt_id_number_key"
+            | "prompt_versions.prompt_id, prompt_versions.number" => Constraint::VersionNumber,
+            "prompt_labels_pkey" | "prompt_labels.prompt_id, prompt_labels.label" => {
+                Constraint::Label
+            }
+            other => Constraint::Other(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.constraint().unwrap_or("unique").to_string())
+                StoreError::Conflict(Constraint::unique(db.constraint(), db.message()))
+            }
+            sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => {
+                StoreError::Conflict(Constraint::MissingReference)
+            }
+            sqlx::Error::Database(ref db) if is_full(db.code().as_deref(), db.message()) => {
+                StoreError::StorageFull(db.message().to_string())
             }
             sqlx::Error::Database(ref db) if is_busy(db.code().as_deref(), db.message()) => {
                 StoreError::Unavailable(db.message().to_string())
+            }
+            sqlx::Error::Io(ref io) if io.raw_os_error() == Some(ENOSPC) => {
+                StoreError::StorageFull(e.to_string())
             }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -39,17 +105,25 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// SQLite's busy/locked/full codes and PostgreSQL's connection and shutdown classes
+/// Linux's "no space left on device".
+const ENOSPC: i32 = 28;
+
+/// SQLite's `SQLITE_FULL`; PostgreSQL's `53100 disk_full`, or an internal
+/// error whose cause is the file system saying ENOSPC.
+fn is_full(code: Option<&str>, message: &str) -> bool {
+    match code {
+        Some(c) if sqlite_primary_code(c) == Some(13) => true,
+        Some("53100") => true,
+        _ => message.contains("No space left on device"),
+    }
+}
+
+/// SQLite's busy/locked codes and PostgreSQL's connection and shutdown classes
 /// mean "try again later", not "your request is wrong".
 fn is_busy(code: Option<&str>, message: &str) -> bool {
     match code {
-        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL (extended codes keep the low byte)
-        Some(c)
-            if c.parse::<i32>()
-                .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)) =>
-        {
-            true
-        }
+        // SQLITE_BUSY, SQLITE_LOCKED (extended codes keep the low byte)
+        Some(c) if sqlite_primary_code(c).is_some_and(|n| matches!(n, 5 | 6)) => true,
         // 08xxx connection exceptions, 57Pxx operator intervention, 53xxx insufficient resources
         Some(c) => {
             c.starts_with("08")
@@ -60,5 +134,73 @@ fn is_busy(code: Option<&str>, message: &str) -> bool {
                 || (c == "55000" && message.contains("not currently accepting connections"))
         }
         None => message.contains("database is locked"),
+    }
+}
+
+/// SQLite reports numeric (extended) result codes; PostgreSQL five-character
+/// SQLSTATEs, which never parse as a number... except all-digit ones such as
+/// `53100`, which are too large to be an SQLite code.
+fn sqlite_primary_code(code: &str) -> Option<i32> {
+    code.parse::<i32>()
+        .ok()
+        .filter(|n| *n < 10_000 && code.len() < 5)
+        .map(|n| n & 0xff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_violations_name_their_constraint_on_both_backends() {
+        let cases = [
+            (Some("prompts_slug_key"), "", Constraint::PromptSlug),
+            (
+                None,
+                "UNIQUE constraint failed: prompts.slug",
+                Constraint::PromptSlug,
+            ),
+            (Some("users_email_key"), "", Constraint::UserEmail),
+            (
+                None,
+                "UNIQUE constraint failed: users.email",
+                Constraint::UserEmail,
+            ),
+            (
+                None,
+                "UNIQUE constraint failed: prompt_versions.prompt_id, prompt_versions.number",
+                Constraint::VersionNumber,
+            ),
+            (
+                Some("something_new_key"),
+                "",
+                Constraint::Other("something_new_key".into()),
+            ),
+        ];
+        for (name, message, want) in cases {
+            assert_eq!(
+                Constraint::unique(name, message),
+                want,
+                "{name:?} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_disks_are_told_apart_from_busy_databases() {
+        // SQLITE_FULL and an extended code with the same low byte.
+        assert!(is_full(Some("13"), "database or disk is full"));
+        assert!(is_full(Some("53100"), "could not extend file"));
+        assert!(is_full(
+            Some("XX000"),
+            "could not write: No space left on device"
+        ));
+        assert!(!is_full(Some("5"), "database is locked"));
+        assert!(!is_busy(Some("13"), "database or disk is full"));
+        assert!(is_busy(Some("5"), "database is locked"));
+        assert!(is_busy(Some("261"), "database is locked")); // SQLITE_BUSY_RECOVERY
+        assert!(is_busy(Some("57P01"), "terminating connection"));
+        // 53100 is PostgreSQL's disk_full, not SQLite code 53100 & 0xff.
+        assert_eq!(sqlite_primary_code("53100"), None);
     }
 }

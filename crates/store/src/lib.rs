@@ -30,7 +30,7 @@ mod users;
 mod versions;
 
 pub use connect::{Backend, Store, StoreOptions};
-pub use error::{Result, StoreError};
+pub use error::{Constraint, Result, StoreError};
 pub use labels::LabelRepo;
 pub use page::{Cursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};

@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use promptrefine_core::PromptType;
-use promptrefine_store::{Cursor, PromptFilter, PromptPatch, StoreError};
+use promptrefine_store::{Constraint, Cursor, PromptFilter, PromptPatch, StoreError};
 use promptrefine_testkit::{TestDb, both_backends};
 
 use crate::{new_prompt, open, text_version};
@@ -82,7 +82,10 @@ async fn duplicate_slugs_are_a_conflict(db: TestDb) {
         .create(new_prompt("B", "same", &[]))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::PromptSlug)),
+        "the conflict names its constraint on both backends: {err:?}"
+    );
     assert_eq!(
         store.prompts().count().await.unwrap(),
         1,

@@ -193,11 +193,8 @@ impl From<AppError> for ApiError {
                 e
             }
             AppError::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
-            // A full disk is not "try again shortly": say what it is (SQLite's
-            // SQLITE_FULL text, PostgreSQL's ENOSPC text; both map to Unavailable).
-            AppError::Unavailable(detail)
-                if detail.contains("disk is full") || detail.contains("No space left") =>
-            {
+            // A full disk is not "try again shortly": say what it is.
+            AppError::StorageFull(detail) => {
                 let mut e = ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "storage_full",

@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
+/// Browsers ask for `/favicon.ico` on every first visit; answering it keeps
+/// the console free of 404s. Every current browser reads an SVG icon.
+const ICON: &str = include_str!("../../assets/favicon.svg");
 
 /// The versioned URLs templates link to.
 pub struct AssetUrls {
@@ -50,6 +53,18 @@ pub async fn js() -> Response {
             (header::CACHE_CONTROL, CACHE),
         ],
         JS,
+    )
+        .into_response()
+}
+
+/// `/favicon.ico` and `/favicon.svg`: cached for a day (the URL carries no hash).
+pub async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ICON,
     )
         .into_response()
 }

@@ -56,6 +56,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/app") }))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
+        .route("/favicon.ico", get(assets::icon))
+        .route("/favicon.svg", get(assets::icon))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/setup", get(login::setup_show).post(login::setup_submit))

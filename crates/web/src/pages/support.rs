@@ -168,9 +168,10 @@ struct ErrorPage {
     asset: &'static super::assets::AssetUrls,
 }
 
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, message) = match &self {
+impl PageError {
+    /// The status and the sentence a person sees; internals are never shown.
+    fn status_and_message(&self) -> (StatusCode, String) {
+        match self {
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "This form was not sent from this site, or your session changed. Go back, reload the page and try again.".to_string(),
@@ -180,15 +181,45 @@ impl IntoResponse for PageError {
                 AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("That {what} does not exist.")),
                 AppError::Invalid(_) | AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, e.to_string()),
                 AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
+                // Unauthorized is answered with a redirect before this is reached.
                 AppError::Unauthorized(m) | AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_string()),
                 AppError::Throttled { .. } | AppError::TooManyRuns(_) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
                 AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-                AppError::Internal(detail) => {
-                    tracing::error!(%detail, "page failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Try again; if it persists, check the server log.".to_string())
-                }
+                AppError::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
+                AppError::Internal(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side. Try again; if it persists, check the server log.".to_string(),
+                ),
             },
+        }
+    }
+
+    /// What the log says about this failure (the request span adds the request id).
+    fn log(&self, status: StatusCode) {
+        let detail = match self {
+            PageError::App(
+                AppError::Internal(d) | AppError::Unavailable(d) | AppError::StorageFull(d),
+            ) => d.as_str(),
+            _ => "",
         };
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), detail, "page failed");
+        } else {
+            tracing::info!(status = status.as_u16(), "page request rejected");
+        }
+    }
+}
+
+/// The one place every page failure is logged and rendered.
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        // A session that ended mid-request: back to the sign-in page, not a 403.
+        if let PageError::App(AppError::Unauthorized(_)) = self {
+            tracing::info!("page request without a valid session");
+            return axum::response::Redirect::to("/login").into_response();
+        }
+        let (status, message) = self.status_and_message();
+        self.log(status);
         let page = ErrorPage {
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             message,

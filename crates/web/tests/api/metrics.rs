@@ -70,15 +70,28 @@ async fn metrics_count_requests_per_matched_route_and_parse_as_prometheus_text(d
     assert_eq!(
         m.value(
             "http_request_duration_seconds_count",
-            &[("route", "/healthz"), ("method", "GET")]
+            &[("route", "/healthz"), ("method", "GET"), ("status", "200")]
         ),
         Some(3.0),
         "{text}"
     );
     assert_eq!(
         m.value(
+            "http_request_duration_seconds_count",
+            &[("route", "unmatched"), ("method", "GET"), ("status", "404")]
+        ),
+        Some(1.0),
+        "latency is labelled by status too: {text}"
+    );
+    assert_eq!(
+        m.value(
             "http_request_duration_seconds_bucket",
-            &[("route", "/healthz"), ("method", "GET"), ("le", "+Inf")]
+            &[
+                ("route", "/healthz"),
+                ("method", "GET"),
+                ("status", "200"),
+                ("le", "+Inf")
+            ]
         ),
         Some(3.0),
         "a real histogram, not a summary: {text}"
