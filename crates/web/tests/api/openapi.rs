@@ -31,7 +31,10 @@ fn the_openapi_document_is_byte_identical_to_the_snapshot() {
             .zip(expected.lines())
             .enumerate()
             .find(|(_, (a, b))| a != b)
-            .unwrap_or((text.lines().count().min(expected.lines().count()), ("<end>", "<end>")));
+            .unwrap_or((
+                text.lines().count().min(expected.lines().count()),
+                ("<end>", "<end>"),
+            ));
         panic!(
             "the OpenAPI document changed at line {}:\n  snapshot: {want}\n  now:      {got}\n\
              (regenerate with UPDATE_OPENAPI_SNAPSHOT=1 only if the change is deliberate)",
@@ -40,3 +43,26 @@ fn the_openapi_document_is_byte_identical_to_the_snapshot() {
     }
 }
 
+/// `/api/prompts/{id}` accepts a slug for reads, so a prompt whose slug is
+/// a fixed segment of another route (`by-slug`) could never be read by slug.
+/// The core keeps the list of such slugs; this derives it from the router.
+#[test]
+fn every_fixed_segment_beside_a_prompt_id_is_a_reserved_slug() {
+    let doc = promptrefine_web::api::openapi_document();
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut fixed: Vec<&str> = paths
+        .keys()
+        .filter_map(|p| p.strip_prefix("/api/prompts/"))
+        .filter_map(|rest| rest.split('/').next())
+        .filter(|segment| !segment.starts_with('{'))
+        .collect();
+    fixed.sort_unstable();
+    fixed.dedup();
+    assert!(!fixed.is_empty(), "the by-slug route is documented");
+    for segment in fixed {
+        assert!(
+            promptrefine_core::slug::RESERVED_SLUGS.contains(&segment),
+            "{segment:?} is a route under /api/prompts/ but not a reserved slug"
+        );
+    }
+}
