@@ -47,9 +47,14 @@ async fn list_filters_and_label_names_break_rules_with_the_documented_codes(db: 
             .collect();
         assert_eq!(rules, ["characters"], "{query}: {body}");
     }
-    let (status, body) = app.get(&format!("/api/prompts?q={}", "a".repeat(201))).await;
+    let (status, body) = app
+        .get(&format!("/api/prompts?q={}", "a".repeat(201)))
+        .await;
     assert_eq!(
-        (status, body["error"]["details"]["fields"][0]["rule"].as_str()),
+        (
+            status,
+            body["error"]["details"]["fields"][0]["rule"].as_str()
+        ),
         (422, Some("length")),
         "{body}"
     );
