@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, ChangeTag, TextDiff};
-use utoipa::ToSchema;
 
 use crate::domain::{Content, ModelSettings};
 
@@ -26,7 +25,8 @@ use crate::domain::{Content, ModelSettings};
 const DIFF_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What happened to one line.
-#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DiffKind {
     /// In both versions.
@@ -38,7 +38,8 @@ pub enum DiffKind {
 }
 
 /// One line of a diff.
-#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DiffLine {
     pub kind: DiffKind,
@@ -51,7 +52,8 @@ pub struct DiffLine {
 }
 
 /// The difference between two versions of a prompt.
-#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionDiff {
     /// The bodies, as rendered by [`content_as_text`].

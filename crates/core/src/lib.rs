@@ -12,3 +12,5 @@ pub mod validate;
 
 pub use domain::*;
 pub use ids::*;
+pub use slug::Slug;
+pub use validate::{LabelName, ModelName, Tag, Tags, Title, VersionNumber};

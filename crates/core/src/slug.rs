@@ -7,6 +7,67 @@
 //! for some titles; users who care can edit the suggested slug.
 
 use crate::validate::limits::SLUG_MAX_CHARS;
+use crate::validate::{Rule, Violations};
+
+/// Slugs no prompt may take, because a path uses them as a fixed segment
+/// where a prompt's id or slug may also go (`/api/prompts/by-slug/{slug}`
+/// next to `/api/prompts/{id}`, which accepts a slug for reads). A web test
+/// derives the fixed segments from the router and fails if one is missing.
+pub const RESERVED_SLUGS: &[&str] = &["by-slug"];
+
+/// A valid, unreserved slug (see [`is_valid_slug`] and [`RESERVED_SLUGS`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Slug(String);
+
+impl Slug {
+    /// `length` or `format` when `s` is not a slug, `reserved` when a route
+    /// owns it.
+    pub fn parse(field: &str, s: &str) -> Result<Slug, Violations> {
+        let mut v = Violations::new();
+        if s.is_empty() || s.chars().count() > SLUG_MAX_CHARS {
+            v.push(
+                field,
+                Rule::Length,
+                format!("{field} must be 1–{SLUG_MAX_CHARS} characters"),
+            );
+        } else if !is_valid_slug(s) {
+            v.push(
+                field,
+                Rule::Format,
+                format!(
+                    "{field} may only contain a–z, 0–9 and '-', and must not start or end with '-'"
+                ),
+            );
+        } else if RESERVED_SLUGS.contains(&s) {
+            v.push(
+                field,
+                Rule::Reserved,
+                format!("{s:?} is reserved; choose another slug"),
+            );
+        }
+        v.or(Slug(s.to_owned()))
+    }
+
+    /// A slug for a lookup: `None` for text that cannot be one (so a lookup
+    /// of, say, a NUL byte is "not found" without a query).
+    pub fn lookup(s: &str) -> Option<Slug> {
+        is_valid_slug(s).then(|| Slug(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Slug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// The slug suggested for a prompt title.
 ///
@@ -133,6 +194,23 @@ mod tests {
         ] {
             assert!(!is_valid_slug(s), "{s:?}");
         }
+    }
+
+    #[test]
+    fn parse_names_the_broken_rule() {
+        let rules = |s: &str| -> Vec<String> {
+            Slug::parse("slug", s)
+                .err()
+                .map(|v| v.into_iter().map(|e| e.rule).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(rules("hello-world"), Vec::<String>::new());
+        assert_eq!(rules(""), ["length"]);
+        assert_eq!(rules(&"a".repeat(101)), ["length"]);
+        assert_eq!(rules("Hello"), ["format"]);
+        assert_eq!(rules("by-slug"), ["reserved"]);
+        assert!(Slug::lookup("by-slug").is_some());
+        assert!(Slug::lookup("a\0").is_none());
     }
 
     mod properties {

@@ -1,12 +1,11 @@
 //! `/api/prompts/{id}/labels`: named pointers to versions.
 
 use axum::extract::{Path, State};
-use promptrefine_core::{Label, PromptId, VersionId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use promptrefine_core::{Label, PromptId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::dto::labels::{Removed, SetLabel};
 use super::envelope::{ApiError, Data, Envelope, ErrorEnvelope};
 use super::extract::{ApiJson, parse_id};
 use crate::auth::CurrentUser;
@@ -27,13 +26,7 @@ async fn list(
     Path(id): Path<String>,
 ) -> Result<Data<Vec<Label>>, ApiError> {
     let id = state.app.prompt_ref(&id).await?;
-    Ok(Data(state.app.get_prompt(id).await?.labels))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SetLabel {
-    version_id: VersionId,
+    Ok(Data(state.app.list_labels(id).await?))
 }
 
 /// Points a label at a version of this prompt (creates or moves it).
@@ -50,11 +43,6 @@ async fn set(
     Ok(Data(
         state.app.set_label(id, &label, input.version_id).await?,
     ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Removed {
-    removed: bool,
 }
 
 /// Removes a label.

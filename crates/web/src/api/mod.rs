@@ -2,6 +2,7 @@
 //! `utoipa_axum::routes!`, so the OpenAPI document (`/api/openapi.json`) is
 //! generated from the same list the router is built from.
 
+pub mod dto;
 pub mod envelope;
 pub mod extract;
 mod health;

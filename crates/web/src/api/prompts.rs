@@ -1,19 +1,18 @@
 //! `/api/prompts`: create, list, read, rename/retag, delete; lookup by slug
 //! (the runtime endpoint applications call, with ETag/304); render.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use promptrefine_app::prompts::{CreatePrompt, ListPrompts, PromptDetail, Rendered, UpdatePrompt};
-use promptrefine_core::{Prompt, PromptId, PromptType, Version, VersionId};
-use serde::{Deserialize, Serialize};
+use promptrefine_core::{Prompt, PromptId};
 use sha2::{Digest, Sha256};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::dto::prompts::{
+    CreatePrompt, Deleted, ListQuery, PromptDetail, PromptPage, RenderRequest, Rendered,
+    ResolvedPrompt, SlugQuery, UpdatePrompt,
+};
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
 use crate::auth::CurrentUser;
@@ -27,31 +26,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(render))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only prompts with this tag.
-    tag: Option<String>,
-    /// `text` or `chat`.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    prompt_type: Option<String>,
-    /// Substring of the title or slug.
-    q: Option<String>,
-    /// `nextCursor` of the previous page.
-    cursor: Option<String>,
-    /// 1–100, default 20.
-    limit: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PromptPage {
-    items: Vec<Prompt>,
-    next_cursor: Option<String>,
-}
-
 /// Prompts, newest change first.
 #[utoipa::path(get, path = "/api/prompts", tag = "prompts", params(ListQuery),
     responses((status = 200, body = Envelope<PromptPage>), (status = 422, body = ErrorEnvelope)))]
@@ -60,16 +34,7 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Data<PromptPage>, ApiError> {
-    let page = state
-        .app
-        .list_prompts(ListPrompts {
-            tag: q.tag,
-            prompt_type: q.prompt_type,
-            q: q.q,
-            cursor: q.cursor,
-            limit: q.limit,
-        })
-        .await?;
+    let page = state.app.list_prompts(q.into()).await?;
     Ok(Data(PromptPage {
         items: page.items,
         next_cursor: page.next_cursor,
@@ -84,9 +49,11 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<CreatePrompt>,
 ) -> Result<Created<PromptDetail>, ApiError> {
-    Ok(Created(
-        state.app.create_prompt(input, Some(user.user_id)).await?,
-    ))
+    let detail = state
+        .app
+        .create_prompt(input.into(), Some(user.user_id))
+        .await?;
+    Ok(Created(detail.into()))
 }
 
 /// A prompt with its current version and labels.
@@ -98,7 +65,7 @@ async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Data<PromptDetail>, ApiError> {
     let id = state.app.prompt_ref(&id).await?;
-    Ok(Data(state.app.get_prompt(id).await?))
+    Ok(Data(state.app.get_prompt(id).await?.into()))
 }
 
 /// Renames, re-slugs or retags a prompt. Nothing else can change here.
@@ -111,14 +78,7 @@ async fn update(
     ApiJson(input): ApiJson<UpdatePrompt>,
 ) -> Result<Data<Prompt>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    Ok(Data(state.app.update_prompt(id, input).await?))
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Deleted {
-    id: String,
-    deleted: bool,
+    Ok(Data(state.app.update_prompt(id, input.into()).await?))
 }
 
 /// Deletes a prompt with its versions, labels and runs.
@@ -137,28 +97,6 @@ async fn delete(
     }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct SlugQuery {
-    /// A label such as `production`; default `current`.
-    label: Option<String>,
-}
-
-/// What an application fetches at runtime.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ResolvedPrompt {
-    id: PromptId,
-    slug: String,
-    title: String,
-    #[serde(rename = "type")]
-    prompt_type: PromptType,
-    tags: Vec<String>,
-    label: String,
-    version: Version,
-}
-
 /// The version a label points at, by slug. Answers with an `ETag`; send it
 /// back in `If-None-Match` to get a 304 while nothing changed.
 #[utoipa::path(get, path = "/api/prompts/by-slug/{slug}", tag = "prompts",
@@ -171,15 +109,12 @@ async fn get_by_slug(
     ApiQuery(q): ApiQuery<SlugQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (prompt, version) = state.app.resolve(&slug, q.label.as_deref()).await?;
-    let label = q
-        .label
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "current".into());
+    let resolved = state.app.resolve(&slug, q.label.as_deref()).await?;
     let etag = etag(&[
-        version.id.to_string().as_bytes(),
-        label.as_bytes(),
-        prompt
+        resolved.version.id.to_string().as_bytes(),
+        resolved.label.as_bytes(),
+        resolved
+            .prompt
             .updated_at
             .unix_timestamp_nanos()
             .to_string()
@@ -202,16 +137,7 @@ async fn get_by_slug(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
-    let body = ResolvedPrompt {
-        id: prompt.id,
-        slug: prompt.slug,
-        title: prompt.title,
-        prompt_type: prompt.prompt_type,
-        tags: prompt.tags,
-        label,
-        version,
-    };
-    Ok((cache, Data(body)).into_response())
+    Ok((cache, Data(ResolvedPrompt::from(resolved))).into_response())
 }
 
 fn etag(parts: &[&[u8]]) -> String {
@@ -225,16 +151,6 @@ fn etag(parts: &[&[u8]]) -> String {
     format!("\"{hex}\"")
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RenderRequest {
-    /// Default: the current version.
-    #[serde(default)]
-    version_id: Option<VersionId>,
-    #[serde(default)]
-    variables: BTreeMap<String, String>,
-}
-
 /// Renders a version with variable values; 422 lists every missing variable.
 #[utoipa::path(post, path = "/api/prompts/{id}/render", tag = "prompts", params(("id" = String, Path)), request_body = RenderRequest,
     responses((status = 200, body = Envelope<Rendered>), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
@@ -245,10 +161,9 @@ async fn render(
     ApiJson(input): ApiJson<RenderRequest>,
 ) -> Result<Data<Rendered>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    Ok(Data(
-        state
-            .app
-            .render(id, input.version_id, &input.variables)
-            .await?,
-    ))
+    let rendered = state
+        .app
+        .render(id, input.version_id, &input.variables)
+        .await?;
+    Ok(Data(rendered.into()))
 }

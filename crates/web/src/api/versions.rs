@@ -2,13 +2,14 @@
 //! there is no route that edits one.
 
 use axum::extract::{Path, State};
-use promptrefine_app::prompts::{DiffResult, PromptDetail, SaveVersion};
-use promptrefine_core::{PromptId, Version, VersionId};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use promptrefine_core::{PromptId, Version, VersionNumber};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::dto::prompts::PromptDetail;
+use super::dto::versions::{
+    DiffQuery, DiffResult, PageQuery, RestoreRequest, SaveVersion, VersionPage,
+};
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
 use crate::auth::CurrentUser;
@@ -20,22 +21,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one))
         .routes(routes!(restore))
         .routes(routes!(diff))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    cursor: Option<String>,
-    /// 1–100, default 20.
-    limit: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionPage {
-    items: Vec<Version>,
-    next_cursor: Option<String>,
 }
 
 /// A prompt's versions, newest first.
@@ -71,7 +56,7 @@ async fn save(
     Ok(Created(
         state
             .app
-            .save_version(id, input, Some(user.user_id))
+            .save_version(id, input.into(), Some(user.user_id))
             .await?,
     ))
 }
@@ -87,13 +72,8 @@ async fn get_one(
 ) -> Result<Data<Version>, ApiError> {
     let id = state.app.prompt_ref(&id).await?;
     let number: i64 = parse_id(&number, "version")?;
+    let number = VersionNumber::new(number).ok_or_else(|| ApiError::not_found("version"))?;
     Ok(Data(state.app.get_version(id, number).await?))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RestoreRequest {
-    version_id: VersionId,
 }
 
 /// Makes an old version current again (no new version is written).
@@ -106,17 +86,8 @@ async fn restore(
     ApiJson(input): ApiJson<RestoreRequest>,
 ) -> Result<Data<PromptDetail>, ApiError> {
     let id: PromptId = parse_id(&id, "prompt")?;
-    Ok(Data(state.app.restore_version(id, input.version_id).await?))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DiffQuery {
-    /// The older version number.
-    from: i64,
-    /// The newer version number; default: the current version.
-    to: Option<i64>,
+    let detail = state.app.restore_version(id, input.version_id).await?;
+    Ok(Data(detail.into()))
 }
 
 /// A line diff of two versions' bodies and settings.
@@ -129,5 +100,7 @@ async fn diff(
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Data<DiffResult>, ApiError> {
     let id = state.app.prompt_ref(&id).await?;
-    Ok(Data(state.app.diff_versions(id, q.from, q.to).await?))
+    let number = |n: i64| VersionNumber::new(n).ok_or_else(|| ApiError::not_found("version"));
+    let (from, to) = (number(q.from)?, q.to.map(number).transpose()?);
+    Ok(Data(state.app.diff_versions(id, from, to).await?.into()))
 }

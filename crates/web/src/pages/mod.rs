@@ -8,6 +8,7 @@
 
 mod assets;
 mod login;
+mod params;
 mod prompts;
 mod runs;
 mod settings;

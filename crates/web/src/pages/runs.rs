@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse};
 use promptrefine_core::{Run, RunId};
 
 use super::Chrome;
-use super::prompts::parse;
+use super::params::parse;
 use super::support::{PageError, PageResult, PageUser, fmt_cost, fmt_opt, fmt_time, iso_time};
 use crate::state::AppState;
 

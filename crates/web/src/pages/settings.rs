@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::Chrome;
-use super::prompts::parse;
+use super::params::parse;
 use super::support::{Errors, PageResult, PageUser, PostForm, fmt_time};
 use crate::state::AppState;
 

@@ -8,7 +8,7 @@ use promptrefine_core::diff::{DiffKind, DiffLine, content_as_text, settings_as_t
 use serde::Deserialize;
 
 use super::Chrome;
-use super::prompts::{parse, url_enc};
+use super::params::{parse, url_enc, version_number};
 use super::support::{PageError, PageResult, PageUser, PostForm, fmt_time, iso_time};
 use crate::state::AppState;
 
@@ -35,7 +35,7 @@ pub async fn show(
     Path((id, n)): Path<(String, String)>,
 ) -> PageResult {
     let id: PromptId = parse(&id)?;
-    let n: i64 = parse(&n)?;
+    let n = version_number(parse(&n)?)?;
     let detail = state.app.get_prompt(id).await?;
     let v = state.app.get_version(id, n).await?;
     Ok(Html(
@@ -69,7 +69,7 @@ pub async fn restore(
     PostForm { user: _, form: _ }: PostForm,
 ) -> PageResult {
     let id: PromptId = parse(&id)?;
-    let n: i64 = parse(&n)?;
+    let n = version_number(parse(&n)?)?;
     let v = state.app.get_version(id, n).await?;
     state.app.restore_version(id, v.id).await?;
     Ok(Redirect::to(&format!("/app/prompts/{id}?ok=restored")).into_response())
@@ -86,7 +86,7 @@ pub async fn set_label(
         .trim_start_matches('v')
         .parse()
         .map_err(|_| PageError::from_status(axum::http::StatusCode::BAD_REQUEST))?;
-    let v = state.app.get_version(id, n).await?;
+    let v = state.app.get_version(id, version_number(n)?).await?;
     state
         .app
         .set_label(id, form.get("label").trim(), v.id)
@@ -235,7 +235,10 @@ pub async fn diff(
     let pick = |s: Option<&str>| s.and_then(|s| s.trim_start_matches('v').parse::<i64>().ok());
     let to = pick(q.to.as_deref()).unwrap_or(current);
     let from = pick(q.from.as_deref()).unwrap_or((to - 1).max(1));
-    let result = state.app.diff_versions(id, from, Some(to)).await?;
+    let result = state
+        .app
+        .diff_versions(id, version_number(from)?, Some(version_number(to)?))
+        .await?;
     let versions = state.app.list_versions(id, None, Some(100)).await?;
     let split_mode = q.mode.as_deref() != Some("inline");
     Ok(Html(

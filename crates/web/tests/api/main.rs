@@ -9,5 +9,6 @@ mod faults;
 mod foundation;
 mod hostile;
 mod metrics;
+mod openapi;
 mod prompts;
 mod runs;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use promptrefine_app::prompts::SaveVersion;
 use promptrefine_app::runs::StartRun;
+use promptrefine_core::{Content, ModelSettings};
 
 use crate::bounded;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, spawn};
@@ -21,10 +23,14 @@ fn client() -> reqwest::Client {
 async fn pages(server: &Server) -> Vec<String> {
     let id = server.prompt("Pages", "Hello {{name}}", "mock-echo").await;
     let pid = id.parse().unwrap();
-    let input = serde_json::from_value(
-        serde_json::json!({ "content": "Hi {{name}}", "settings": { "model": "mock-echo" } }),
-    )
-    .unwrap();
+    let input = SaveVersion {
+        content: Content::Text("Hi {{name}}".into()),
+        settings: ModelSettings {
+            model: Some("mock-echo".into()),
+            ..Default::default()
+        },
+        note: None,
+    };
     server.app.save_version(pid, input, None).await.unwrap();
     let run = server
         .app
@@ -269,9 +275,11 @@ async fn a_long_version_history_is_paged_and_runs_still_name_their_versions() {
             .await
             .unwrap();
         for n in 2..=60 {
-            let input =
-                serde_json::from_value(serde_json::json!({ "content": format!("v{n} {{{{x}}}}") }))
-                    .unwrap();
+            let input = SaveVersion {
+                content: Content::Text(format!("v{n} {{{{x}}}}")),
+                settings: ModelSettings::default(),
+                note: None,
+            };
             server.app.save_version(pid, input, None).await.unwrap();
         }
         let page = c

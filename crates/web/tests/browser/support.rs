@@ -36,12 +36,18 @@ impl Server {
 
     /// Creates a text prompt with a first version through the app (fast setup).
     pub async fn prompt(&self, title: &str, body: &str, model: &str) -> String {
-        let input: promptrefine_app::prompts::CreatePrompt =
-            serde_json::from_value(serde_json::json!({
-                "title": title, "type": "text", "tags": ["demo"], "content": body,
-                "settings": { "model": model }
-            }))
-            .unwrap();
+        let input = promptrefine_app::prompts::CreatePrompt {
+            title: title.into(),
+            prompt_type: promptrefine_core::PromptType::Text,
+            tags: vec!["demo".into()],
+            slug: None,
+            content: Some(promptrefine_core::Content::Text(body.into())),
+            settings: Some(promptrefine_core::ModelSettings {
+                model: Some(model.into()),
+                ..Default::default()
+            }),
+            note: None,
+        };
         self.app
             .create_prompt(input, None)
             .await

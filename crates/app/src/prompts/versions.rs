@@ -1,0 +1,219 @@
+//! A prompt's immutable versions: save, list, read, restore, diff, render.
+
+use std::collections::BTreeMap;
+
+use promptrefine_core::diff::{VersionDiff, diff_versions};
+use promptrefine_core::template::{RenderError, content_variables, render_content};
+use promptrefine_core::validate::{self, Rule, Violations};
+use promptrefine_core::{
+    ChatMessage, Content, ModelSettings, PromptId, PromptType, UserId, Version, VersionId,
+    VersionNumber,
+};
+use promptrefine_store::{NewVersion, NumberCursor, Page};
+
+use super::{PromptDetail, bad_cursor};
+use crate::error::{AppError, OrNotFound, Result};
+use crate::{App, page_limit};
+
+/// A new version's body, settings and note.
+#[derive(Clone, Debug)]
+pub struct SaveVersion {
+    pub content: Content,
+    pub settings: ModelSettings,
+    pub note: Option<String>,
+}
+
+/// Which versions a diff compares, and the line diffs.
+#[derive(Clone, Debug)]
+pub struct DiffResult {
+    pub from: i64,
+    pub to: i64,
+    pub diff: VersionDiff,
+}
+
+/// A version rendered with variable values.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub version_id: VersionId,
+    pub version: i64,
+    /// Same shape as the version's content, with the variables filled in.
+    pub content: Content,
+    /// The messages a Chat Completions request would carry.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// A version ready to store, or every rule its parts broke. The note is
+/// trimmed, and a blank one is no note.
+pub(super) fn new_version(
+    prompt_type: PromptType,
+    content: Content,
+    settings: ModelSettings,
+    note: Option<String>,
+    author: Option<UserId>,
+) -> Result<NewVersion, Violations> {
+    let mut v = Violations::new();
+    validate::content(&mut v, "content", &content, prompt_type);
+    validate::settings(&mut v, "settings", &settings);
+    let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    validate::note(&mut v, "note", note.as_deref());
+    v.or(NewVersion {
+        variables: content_variables(&content),
+        content,
+        settings,
+        note,
+        author_id: author,
+    })
+}
+
+impl App {
+    pub async fn save_version(
+        &self,
+        prompt_id: PromptId,
+        input: SaveVersion,
+        author: Option<UserId>,
+    ) -> Result<Version> {
+        let prompt = self.require_prompt(prompt_id).await?;
+        let new = new_version(
+            prompt.prompt_type,
+            input.content,
+            input.settings,
+            input.note,
+            author,
+        )
+        .map_err(AppError::Invalid)?;
+        self.store
+            .versions()
+            .save(prompt_id, new)
+            .await
+            .or_not_found("prompt")
+    }
+
+    pub async fn list_versions(
+        &self,
+        prompt_id: PromptId,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<Version>> {
+        let limit = page_limit(limit)?;
+        let cursor = match cursor.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => Some(NumberCursor::decode(c).ok_or_else(bad_cursor)?),
+        };
+        self.require_prompt(prompt_id).await?;
+        Ok(self.store.versions().list(prompt_id, cursor, limit).await?)
+    }
+
+    pub async fn get_version(&self, prompt_id: PromptId, number: VersionNumber) -> Result<Version> {
+        self.store
+            .versions()
+            .get_by_number(prompt_id, number.get())
+            .await
+            .or_not_found("version")
+    }
+
+    /// A version of this prompt by id (NotFound when it belongs to another).
+    pub async fn get_version_by_id(&self, prompt_id: PromptId, id: VersionId) -> Result<Version> {
+        let version = self
+            .store
+            .versions()
+            .get(id)
+            .await
+            .or_not_found("version")?;
+        if version.prompt_id != prompt_id {
+            return Err(AppError::NotFound("version"));
+        }
+        Ok(version)
+    }
+
+    /// The version `version_id` of this prompt, or its current version.
+    pub async fn version_or_current(
+        &self,
+        prompt_id: PromptId,
+        version_id: Option<VersionId>,
+    ) -> Result<Version> {
+        match version_id {
+            Some(id) => self.get_version_by_id(prompt_id, id).await,
+            None => {
+                self.require_prompt(prompt_id).await?;
+                self.store
+                    .versions()
+                    .get_current(prompt_id)
+                    .await
+                    .or_not_found("version")
+            }
+        }
+    }
+
+    pub async fn restore_version(
+        &self,
+        prompt_id: PromptId,
+        version_id: VersionId,
+    ) -> Result<PromptDetail> {
+        self.require_prompt(prompt_id).await?;
+        self.store
+            .versions()
+            .restore(prompt_id, version_id)
+            .await
+            .or_not_found("version")?;
+        self.get_prompt(prompt_id).await
+    }
+
+    /// Diff of version `from` against `to`; `to` defaults to the current one.
+    pub async fn diff_versions(
+        &self,
+        prompt_id: PromptId,
+        from: VersionNumber,
+        to: Option<VersionNumber>,
+    ) -> Result<DiffResult> {
+        let old = self.get_version(prompt_id, from).await?;
+        let new = match to {
+            Some(n) => self.get_version(prompt_id, n).await?,
+            None => self
+                .store
+                .versions()
+                .get_current(prompt_id)
+                .await
+                .or_not_found("version")?,
+        };
+        Ok(DiffResult {
+            from: old.version,
+            to: new.version,
+            diff: diff_versions(&old.content, &old.settings, &new.content, &new.settings),
+        })
+    }
+
+    /// Renders a version (default: current) with variable values.
+    pub async fn render(
+        &self,
+        prompt_id: PromptId,
+        version_id: Option<VersionId>,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Rendered> {
+        let mut v = Violations::default();
+        validate::variables(&mut v, "variables", variables);
+        v.into_result().map_err(AppError::Invalid)?;
+        let version = self.version_or_current(prompt_id, version_id).await?;
+        let content = render(&version.content, variables)?;
+        Ok(Rendered {
+            version_id: version.id,
+            version: version.version,
+            messages: content.to_messages(),
+            content,
+        })
+    }
+}
+
+/// Renders content, reporting every missing variable as one 422.
+pub fn render(content: &Content, variables: &BTreeMap<String, String>) -> Result<Content> {
+    render_content(content, variables).map_err(|RenderError::MissingVariables(missing)| {
+        let mut v = Violations::default();
+        for name in &missing {
+            v.push(
+                format!("variables.{name}"),
+                Rule::Required,
+                format!("no value for variable {name}"),
+            );
+        }
+        AppError::Invalid(v)
+    })
+}

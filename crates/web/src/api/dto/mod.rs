@@ -1,0 +1,12 @@
+//! The wire contract of the JSON API: every request and response body and
+//! query string, one module per resource. Field names (camelCase), unknown
+//! field rejection and the OpenAPI schemas live here and only here; each
+//! type maps to or from the plain inputs and read models of `app`, so a
+//! change to a JSON field touches this crate alone.
+//!
+//! The type names are part of the contract too: they are the schema names
+//! in `/api/openapi.json` (a snapshot test keeps the document unchanged).
+
+pub mod labels;
+pub mod prompts;
+pub mod versions;

@@ -1,0 +1,152 @@
+//! The prompt page's editor: the fields of a version as saved, or as the
+//! user typed them, and how they become a version's content and settings.
+
+use promptrefine_core::template::content_variables;
+use promptrefine_core::{ChatMessage, Content, ModelSettings, PromptType, Role, Version};
+
+use crate::pages::support::{Errors, FormData};
+
+/// The editor's fields, as saved or as the user typed them.
+pub struct Editor {
+    pub text: String,
+    pub messages: Vec<(String, String)>,
+    pub model: String,
+    pub temperature: String,
+    pub max_tokens: String,
+    pub top_p: String,
+    pub stop: String,
+    pub note: String,
+    pub variables: Vec<String>,
+}
+
+impl Editor {
+    pub(super) fn of(version: Option<&Version>, kind: PromptType) -> Editor {
+        let settings = version.map(|v| v.settings.clone()).unwrap_or_default();
+        let (text, mut messages) = match version.map(|v| &v.content) {
+            Some(Content::Text(t)) => (t.clone(), vec![]),
+            Some(Content::Chat(m)) => (
+                String::new(),
+                m.iter()
+                    .map(|m| (m.role.as_str().to_string(), m.content.clone()))
+                    .collect(),
+            ),
+            None => (String::new(), vec![]),
+        };
+        if kind == PromptType::Chat {
+            // One blank message to type into (dropped on save when left empty).
+            if messages.is_empty() {
+                messages.push(("system".into(), String::new()));
+            }
+            messages.push(("user".into(), String::new()));
+        }
+        Editor {
+            text,
+            messages,
+            model: settings.model.unwrap_or_default(),
+            temperature: settings
+                .temperature
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            max_tokens: settings
+                .max_tokens
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            top_p: settings.top_p.map(|t| t.to_string()).unwrap_or_default(),
+            stop: settings.stop.unwrap_or_default().join("\n"),
+            note: String::new(),
+            variables: version.map(|v| v.variables.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub(super) fn from_form(form: &FormData, kind: PromptType) -> Editor {
+        let messages: Vec<(String, String)> = form
+            .all("role")
+            .into_iter()
+            .zip(form.all("content"))
+            .collect();
+        let mut editor = Editor {
+            text: form.get("body").to_string(),
+            messages,
+            model: form.get("model").to_string(),
+            temperature: form.get("temperature").to_string(),
+            max_tokens: form.get("max_tokens").to_string(),
+            top_p: form.get("top_p").to_string(),
+            stop: form.get("stop").to_string(),
+            note: form.get("note").to_string(),
+            variables: vec![],
+        };
+        editor.variables = content_variables(&editor.content(kind));
+        editor
+    }
+
+    pub(super) fn content(&self, kind: PromptType) -> Content {
+        match kind {
+            PromptType::Text => Content::Text(self.text.clone()),
+            PromptType::Chat => Content::Chat(
+                self.messages
+                    .iter()
+                    .filter(|(_, c)| !c.trim().is_empty())
+                    .map(|(r, c)| ChatMessage {
+                        role: parse_role(r),
+                        content: c.clone(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The settings, or the fields that do not parse.
+    pub(super) fn settings(&self, base: &ModelSettings) -> Result<ModelSettings, Errors> {
+        let mut errors = Errors::default();
+        let mut num = |field: &str, text: &str| -> Option<f64> {
+            let text = text.trim();
+            if text.is_empty() {
+                return None;
+            }
+            text.parse::<f64>().ok().or_else(|| {
+                errors
+                    .0
+                    .push((format!("settings.{field}"), "must be a number".into()));
+                None
+            })
+        };
+        let temperature = num("temperature", &self.temperature);
+        let top_p = num("topP", &self.top_p);
+        let max_tokens = match self.max_tokens.trim() {
+            "" => None,
+            t => t.parse::<u32>().ok().or_else(|| {
+                errors
+                    .0
+                    .push(("settings.maxTokens".into(), "must be a whole number".into()));
+                None
+            }),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let stop: Vec<String> = self
+            .stop
+            .lines()
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(ModelSettings {
+            model: Some(self.model.trim().to_string()).filter(|m| !m.is_empty()),
+            temperature,
+            max_tokens,
+            top_p,
+            stop: (!stop.is_empty()).then_some(stop),
+            seed: base.seed,
+            response_format: base.response_format.clone(),
+        })
+    }
+}
+
+fn parse_role(r: &str) -> Role {
+    match r {
+        "system" => Role::System,
+        "assistant" => Role::Assistant,
+        "developer" => Role::Developer,
+        _ => Role::User,
+    }
+}

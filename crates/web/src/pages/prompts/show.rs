@@ -1,0 +1,340 @@
+//! The prompt page: editor, version history, run panel and run history;
+//! saving a version and changing the details re-render it on a failure.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect};
+use promptrefine_app::AppError;
+use promptrefine_app::prompts::{SaveVersion, UpdatePrompt};
+use promptrefine_app::runs::ListRuns;
+use promptrefine_core::{PromptId, PromptType, RunStatus, VersionId, VersionNumber};
+use serde::Deserialize;
+
+use super::editor::Editor;
+use crate::pages::Chrome;
+use crate::pages::params::{nonempty, parse, split_tags, url_enc};
+use crate::pages::support::{
+    Errors, PageError, PageResult, PageUser, PostForm, fmt_cost, fmt_opt, fmt_time, iso_time,
+};
+use crate::state::AppState;
+
+pub struct VersionRow {
+    pub number: i64,
+    pub note: String,
+    pub time: String,
+    pub iso: String,
+    pub labels: Vec<String>,
+    pub current: bool,
+}
+
+pub struct RunRow {
+    pub id: String,
+    pub status: &'static str,
+    pub version: String,
+    pub model: String,
+    pub tokens: String,
+    pub cost: String,
+    pub latency: String,
+    pub time: String,
+    pub iso: String,
+}
+
+pub fn run_row(r: &promptrefine_core::Run, numbers: &HashMap<VersionId, i64>) -> RunRow {
+    RunRow {
+        id: r.id.to_string(),
+        status: r.status.as_str(),
+        version: numbers
+            .get(&r.version_id)
+            .map(|n| format!("v{n}"))
+            .unwrap_or_else(|| "—".into()),
+        model: format!("{}/{}", r.provider, r.model),
+        tokens: fmt_opt(r.total_tokens, ""),
+        cost: fmt_cost(r.cost_micro_usd),
+        latency: fmt_opt(r.latency_ms, " ms"),
+        time: fmt_time(r.created_at),
+        iso: iso_time(r.created_at),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "prompt.html")]
+struct PromptPage {
+    chrome: Chrome,
+    id: String,
+    title: String,
+    slug: String,
+    tags: Vec<String>,
+    is_chat: bool,
+    current_number: i64,
+    next_number: i64,
+    /// Link to the next (older) page of the version history.
+    versions_next: Option<String>,
+    /// Whether the history shows an older page (offers a way back).
+    versions_paged: bool,
+    current_version_id: String,
+    editor: Editor,
+    errors: Errors,
+    meta_errors: Errors,
+    meta_title: String,
+    meta_tags: String,
+    versions: Vec<VersionRow>,
+    runs: Vec<RunRow>,
+    runs_next: Option<String>,
+    run_version: String,
+    run_status: String,
+    statuses: Vec<&'static str>,
+    roles: [&'static str; 4],
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    ok: Option<String>,
+    run_version: Option<String>,
+    run_status: Option<String>,
+    run_cursor: Option<String>,
+    /// Version history page (`nextCursor` of the previous page).
+    version_cursor: Option<String>,
+}
+
+/// What a re-render after a failed save or rename keeps.
+#[derive(Default)]
+struct Pending {
+    editor: Option<Editor>,
+    errors: Errors,
+    meta: Option<(String, String, Errors)>,
+}
+
+/// Versions per page of the history on the prompt page.
+const VERSIONS_PER_PAGE: i64 = 50;
+
+async fn render_prompt(
+    state: &AppState,
+    user: &PageUser,
+    id: PromptId,
+    q: ShowQuery,
+    pending: Pending,
+) -> PageResult<String> {
+    let detail = state.app.get_prompt(id).await?;
+    let kind = detail.prompt.prompt_type;
+    let version_cursor = nonempty(q.version_cursor);
+    let versions_paged = version_cursor.is_some();
+    let versions = state
+        .app
+        .list_versions(id, version_cursor.as_deref(), Some(VERSIONS_PER_PAGE))
+        .await?;
+    // The newest number comes from the first page, wherever the history is paged to.
+    let newest = match version_cursor {
+        Some(_) => state
+            .app
+            .list_versions(id, None, Some(1))
+            .await?
+            .items
+            .first()
+            .map(|v| v.version),
+        None => versions.items.first().map(|v| v.version),
+    };
+    let versions_next = versions
+        .next_cursor
+        .as_deref()
+        .map(|c| format!("/app/prompts/{id}?version_cursor={}#history", url_enc(c)));
+    let mut numbers: HashMap<VersionId, i64> =
+        versions.items.iter().map(|v| (v.id, v.version)).collect();
+    let current = detail.current_version.as_ref();
+    let version_rows = versions
+        .items
+        .iter()
+        .map(|v| VersionRow {
+            number: v.version,
+            note: v.note.clone().unwrap_or_default(),
+            time: fmt_time(v.created_at),
+            iso: iso_time(v.created_at),
+            labels: detail
+                .labels
+                .iter()
+                .filter(|l| l.version_id == v.id)
+                .map(|l| l.label.clone())
+                .collect(),
+            current: Some(v.id) == current.map(|c| c.id),
+        })
+        .collect();
+    let run_version = nonempty(q.run_version);
+    let run_status = nonempty(q.run_status).filter(|s| RunStatus::parse(s).is_some());
+    let version_filter = match run_version.as_deref() {
+        Some(n) => match VersionNumber::parse(n.trim_start_matches('v')) {
+            Some(n) => state.app.get_version(id, n).await.ok().map(|v| v.id),
+            None => None,
+        },
+        None => None,
+    };
+    let runs = if run_version.is_some() && version_filter.is_none() {
+        promptrefine_store::Page {
+            items: vec![],
+            next_cursor: None,
+        }
+    } else {
+        state
+            .app
+            .list_runs(
+                id,
+                ListRuns {
+                    version_id: version_filter,
+                    status: run_status.clone(),
+                    cursor: nonempty(q.run_cursor),
+                    limit: Some(20),
+                },
+            )
+            .await?
+    };
+    // Runs of versions older than the page shown: look their numbers up
+    // (at most one page of runs, and only when the history is long).
+    for r in &runs.items {
+        if !numbers.contains_key(&r.version_id)
+            && let Ok(v) = state.app.get_version_by_id(id, r.version_id).await
+        {
+            numbers.insert(v.id, v.version);
+        }
+    }
+    let runs_next = runs.next_cursor.map(|c| {
+        format!(
+            "/app/prompts/{id}?run_version={}&run_status={}&run_cursor={}#runs",
+            url_enc(run_version.as_deref().unwrap_or("")),
+            url_enc(run_status.as_deref().unwrap_or("")),
+            url_enc(&c)
+        )
+    });
+    let (meta_title, meta_tags, meta_errors) = pending.meta.unwrap_or_else(|| {
+        (
+            detail.prompt.title.clone(),
+            detail.prompt.tags.join(", "),
+            Errors::default(),
+        )
+    });
+    Ok(PromptPage {
+        chrome: Chrome::for_user(user, q.ok.as_deref()),
+        id: id.to_string(),
+        title: detail.prompt.title.clone(),
+        slug: detail.prompt.slug.clone(),
+        tags: detail.prompt.tags.clone(),
+        is_chat: kind == PromptType::Chat,
+        current_number: current.map(|v| v.version).unwrap_or(0),
+        next_number: newest.unwrap_or(0) + 1,
+        versions_next,
+        versions_paged,
+        current_version_id: current.map(|v| v.id.to_string()).unwrap_or_default(),
+        editor: pending.editor.unwrap_or_else(|| Editor::of(current, kind)),
+        errors: pending.errors,
+        meta_errors,
+        meta_title,
+        meta_tags,
+        versions: version_rows,
+        runs: runs.items.iter().map(|r| run_row(r, &numbers)).collect(),
+        runs_next,
+        run_version: run_version.unwrap_or_default(),
+        run_status: run_status.unwrap_or_default(),
+        statuses: RunStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        roles: ["system", "user", "assistant", "developer"],
+    }
+    .render()?)
+}
+
+pub async fn show(
+    user: PageUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> PageResult {
+    let id: PromptId = parse(&id)?;
+    Ok(Html(render_prompt(&state, &user, id, q, Pending::default()).await?).into_response())
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PostForm { user, form }: PostForm,
+) -> PageResult {
+    let id: PromptId = parse(&id)?;
+    let detail = state.app.get_prompt(id).await?;
+    let kind = detail.prompt.prompt_type;
+    let editor = Editor::from_form(&form, kind);
+    let base = detail
+        .current_version
+        .as_ref()
+        .map(|v| v.settings.clone())
+        .unwrap_or_default();
+    let result = match editor.settings(&base) {
+        Err(errors) => Err(errors),
+        Ok(settings) => state
+            .app
+            .save_version(
+                id,
+                SaveVersion {
+                    content: editor.content(kind),
+                    settings,
+                    note: Some(editor.note.trim().to_string()).filter(|n| !n.is_empty()),
+                },
+                Some(user.user_id),
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_) => {
+                    Errors::of(&e)
+                }
+                other => Errors(vec![("!".into(), other.to_string())]),
+            }),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/app/prompts/{id}?ok=saved")).into_response()),
+        Err(errors) if errors.0.iter().any(|(f, _)| f == "!") => {
+            Err(PageError::from_status(StatusCode::SERVICE_UNAVAILABLE))
+        }
+        Err(errors) => {
+            let mut editor = editor;
+            if kind == PromptType::Chat {
+                editor.messages.push(("user".into(), String::new()));
+            }
+            let pending = Pending {
+                editor: Some(editor),
+                errors,
+                meta: None,
+            };
+            let html = render_prompt(&state, &user, id, ShowQuery::default(), pending).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
+        }
+    }
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PostForm { user, form }: PostForm,
+) -> PageResult {
+    let id: PromptId = parse(&id)?;
+    let title = form.get("title").to_string();
+    let tags = form.get("tags").to_string();
+    let result = state
+        .app
+        .update_prompt(
+            id,
+            UpdatePrompt {
+                title: Some(title.clone()),
+                slug: None,
+                tags: Some(split_tags(&tags)),
+            },
+        )
+        .await;
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/app/prompts/{id}?ok=renamed")).into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
+            let pending = Pending {
+                meta: Some((title, tags, Errors::of(&e))),
+                ..Pending::default()
+            };
+            let html = render_prompt(&state, &user, id, ShowQuery::default(), pending).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
