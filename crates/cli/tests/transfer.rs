@@ -347,7 +347,9 @@ impl Blocking for TestDb {
     /// reachable when the first one was).
     fn of_kind_blocking(kind: &str) -> TestDb {
         match kind {
-            "postgres" => TestDb::postgres_blocking().expect("PostgreSQL was reachable a moment ago"),
+            "postgres" => {
+                TestDb::postgres_blocking().expect("PostgreSQL was reachable a moment ago")
+            }
             _ => TestDb::sqlite(),
         }
     }

@@ -44,7 +44,8 @@ pub struct Mock {
 
 pub async fn start_mock(bin: &PathBuf) -> anyhow::Result<Mock> {
     let mut cmd = Command::new(bin);
-    cmd.args(["mock-llm", "--port", "0"]).env("LOG_LEVEL", "warn");
+    cmd.args(["mock-llm", "--port", "0"])
+        .env("LOG_LEVEL", "warn");
     let mut process =
         ServerProcess::spawn(cmd, Capture::Collect, Capture::Discard).context("start mock-llm")?;
     // "mock OpenAI server at http://127.0.0.1:PORT/v1 (…"

@@ -146,7 +146,10 @@ fn skip_or_fail(why: &str) -> Option<TestDb> {
 
 /// The host part of a URL, without user or password.
 fn shown(url: &str) -> String {
-    format!("PostgreSQL at {}", url.split('@').next_back().unwrap_or(url))
+    format!(
+        "PostgreSQL at {}",
+        url.split('@').next_back().unwrap_or(url)
+    )
 }
 
 /// The same URL pointing at another database.
@@ -167,4 +170,3 @@ pub(crate) fn replace_database(url: &str, db: &str) -> String {
     }
     out
 }
-

@@ -293,7 +293,10 @@ mod tests {
     fn sigterm_is_delivered_and_the_exit_is_reported_with_the_output() {
         // A shell that says it is ready and then exits 7 on SIGTERM.
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.05; done"]);
+        cmd.args([
+            "-c",
+            "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+        ]);
         let mut p = ServerProcess::spawn(cmd, Capture::Collect, Capture::Collect).unwrap();
         p.wait_for_stdout(|l| (l == "ready").then_some(()), Duration::from_secs(10))
             .unwrap();
@@ -306,7 +309,10 @@ mod tests {
     #[test]
     fn a_child_that_ignores_sigterm_is_killed_after_the_grace() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"]);
+        cmd.args([
+            "-c",
+            "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+        ]);
         let mut p = ServerProcess::spawn(cmd, Capture::Collect, Capture::Discard).unwrap();
         p.wait_for_stdout(|l| (l == "ready").then_some(()), Duration::from_secs(10))
             .unwrap();
@@ -321,7 +327,10 @@ mod tests {
         cmd.args(["-c", "echo starting; exit 3"]);
         let mut p = ServerProcess::spawn(cmd, Capture::Collect, Capture::Discard).unwrap();
         let err = p
-            .wait_for_stdout(|l| l.contains("never").then_some(()), Duration::from_secs(10))
+            .wait_for_stdout(
+                |l| l.contains("never").then_some(()),
+                Duration::from_secs(10),
+            )
             .unwrap_err();
         assert!(err.contains("exited") && err.contains("starting"), "{err}");
     }

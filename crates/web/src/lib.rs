@@ -5,9 +5,9 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+mod launch;
 pub mod middleware;
 pub mod pages;
-mod launch;
 mod server;
 mod state;
 pub mod telemetry;

@@ -155,7 +155,10 @@ fn null_word(not_null: bool) -> &'static str {
 fn column_types_match_only_through_a_codec() {
     assert!(same_rust_type("text", "uuid"));
     assert!(same_rust_type("integer", "int8"));
-    assert!(!same_rust_type("integer", "int4"), "i32 on PostgreSQL, i64 on SQLite");
+    assert!(
+        !same_rust_type("integer", "int4"),
+        "i32 on PostgreSQL, i64 on SQLite"
+    );
     assert!(!same_rust_type("text", "int8"));
     assert!(!same_rust_type("integer", "text"));
 }

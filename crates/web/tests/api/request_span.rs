@@ -40,6 +40,9 @@ async fn the_request_span_records_the_matched_route_and_not_the_raw_path() {
     }
     let unmatched = request_spans(&logs, &ids[1]);
     assert!(!unmatched.is_empty());
-    assert!(unmatched.iter().all(|s| s["route"] == "unmatched"), "{unmatched:?}");
+    assert!(
+        unmatched.iter().all(|s| s["route"] == "unmatched"),
+        "{unmatched:?}"
+    );
     assert!(!logs.contains(&marker), "a raw path reached the logs");
 }

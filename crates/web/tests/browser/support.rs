@@ -11,8 +11,8 @@ use promptrefine_app::App;
 use promptrefine_app::auth::AuthPolicy;
 use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunService, RunSettings};
 use promptrefine_store::{Store, StoreOptions, migrate};
-use promptrefine_testkit::{Capture, ServerProcess, TestDb};
 use promptrefine_testkit::mock_openai::MockOpenAi;
+use promptrefine_testkit::{Capture, ServerProcess, TestDb};
 use promptrefine_web::{LaunchConfig, WebConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
@@ -162,8 +162,8 @@ pub async fn browser() -> Option<Browser> {
         .port();
     let mut cmd = Command::new(CHROMEDRIVER);
     cmd.arg(format!("--port={port}"));
-    let driver = ServerProcess::spawn(cmd, Capture::Discard, Capture::Discard)
-        .expect("start chromedriver");
+    let driver =
+        ServerProcess::spawn(cmd, Capture::Discard, Capture::Discard).expect("start chromedriver");
     let profile =
         std::env::temp_dir().join(format!("promptrefine-chrome-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&profile).unwrap();
