@@ -2,42 +2,30 @@
 //! baseline, each on a loopback port, plus what `/proc` says about them.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use promptrefine_testkit::{Capture, ServerProcess};
 
 pub const ADMIN_EMAIL: &str = "bench@example.com";
 pub const ADMIN_PASSWORD: &str = "bench-password-123";
 
-/// A child that is stopped (SIGTERM, then SIGKILL) when dropped at the latest.
+/// A child (testkit's [`ServerProcess`]) that is stopped (SIGTERM, then
+/// SIGKILL) when dropped at the latest.
 pub struct Proc {
-    child: Child,
+    process: ServerProcess,
     pub base: String,
 }
 
 impl Proc {
     pub fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
+        self.process.pid()
     }
 
     /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
-    pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-            if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-                .await
-                .is_ok()
-            {
-                return;
-            }
-        }
-        let _ = self.child.kill().await;
+    pub async fn stop(self) {
+        self.process.stop_async(Duration::from_secs(10)).await;
     }
 }
 
@@ -118,14 +106,9 @@ pub async fn start_server(spec: &ServerSpec, http: &reqwest::Client) -> Result<(
         .env("LLM_MAX_RETRIES", "0")
         .env("LOG_LEVEL", "warn")
         .env("LOG_FORMAT", "pretty")
-        .env("MIGRATE_ON_START", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+        .env("MIGRATE_ON_START", "true");
     let t0 = Instant::now();
-    let mut child = cmd
-        .spawn()
+    let mut process = ServerProcess::spawn(cmd, Capture::Discard, Capture::Inherit)
         .with_context(|| format!("cannot start {}", spec.bin.display()))?;
     let base = format!("http://127.0.0.1:{port}");
     let ready = format!("{base}/readyz");
@@ -135,7 +118,7 @@ pub async fn start_server(spec: &ServerSpec, http: &reqwest::Client) -> Result<(
         {
             break;
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = process.try_wait()? {
             bail!("the server exited before it was ready ({status})");
         }
         if t0.elapsed() > Duration::from_secs(60) {
@@ -143,56 +126,48 @@ pub async fn start_server(spec: &ServerSpec, http: &reqwest::Client) -> Result<(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    Ok((Proc { child, base }, t0.elapsed()))
+    Ok((Proc { process, base }, t0.elapsed()))
 }
 
-/// Starts `promptrefine mock-llm` and reads its base URL from the first line.
+/// Starts `promptrefine mock-llm` and reads its base URL from its output.
 pub async fn start_mock(bin: &Path, workdir: &Path) -> Result<Proc> {
-    let mut child = Command::new(bin)
-        .args(["mock-llm", "--port", "0"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["mock-llm", "--port", "0"])
         .current_dir(workdir)
-        .env("LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
+        .env("LOG_LEVEL", "warn");
+    let process = ServerProcess::spawn(cmd, Capture::Collect, Capture::Inherit)
         .context("cannot start the mock upstream")?;
-    let base = first_url(&mut child, "/v1").await?;
-    Ok(Proc { child, base })
+    announced(process, "/v1").await
 }
 
 /// Starts this executable's hidden `baseline-server` (B0) answering `bytes` bytes.
 pub async fn start_baseline(bytes: usize) -> Result<Proc> {
-    let me = std::env::current_exe()?;
-    let mut child = Command::new(me)
-        .args(["baseline-server", "--bytes", &bytes.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["baseline-server", "--bytes", &bytes.to_string()]);
+    let process = ServerProcess::spawn(cmd, Capture::Collect, Capture::Inherit)
         .context("cannot start the baseline server")?;
-    let base = first_url(&mut child, "").await?;
-    Ok(Proc { child, base })
+    announced(process, "").await
 }
 
-/// The first `http://…` word the child prints on stdout, up to `suffix`.
-async fn first_url(child: &mut Child, suffix: &str) -> Result<String> {
-    let out = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(out).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+/// The child with the first `http://…` word it prints on stdout as its
+/// base, up to `suffix`.
+async fn announced(mut process: ServerProcess, suffix: &str) -> Result<Proc> {
+    let url = process
+        .wait_for_stdout_async(
+            |line| {
+                line.split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .map(str::to_owned)
+            },
+            Duration::from_secs(30),
+        )
         .await
-        .context("the child printed nothing for 30 s")??
-        .context("the child closed stdout")?;
-    // Keep draining so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .with_context(|| format!("no URL in {line:?}"))?;
+        .map_err(anyhow::Error::msg)?;
     let url = url.trim_end_matches(suffix).trim_end_matches('/');
-    Ok(format!("{url}{suffix}"))
+    Ok(Proc {
+        base: format!("{url}{suffix}"),
+        process,
+    })
 }
 
 /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use promptrefine_core::PromptId;
 use promptrefine_store::Store;
+use promptrefine_testkit::TestDb;
 use reqwest::header::HeaderValue;
 
 use crate::load::Stats;
@@ -66,67 +67,15 @@ pub fn throughput(s: &Stats) -> String {
     t
 }
 
-/// A scratch database, removed by [`ScratchDb::drop_now`].
-pub struct ScratchDb {
-    pub url: String,
-    pg_admin: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl ScratchDb {
-    pub async fn create(kind: &str, workdir: &Path) -> Result<ScratchDb> {
-        if kind == "sqlite" {
-            let dir = tempfile::tempdir_in(workdir)?;
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            return Ok(ScratchDb {
-                url,
-                pg_admin: None,
-                _dir: Some(dir),
-            });
-        }
-        let admin = std::env::var("PROMPTREFINE_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!("pr_bench_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .with_context(|| {
-                format!(
-                    "PostgreSQL is not reachable at {} (set PROMPTREFINE_TEST_DATABASE_URL)",
-                    redact(&admin)
-                )
-            })?;
-        sqlx::query(&format!("create database {name}"))
-            .execute(&mut conn)
-            .await?;
-        let (head, query) = admin
-            .split_once('?')
-            .map_or((admin.as_str(), None), |(h, q)| (h, Some(q)));
-        let root = head.rsplit_once('/').map_or(head, |(r, _)| r);
-        let url = match query {
-            Some(q) => format!("{root}/{name}?{q}"),
-            None => format!("{root}/{name}"),
-        };
-        Ok(ScratchDb {
-            url,
-            pg_admin: Some((admin, name)),
-            _dir: None,
-        })
+/// A scratch database from the testkit (the tests' own `TestDb`): a SQLite
+/// file under `workdir`, or a new PostgreSQL database dropped at the end.
+async fn scratch_db(kind: &str, workdir: &Path) -> Result<TestDb> {
+    if kind == "sqlite" {
+        return TestDb::sqlite_in(workdir).context("cannot create a SQLite scratch folder");
     }
-
-    pub async fn drop_now(self) {
-        if let Some((admin, name)) = &self.pg_admin
-            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await
-        {
-            let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
-}
-
-fn redact(url: &str) -> String {
-    url.rsplit_once('@')
-        .map_or(url.to_owned(), |(_, host)| format!("…@{host}"))
+    TestDb::try_postgres()
+        .await
+        .map_err(|why| anyhow::anyhow!("{why} (set PROMPTREFINE_TEST_DATABASE_URL)"))
 }
 
 /// Every row of one database; a workload that fails becomes a MISSED row
@@ -138,9 +87,9 @@ pub async fn run_db(
     workdir: &Path,
     mock_base: &str,
 ) -> Result<Vec<Row>> {
-    let scratch = ScratchDb::create(kind, workdir).await?;
-    let result = run_on(plan, kind, bin, workdir, mock_base, &scratch.url).await;
-    scratch.drop_now().await;
+    let scratch = scratch_db(kind, workdir).await?;
+    let result = run_on(plan, kind, bin, workdir, mock_base, scratch.url()).await;
+    drop(scratch);
     result
 }
 

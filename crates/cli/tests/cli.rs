@@ -7,24 +7,14 @@ mod support;
 
 use std::time::Duration;
 
-use promptrefine_testkit::TestDb;
+use promptrefine_testkit::{TestDb, both_backends};
 use support::{Run, Server, base_env, http, promptrefine};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "admin-password-never-logged-42";
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(promptrefine_testkit::TestDb::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(db) = super::support::postgres() { super::$name(db) } } )*
-        }
-    };
-}
-
 both_backends!(
+    sync:
     check_passes_only_once_the_schema_is_migrated,
     migrate_up_status_down_and_up_again,
     serve_answers_health_checks_and_stops_gracefully_on_sigterm,

@@ -13,21 +13,11 @@ use promptrefine_app::App;
 use promptrefine_app::auth::AuthPolicy;
 use promptrefine_app::prompts::ListPrompts;
 use promptrefine_store::{Store, StoreOptions};
-use promptrefine_testkit::TestDb;
+use promptrefine_testkit::{TestDb, both_backends};
 use support::{Run, base_env, promptrefine};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(promptrefine_testkit::TestDb::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(db) = super::support::postgres() { super::$name(db) } } )*
-        }
-    };
-}
-
 both_backends!(
+    sync:
     pull_then_push_adds_nothing_and_one_edit_adds_exactly_one_version,
     a_new_file_becomes_a_new_prompt_once,
     bad_names_and_paths_outside_the_folder_are_refused_and_nothing_is_written,

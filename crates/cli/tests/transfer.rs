@@ -13,21 +13,11 @@ use std::time::{Duration, Instant};
 use promptrefine_core::{Content, ModelSettings, PromptType, VersionId};
 use promptrefine_store::backup::{sqlite_integrity_check, sqlite_path};
 use promptrefine_store::{NewPrompt, NewVersion, Store, StoreOptions};
-use promptrefine_testkit::{TestDb, in_ci};
+use promptrefine_testkit::{TestDb, both_backends, in_ci};
 use support::{Run, promptrefine};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(promptrefine_testkit::TestDb::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(db) = super::support::postgres() { super::$name(db) } } )*
-        }
-    };
-}
-
 both_backends!(
+    sync:
     seed_export_import_export_gives_the_same_file,
     restore_refuses_a_database_with_data_unless_forced,
 );
@@ -134,7 +124,7 @@ fn seed_export_import_export_gives_the_same_file(db: TestDb) {
 /// docs/runbooks/sqlite-to-postgres.md, step by step.
 #[test]
 fn moving_from_sqlite_to_postgres_keeps_every_record() {
-    let Some(pg) = support::postgres() else {
+    let Some(pg) = TestDb::postgres_blocking() else {
         return;
     };
     let sqlite = TestDb::sqlite();
@@ -317,7 +307,7 @@ fn restore_refuses_a_database_with_data_unless_forced(db: TestDb) {
 
 #[test]
 fn a_postgres_backup_without_pg_dump_points_to_export() {
-    let Some(pg) = support::postgres() else {
+    let Some(pg) = TestDb::postgres_blocking() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -357,7 +347,9 @@ impl Blocking for TestDb {
     /// reachable when the first one was).
     fn of_kind_blocking(kind: &str) -> TestDb {
         match kind {
-            "postgres" => support::postgres().expect("PostgreSQL was reachable a moment ago"),
+            "postgres" => {
+                TestDb::postgres_blocking().expect("PostgreSQL was reachable a moment ago")
+            }
             _ => TestDb::sqlite(),
         }
     }

@@ -83,7 +83,7 @@ mod answer;
 mod config;
 mod error;
 mod provider;
-mod sse;
+pub mod sse;
 mod transport;
 mod wire;
 

@@ -1,13 +1,13 @@
 //! The real processes: `promptrefine mock-llm` and `promptrefine serve`,
-//! started, killed with SIGKILL and restarted on the same port.
+//! started, killed with SIGKILL and restarted on the same port, through the
+//! testkit's `ServerProcess`.
 
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use promptrefine_testkit::{Capture, ServerProcess};
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -39,33 +39,30 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 /// The mock OpenAI server; killed when dropped.
 pub struct Mock {
     pub base_url: String,
-    _child: Child,
+    _process: ServerProcess,
 }
 
 pub async fn start_mock(bin: &PathBuf) -> anyhow::Result<Mock> {
-    let mut child = Command::new(bin)
-        .args(["mock-llm", "--port", "0"])
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start mock-llm")?;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .context("mock-llm did not start")??
-        .unwrap_or_default();
+    let mut cmd = Command::new(bin);
+    cmd.args(["mock-llm", "--port", "0"])
+        .env("LOG_LEVEL", "warn");
+    let mut process =
+        ServerProcess::spawn(cmd, Capture::Collect, Capture::Discard).context("start mock-llm")?;
     // "mock OpenAI server at http://127.0.0.1:PORT/v1 (…"
-    let base_url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .context("no URL in the mock's first line")?
-        .to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let base_url = process
+        .wait_for_stdout_async(
+            |line| {
+                line.split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .map(str::to_owned)
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok(Mock {
         base_url,
-        _child: child,
+        _process: process,
     })
 }
 
@@ -83,7 +80,7 @@ pub struct Server {
     pub database_url: String,
     pub port: u16,
     pub mock_url: String,
-    child: Option<Child>,
+    process: Option<ServerProcess>,
 }
 
 impl Server {
@@ -93,7 +90,7 @@ impl Server {
             database_url,
             port: free_port(),
             mock_url,
-            child: None,
+            process: None,
         }
     }
 
@@ -105,8 +102,8 @@ impl Server {
     /// to the first green answer.
     pub async fn start(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
         let started = Instant::now();
-        let child = Command::new(&self.bin)
-            .arg("serve")
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
             .env("DATABASE_URL", &self.database_url)
             .env("BIND", format!("127.0.0.1:{}", self.port))
             .env("AUTH_ADMIN_EMAIL", ADMIN_EMAIL)
@@ -117,13 +114,10 @@ impl Server {
             .env("LLM_MAX_RETRIES", "0")
             .env("SHUTDOWN_GRACE_SECS", "1")
             .env("LOG_LEVEL", "warn")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
+            .env("LOG_FORMAT", "json");
+        let process = ServerProcess::spawn(cmd, Capture::Discard, Capture::Discard)
             .context("start promptrefine serve")?;
-        self.child = Some(child);
+        self.process = Some(process);
         loop {
             let ready = http
                 .get(self.url("/readyz"))
@@ -135,9 +129,9 @@ impl Server {
                 return Ok(started.elapsed());
             }
             if let Some(status) = self
-                .child
+                .process
                 .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
+                .and_then(|p| p.try_wait().ok().flatten())
             {
                 bail!("promptrefine serve exited during start-up: {status}");
             }
@@ -148,10 +142,10 @@ impl Server {
         }
     }
 
-    /// SIGKILL, and wait for the process to be gone.
+    /// SIGKILL (a crash), and wait for the process to be gone.
     pub async fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill().await;
+        if let Some(mut p) = self.process.take() {
+            p.kill();
         }
     }
 }

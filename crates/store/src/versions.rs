@@ -215,18 +215,4 @@ impl VersionRepo<'_> {
             Ok(())
         })
     }
-
-    /// Tries to change a saved version in place. Exists only so tests can show
-    /// the database refuses it; no API path calls it.
-    #[doc(hidden)]
-    pub async fn attempt_update_for_test(&self, id: VersionId, note: &str) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
-            sqlx::query("update prompt_versions set note = $2 where id = $1")
-                .bind(DbUuid::from(id))
-                .bind(note)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
-    }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+mod launch;
 pub mod middleware;
 pub mod pages;
 mod server;
@@ -12,8 +13,6 @@ mod state;
 pub mod telemetry;
 
 pub use config::{CookieSecure, WebConfig};
-pub use server::{
-    HEADER_READ_TIMEOUT, router, router_with, serve, serve_router, serve_router_with,
-    shutdown_signal,
-};
+pub use launch::{LaunchConfig, LaunchError, Stopped, launch};
+pub use server::{HEADER_READ_TIMEOUT, router, shutdown_signal};
 pub use state::AppState;

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
@@ -24,8 +24,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The router with `extra` routes mounted inside the middleware stack (tests
-/// use it to add a route that panics).
-pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+/// add a route that panics, through [`crate::LaunchConfig::extra_routes`]).
+pub(crate) fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let config = state.config.clone();
     let app = crate::api::routes(&state)
         .merge(crate::pages::routes())
@@ -49,16 +49,31 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         ));
     security_headers::apply(app)
         .layer(axum::middleware::from_fn(finish_envelope))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.extensions().get::<RequestId>().map(|r| r.as_str().to_string()).unwrap_or_default();
-            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::telemetry::http::track,
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The span of one request. It names the route that matched
+/// (`/api/prompts/{id}`), never the raw path: raw paths carry ids, slugs
+/// and whatever a scanner sends, none of which belongs in every log line.
+/// `Router::layer` runs per route, so `MatchedPath` is known here; the
+/// fallback (no route) records `unmatched`, as the metrics do.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_default();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
 }
 
 async fn fallback(req: Request) -> Response {
@@ -77,17 +92,6 @@ async fn method_not_allowed(req: Request) -> Response {
     }
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and gives in-flight
-/// requests up to the configured grace period to finish.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let grace = state.config.shutdown_grace;
-    serve_router(listener, router(state), grace, shutdown).await
-}
-
 /// How long a client may take to send a request's headers. Without it a
 /// slowloris client (headers one byte at a time) holds a connection and its
 /// task forever; `axum::serve` sets no timer, so hyper's own default of 30 s
@@ -98,23 +102,14 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// above it. Its default is only the ~400 KiB read buffer.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// Serves a prepared router (see [`router_with`]).
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    grace: std::time::Duration,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_router_with(listener, app, grace, HEADER_READ_TIMEOUT, shutdown).await
-}
-
-/// [`serve_router`] with a chosen header read timeout (tests shorten it).
+/// Serves a prepared router (see [`router_with`]) until `shutdown`; called
+/// by [`crate::launch`], which adds the run lifecycle around it.
 ///
 /// Our own accept loop instead of `axum::serve`, because that is the only way
 /// to give hyper a timer and a header read timeout. HTTP/1 only, as before.
 /// On `shutdown` it stops accepting, asks every connection to finish its
 /// current request, and waits for them up to `grace`.
-pub async fn serve_router_with(
+pub(crate) async fn serve_router_with(
     listener: TcpListener,
     app: Router,
     grace: std::time::Duration,

@@ -2,8 +2,9 @@
 //! in, then run the web server until SIGINT/SIGTERM.
 //!
 //! The order matters: the schema must be current before anything queries it;
-//! runs a crashed process left `running` are marked `interrupted` before new
-//! ones can start; the listener is bound before the setup link is printed so
+//! `promptrefine_web::launch` marks runs a crashed process left `running`
+//! as `interrupted` before it accepts a request (so before new ones can
+//! start), and drains runs at shutdown; the listener is bound before the setup link is printed so
 //! the link carries the real port (`BIND=…:0` picks one).
 
 use std::future::Future;
@@ -15,7 +16,7 @@ use promptrefine_app::App;
 use promptrefine_app::runs::{RunService, RunSettings};
 use promptrefine_llm::pricing::PriceTable;
 use promptrefine_store::{Store, migrate};
-use promptrefine_web::AppState;
+use promptrefine_web::{LaunchConfig, launch};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
@@ -31,20 +32,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let store = database::connect(&cfg).await?;
     prepare_schema(&store, cfg.migrate_on_start).await?;
-
-    let interrupted = store
-        .runs()
-        .mark_unfinished_interrupted()
-        .await
-        .context("cannot mark unfinished runs")?;
-    if interrupted > 0 {
-        tracing::warn!(
-            runs = interrupted,
-            "marked runs left unfinished by the previous process as interrupted"
-        );
-    } else {
-        tracing::info!(runs = 0, "no unfinished runs from a previous process");
-    }
 
     let listener = bind(&cfg.bind).await?;
     let addr = listener.local_addr()?;
@@ -93,22 +80,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(providers = %providers.join(", "), runs_max_in_flight = cfg.runs_max_in_flight, "llm providers");
     tracing::info!(database = store.kind(), %addr, "listening on {}", local_url(addr));
 
-    let web = cfg.web_config();
-    let grace = web.shutdown_grace;
-    let state = AppState::new(app.clone(), web);
-    let served = promptrefine_web::serve(listener, state, shutdown).await;
-    // Runs live in spawned tasks that outlast their requests: give them the
-    // same grace, then cancel the rest so each is stored, not left `running`.
-    let cancelled = app.drain_runs(grace).await;
-    if cancelled > 0 {
-        tracing::warn!(
-            runs = cancelled,
-            "cancelled runs still in flight at shutdown"
-        );
-    }
+    // Marks the runs a crashed process left `running` as interrupted before
+    // the first request, serves, and drains runs at shutdown.
+    let served = launch(LaunchConfig::new(app, cfg.web_config()), listener, shutdown).await;
     purge.abort();
     store.close().await;
-    served.context("the server failed")?;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

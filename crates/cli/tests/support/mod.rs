@@ -1,15 +1,13 @@
 //! Running the binary: one-shot commands, and a server in the background
 //! whose output is collected while it runs.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use promptrefine_testkit::TestDb;
+use promptrefine_testkit::{Capture, ServerProcess, port_after};
 
 /// The settings every test starts from: its own database, any free port,
 /// JSON logs (what the assertions parse).
@@ -23,15 +21,6 @@ pub fn base_env(database_url: &str) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
-}
-
-/// A fresh PostgreSQL database, or None (with a notice) outside CI.
-pub fn postgres() -> Option<TestDb> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(TestDb::postgres())
 }
 
 /// The binary with only the given environment (nothing leaks in from the
@@ -82,13 +71,11 @@ pub fn promptrefine_with_stdin(
     }
 }
 
-/// A background `promptrefine` process; killed if the test panics.
+/// A background `promptrefine` process (testkit's [`ServerProcess`]: real
+/// signals, output collected, killed if the test panics).
 pub struct Server {
-    child: Option<Child>,
+    process: ServerProcess,
     pub port: u16,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -107,105 +94,24 @@ impl Server {
         env: &[(String, String)],
         ready: &str,
     ) -> Server {
-        let mut child = command(dir, args, env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start promptrefine");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), stdout.clone()),
-            collect(child.stderr.take().unwrap(), stderr.clone()),
-        ];
-        let mut server = Server {
-            child: Some(child),
-            port: 0,
-            stdout,
-            stderr,
-            readers,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = server
-                .stdout
-                .lock()
-                .unwrap()
-                .lines()
-                .find_map(|l| port_after(l, ready));
-            if let Some(port) = found {
-                server.port = port;
-                return server;
-            }
-            let exited = server.child.as_mut().unwrap().try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "promptrefine did not get ready ({exited:?})\nstdout:\n{}\nstderr:\n{}",
-                    server.stdout.lock().unwrap(),
-                    server.stderr.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut process =
+            ServerProcess::spawn(command(dir, args, env), Capture::Collect, Capture::Collect)
+                .expect("start promptrefine");
+        let port = process
+            .wait_for_stdout(|l| port_after(l, ready), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("promptrefine did not get ready: {e}"));
+        Server { process, port }
     }
 
     /// SIGTERM, then waits for the exit: (exit code, stdout, stderr).
-    pub fn stop(mut self) -> (Option<i32>, String, String) {
-        let mut child = self.child.take().unwrap();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("promptrefine did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        for r in self.readers.drain(..) {
-            let _ = r.join();
-        }
-        let out = self.stdout.lock().unwrap().clone();
-        let err = self.stderr.lock().unwrap().clone();
-        (status.code(), out, err)
+    pub fn stop(self) -> (Option<i32>, String, String) {
+        let exited = self.process.stop(Duration::from_secs(30));
+        assert!(
+            exited.stopped_in_time,
+            "promptrefine did not stop within 30 s of SIGTERM: {exited:?}"
+        );
+        (exited.code, exited.stdout, exited.stderr)
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut text = into.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
-        }
-    })
-}
-
-/// The port in `…{marker}HOST:PORT…`.
-fn port_after(line: &str, marker: &str) -> Option<u16> {
-    let rest = &line[line.find(marker)? + marker.len()..];
-    let authority: String = rest
-        .chars()
-        .take_while(|c| !matches!(c, '/' | '"' | ' '))
-        .collect();
-    authority.rsplit(':').next()?.parse().ok()
 }
 
 #[derive(Debug)]

@@ -550,36 +550,3 @@ impl std::io::Write for BufWriter {
         Ok(())
     }
 }
-
-/// Routes outside the OpenAPI router would escape the walk above: only the
-/// document itself (public by design) may be registered another way.
-#[test]
-fn no_api_route_is_registered_outside_the_openapi_router() {
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-    let mut offenders = vec![];
-    visit(std::path::Path::new(src), &mut |path, text| {
-        for (n, line) in text.lines().enumerate() {
-            if line.contains("\"/api/")
-                && line.contains(".route(")
-                && !line.contains("/api/openapi.json")
-            {
-                offenders.push(format!("{}:{}", path.display(), n + 1));
-            }
-        }
-    });
-    assert!(
-        offenders.is_empty(),
-        "API routes registered outside utoipa routes!: {offenders:?}"
-    );
-}
-
-fn visit(dir: &std::path::Path, f: &mut dyn FnMut(&std::path::Path, &str)) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            visit(&path, f);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            f(&path, &std::fs::read_to_string(&path).unwrap());
-        }
-    }
-}

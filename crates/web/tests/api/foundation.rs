@@ -14,7 +14,7 @@ both_backends!(
     health_and_readiness_answer,
     a_sane_request_id_is_echoed_and_a_missing_or_hostile_one_replaced,
     unknown_routes_and_wrong_methods_answer_in_the_envelope,
-    oversized_bodies_get_413_and_the_connection_stays_usable,
+    oversized_bodies_get_413_and_the_server_keeps_serving,
     wrong_content_types_get_415_and_broken_json_400,
     a_panicking_handler_gives_a_500_envelope_and_the_server_keeps_serving,
     every_response_carries_the_security_headers,
@@ -97,7 +97,11 @@ async fn unknown_routes_and_wrong_methods_answer_in_the_envelope(db: TestDb) {
     assert_eq!(status, 404);
 }
 
-async fn oversized_bodies_get_413_and_the_connection_stays_usable(db: TestDb) {
+/// Through reqwest's pool, which reconnects: this proves the refusal and that
+/// the server still serves, not that the same connection does — that is
+/// `hostile::transport::a_body_over_the_limit_is_413_and_the_same_connection_then_serves_a_request`,
+/// on one raw TCP connection.
+async fn oversized_bodies_get_413_and_the_server_keeps_serving(db: TestDb) {
     let web = WebConfig {
         body_limit_bytes: 64 * 1024,
         ..WebConfig::default()

@@ -1,6 +1,8 @@
 //! `spawn_app`: the real server on a random loopback port, on a fresh
 //! database of the chosen backend, with the mock OpenAI server beside it, and
-//! a signed-in API client.
+//! a signed-in API client. The server runs through `promptrefine_web::launch`,
+//! as `promptrefine serve` does: unfinished runs are marked interrupted
+//! before the first request and runs are drained at shutdown.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunServ
 use promptrefine_store::{Store, StoreOptions, migrate};
 use promptrefine_testkit::TestDb;
 use promptrefine_testkit::mock_openai::MockOpenAi;
-use promptrefine_web::{AppState, WebConfig};
+use promptrefine_web::{AppState, LaunchConfig, LaunchError, Stopped, WebConfig};
 use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -30,7 +32,7 @@ pub struct TestApp {
     pub anon: reqwest::Client,
     pub token: String,
     shutdown: Option<oneshot::Sender<()>>,
-    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub server: Option<tokio::task::JoinHandle<Result<Stopped, LaunchError>>>,
     pub _db: TestDb,
 }
 
@@ -106,22 +108,20 @@ pub async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
     app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
         .await
         .expect("admin");
-    let grace = opts.web.shutdown_grace;
-    let state = AppState::new(app.clone(), opts.web);
-    let router = promptrefine_web::router_with(state, opts.extra_routes);
+    let mut launch = LaunchConfig::new(app.clone(), opts.web);
+    launch.extra_routes = opts.extra_routes;
+    if let Some(t) = opts.header_read_timeout {
+        launch.header_read_timeout = t;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(promptrefine_web::serve_router_with(
-        listener,
-        router,
-        grace,
-        opts.header_read_timeout
-            .unwrap_or(promptrefine_web::HEADER_READ_TIMEOUT),
-        async {
-            let _ = rx.await;
-        },
-    ));
+    let server = tokio::spawn(promptrefine_web::launch(launch, listener, async {
+        let _ = rx.await;
+    }));
+    // `launch` accepts only once unfinished runs are marked interrupted, so
+    // the first answer means a test's own runs can no longer be swept up.
+    wait_until_serving(&addr).await;
 
     let user = store
         .users()
@@ -238,15 +238,29 @@ impl TestApp {
         json["data"].clone()
     }
 
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(&mut self) -> std::io::Result<()> {
+    /// Stops the server gracefully (requests, then runs) and waits for it.
+    pub async fn stop(&mut self) -> Result<Stopped, LaunchError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         match self.server.take() {
             Some(h) => h.await.expect("server task"),
-            None => Ok(()),
+            None => Ok(Stopped {
+                interrupted_at_start: 0,
+                cancelled_at_shutdown: 0,
+            }),
         }
+    }
+}
+
+impl TestApp {
+    /// Stops this server and launches a new one on the same database, as a
+    /// process restart would (a new mock and API token too).
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await.expect("a clean stop");
+        let db = std::mem::replace(&mut self._db, TestDb::sqlite());
+        self.store.close().await;
+        spawn_app(db).await
     }
 }
 
@@ -256,6 +270,19 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Waits for the first answer from `/healthz`.
+async fn wait_until_serving(addr: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("{addr}/healthz");
+    for _ in 0..200 {
+        if client.get(&url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the server did not answer {url}");
 }
 
 /// Status and JSON body; asserts the envelope's shape on every answer.

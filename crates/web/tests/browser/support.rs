@@ -2,7 +2,7 @@
 //! chromedriver + headless Chromium per test, and screenshots.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -11,9 +11,9 @@ use promptrefine_app::App;
 use promptrefine_app::auth::AuthPolicy;
 use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunService, RunSettings};
 use promptrefine_store::{Store, StoreOptions, migrate};
-use promptrefine_testkit::TestDb;
 use promptrefine_testkit::mock_openai::MockOpenAi;
-use promptrefine_web::{AppState, WebConfig};
+use promptrefine_testkit::{Capture, ServerProcess, TestDb};
+use promptrefine_web::{LaunchConfig, WebConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
@@ -110,20 +110,13 @@ pub async fn spawn(admin: bool) -> Server {
             .expect("setup token")
             .map(|t| t.expose_secret().to_string())
     };
-    let web = WebConfig::default();
-    let grace = web.shutdown_grace;
-    let router = promptrefine_web::router(AppState::new(app.clone(), web));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(promptrefine_web::serve_router(
-        listener,
-        router,
-        grace,
-        async {
-            let _ = rx.await;
-        },
-    ));
+    let launch = LaunchConfig::new(app.clone(), WebConfig::default());
+    tokio::spawn(promptrefine_web::launch(launch, listener, async {
+        let _ = rx.await;
+    }));
     Server {
         addr,
         app,
@@ -145,15 +138,14 @@ static BROWSER_LOCK: LazyLock<tokio::sync::Mutex<()>> =
 
 pub struct Browser {
     pub c: Client,
-    driver: Child,
+    driver: ServerProcess,
     profile: PathBuf,
     _guard: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        self.driver.kill();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -174,12 +166,10 @@ pub async fn browser() -> Option<Browser> {
         .local_addr()
         .unwrap()
         .port();
-    let driver = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
+    let mut cmd = Command::new(CHROMEDRIVER);
+    cmd.arg(format!("--port={port}"));
+    let driver =
+        ServerProcess::spawn(cmd, Capture::Discard, Capture::Discard).expect("start chromedriver");
     let profile =
         std::env::temp_dir().join(format!("promptrefine-chrome-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&profile).unwrap();

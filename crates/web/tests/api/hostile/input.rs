@@ -8,13 +8,13 @@ use base64::Engine;
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use crate::helpers::{read, spawn_app};
+use crate::helpers::{fields, read, spawn_app};
 
 both_backends!(
     truncated_and_invalid_json_and_invalid_utf8_are_400_on_every_json_route,
     wrong_content_types_are_415_on_every_json_route,
     json_nested_a_hundred_thousand_levels_is_400_without_a_crash,
-    ten_thousand_variables_get_a_4xx_or_a_correct_answer_quickly,
+    ten_thousand_variables_are_stored_but_ten_thousand_values_are_a_422_quickly,
     sql_and_template_metacharacters_in_tags_notes_and_search_are_taken_literally,
     hostile_labels_are_refused_and_stored_nowhere,
     bad_pagination_and_forged_or_stale_cursors_are_4xx_on_every_list,
@@ -131,7 +131,10 @@ async fn json_nested_a_hundred_thousand_levels_is_400_without_a_crash(db: TestDb
     assert_eq!(app.get("/api/prompts").await.0, 200, "still serving");
 }
 
-async fn ten_thousand_variables_get_a_4xx_or_a_correct_answer_quickly(db: TestDb) {
+/// A template may name any number of variables, but a request may send at
+/// most 1000 values: ten thousand are a 422 naming `variables`, on render
+/// and on a run alike, answered quickly.
+async fn ten_thousand_variables_are_stored_but_ten_thousand_values_are_a_422_quickly(db: TestDb) {
     let app = spawn_app(db).await;
     let template: String = (0..10_000).map(|i| format!("{{{{v{i}}}}} ")).collect();
     let (status, created) = app
@@ -140,13 +143,8 @@ async fn ten_thousand_variables_get_a_4xx_or_a_correct_answer_quickly(db: TestDb
             json!({ "title": "Many", "type": "text", "content": template }),
         )
         .await;
-    assert!(status == 201 || status == 422, "{status} {created}");
-    let p = if status == 201 {
-        created["data"].clone()
-    } else {
-        app.create_prompt("Few", Some("{{v0}} {{v1}}")).await
-    };
-    let id = p["id"].as_str().unwrap();
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap();
     let vars: BTreeMap<String, String> = (0..10_000)
         .map(|i| (format!("v{i}"), format!("value {i}")))
         .collect();
@@ -157,21 +155,22 @@ async fn ten_thousand_variables_get_a_4xx_or_a_correct_answer_quickly(db: TestDb
             json!({ "variables": vars }),
         )
         .await;
-    assert!(status < 500, "{status}");
-    if status == 200 {
-        let text = body["data"].to_string();
-        assert!(
-            text.contains("value 0") && text.contains("value 1"),
-            "{text:.200}"
-        );
-    }
-    let (status, _) = app
+    assert_eq!(
+        (status, fields(&body)),
+        (422, vec!["variables".to_string()]),
+        "{body}"
+    );
+    let (status, body) = app
         .post(
             "/api/test-runs",
             json!({ "promptId": id, "model": "gpt-4o-mini", "variables": vars }),
         )
         .await;
-    assert!(status < 500, "{status}");
+    assert_eq!(
+        (status, fields(&body)),
+        (422, vec!["variables".to_string()]),
+        "{body}"
+    );
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "bounded: {:?}",
