@@ -356,8 +356,9 @@ async fn a_throttle_count_decays_after_the_window_and_stale_rows_are_purged(db: 
                 .unwrap();
         }
     }
-    // Two hours later, with a one-hour window: the count starts again.
-    let t1 = t0 + Duration::hours(2);
+    // 150 minutes later (half an hour ago), with a one-hour window: the
+    // count starts again.
+    let t1 = t0 + Duration::minutes(150);
     let got = store
         .throttle()
         .count_attempt("email:old", t1, t1 - Duration::hours(1), |_| None)
