@@ -18,7 +18,7 @@ pub use error::{AppError, Result};
 #[derive(Clone)]
 pub struct App {
     store: Store,
-    auth: auth::AuthPolicy,
+    auth: auth::AuthState,
     /// Providers, the in-flight cap and cancel registry (see [`runs`]).
     runs: Arc<runs::RunService>,
     /// Told about every finished run (metrics); see [`runs::RunObserver`].
@@ -29,7 +29,7 @@ impl App {
     pub fn new(store: Store, auth: auth::AuthPolicy) -> App {
         App {
             store,
-            auth,
+            auth: auth::AuthState::new(auth),
             runs: Arc::new(runs::RunService::disabled()),
             observer: None,
         }

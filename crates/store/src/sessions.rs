@@ -1,13 +1,13 @@
-//! Server-side sessions, login throttling counters and the one-time setup
-//! token: the auth state that must be shared by every replica.
-//! Only hashes of secrets are stored.
+//! Server-side sessions, keyed by the hash of their id (the raw id is only
+//! ever in the cookie). Throttling counters and the setup token have their
+//! own modules (`throttle`, `setup_tokens`).
 
 use promptrefine_core::UserId;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::{Store, on_backend};
 
 #[derive(Clone, Debug, FromRow)]
@@ -45,14 +45,6 @@ impl From<SessionRow> for SessionRecord {
             absolute_expires_at: r.absolute_expires_at.0,
         }
     }
-}
-
-/// Failed-login counter for one key (an account or a client address).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ThrottleState {
-    pub failures: i64,
-    pub last_failure_at: OffsetDateTime,
-    pub blocked_until: Option<OffsetDateTime>,
 }
 
 pub struct SessionRepo<'a> {
@@ -147,134 +139,6 @@ impl SessionRepo<'_> {
             .execute(pool)
             .await?;
             Ok(done.rows_affected())
-        })
-    }
-
-    // --- login throttling -------------------------------------------------
-
-    pub async fn throttle_state(&self, key: &str) -> Result<Option<ThrottleState>> {
-        let row: Option<(i64, DbTime, Option<DbTime>)> = on_backend!(
-            self.store,
-            read,
-            |pool, _pg| {
-                sqlx::query_as("select failures, last_failure_at, blocked_until from login_throttle where key = $1")
-                .bind(key)
-                .fetch_optional(pool)
-                .await?
-            }
-        );
-        Ok(row.map(|(failures, last, blocked)| ThrottleState {
-            failures,
-            last_failure_at: last.0,
-            blocked_until: blocked.map(|b| b.0),
-        }))
-    }
-
-    /// Stores the counter after a failure (the caller decides the block).
-    pub async fn record_failure(&self, key: &str, state: &ThrottleState) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
-            sqlx::query(
-                "insert into login_throttle (key, failures, last_failure_at, blocked_until)
-                 values ($1, $2, $3, $4)
-                 on conflict (key) do update set failures = excluded.failures,
-                     last_failure_at = excluded.last_failure_at, blocked_until = excluded.blocked_until",
-            )
-            .bind(key)
-            .bind(state.failures)
-            .bind(DbTime::from(state.last_failure_at))
-            .bind(state.blocked_until.map(DbTime::from))
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
-    }
-
-    pub async fn reset_throttle(&self, key: &str) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
-            sqlx::query("delete from login_throttle where key = $1")
-                .bind(key)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
-    }
-
-    // --- first-run setup token --------------------------------------------
-
-    /// Replaces any setup token with this one.
-    pub async fn put_setup_token(
-        &self,
-        token_hash: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
-            let mut tx = pool.begin().await?;
-            sqlx::query("delete from setup_tokens")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "insert into setup_tokens (token_hash, created_at, expires_at) values ($1, $2, $3)",
-            )
-            .bind(token_hash)
-            .bind(now)
-            .bind(DbTime::from(expires_at))
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    pub async fn setup_token_valid(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool> {
-        on_backend!(self.store, read, |pool, _pg| {
-            let n: i64 = sqlx::query_scalar(
-                "select count(*) from setup_tokens where token_hash = $1 and expires_at > $2",
-            )
-            .bind(token_hash)
-            .bind(DbTime::from(now))
-            .fetch_one(pool)
-            .await?;
-            Ok(n > 0)
-        })
-    }
-
-    /// Creates the first user with the setup token, once: the token is consumed
-    /// and the user created in one transaction, and only while no user exists.
-    pub async fn complete_setup(
-        &self,
-        token_hash: &str,
-        now: OffsetDateTime,
-        email: &str,
-        password_hash: &str,
-    ) -> Result<UserId> {
-        let id = UserId::new();
-        let now = DbTime::from(now);
-        on_backend!(self.store, write, |pool, _pg| {
-            let mut tx = pool.begin().await?;
-            let consumed =
-                sqlx::query("delete from setup_tokens where token_hash = $1 and expires_at > $2")
-                    .bind(token_hash)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            let users: i64 = sqlx::query_scalar("select count(*) from users")
-                .fetch_one(&mut *tx)
-                .await?;
-            if consumed.rows_affected() == 0 || users > 0 {
-                return Err(StoreError::NotFound);
-            }
-            sqlx::query(
-                "insert into users (id, email, password_hash, created_at, updated_at) values ($1, $2, $3, $4, $4)",
-            )
-            .bind(DbUuid::from(id))
-            .bind(email)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(id)
         })
     }
 }

@@ -1,7 +1,7 @@
-//! `api_tokens`: named bearer tokens, stored as hashes.
+//! `api_tokens`: named bearer tokens, stored as hashes, with an optional
+//! expiry. A token is live while it is neither revoked nor expired.
 
 use promptrefine_core::{TokenId, UserId};
-use serde::Serialize;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
@@ -18,23 +18,31 @@ struct TokenRow {
     created_at: DbTime,
     last_used_at: Option<DbTime>,
     revoked_at: Option<DbTime>,
+    expires_at: Option<DbTime>,
 }
 
 /// A token as listed (never with its secret or hash).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ApiToken {
     pub id: TokenId,
-    #[serde(skip)]
     pub user_id: UserId,
     pub name: String,
     pub prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// None: the token never expires.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// What a new token is made of (the caller hashes the secret).
+#[derive(Clone, Debug)]
+pub struct NewToken<'a> {
+    pub user_id: UserId,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub token_hash: &'a str,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl From<TokenRow> for ApiToken {
@@ -47,11 +55,13 @@ impl From<TokenRow> for ApiToken {
             created_at: r.created_at.0,
             last_used_at: r.last_used_at.map(|t| t.0),
             revoked_at: r.revoked_at.map(|t| t.0),
+            expires_at: r.expires_at.map(|t| t.0),
         }
     }
 }
 
-const TOKEN_COLUMNS: &str = "id, user_id, name, prefix, created_at, last_used_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, user_id, name, prefix, created_at, last_used_at, revoked_at, expires_at";
 
 pub struct TokenRepo<'a> {
     store: &'a Store,
@@ -64,38 +74,34 @@ impl Store {
 }
 
 impl TokenRepo<'_> {
-    pub async fn create(
-        &self,
-        user_id: UserId,
-        name: &str,
-        prefix: &str,
-        token_hash: &str,
-    ) -> Result<ApiToken> {
+    pub async fn create(&self, t: NewToken<'_>) -> Result<ApiToken> {
         let id = TokenId::new();
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
             sqlx::query(
-                "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at)
-                 values ($1, $2, $3, $4, $5, $6)",
+                "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at)
+                 values ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(DbUuid::from(id))
-            .bind(DbUuid::from(user_id))
-            .bind(name)
-            .bind(prefix)
-            .bind(token_hash)
+            .bind(DbUuid::from(t.user_id))
+            .bind(t.name)
+            .bind(t.prefix)
+            .bind(t.token_hash)
             .bind(now)
+            .bind(t.expires_at.map(DbTime::from))
             .execute(pool)
             .await?;
             Ok::<_, StoreError>(())
         })?;
         Ok(ApiToken {
             id,
-            user_id,
-            name: name.to_string(),
-            prefix: prefix.to_string(),
+            user_id: t.user_id,
+            name: t.name.to_string(),
+            prefix: t.prefix.to_string(),
             created_at: now.0,
             last_used_at: None,
             revoked_at: None,
+            expires_at: t.expires_at.map(|e| DbTime::from(e).0),
         })
     }
 
@@ -112,13 +118,19 @@ impl TokenRepo<'_> {
         Ok(rows.into_iter().map(ApiToken::from).collect())
     }
 
-    /// The live (not revoked) token with this hash.
-    pub async fn find_active(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+    /// The live token with this hash: not revoked, and not expired at `now`.
+    pub async fn find_active(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiToken>> {
         let row: Option<TokenRow> = on_backend!(self.store, read, |pool, _pg| {
             sqlx::query_as(&format!(
-                "select {TOKEN_COLUMNS} from api_tokens where token_hash = $1 and revoked_at is null"
+                "select {TOKEN_COLUMNS} from api_tokens
+                 where token_hash = $1 and revoked_at is null and (expires_at is null or expires_at > $2)"
             ))
             .bind(token_hash)
+            .bind(DbTime::from(now))
             .fetch_optional(pool)
             .await?
         });

@@ -105,7 +105,9 @@ impl UserRepo<'_> {
         })
     }
 
-    /// Replaces the password hash and signs the user out everywhere.
+    /// Replaces the password hash and signs the user out everywhere: every
+    /// session is deleted and every live API token revoked, in the same
+    /// transaction (a reset is what you do when a credential may be known).
     pub async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
@@ -124,6 +126,13 @@ impl UserRepo<'_> {
                 .bind(DbUuid::from(id))
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(
+                "update api_tokens set revoked_at = $2 where user_id = $1 and revoked_at is null",
+            )
+            .bind(DbUuid::from(id))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
         })

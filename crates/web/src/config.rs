@@ -5,7 +5,8 @@ use std::time::Duration;
 /// Whether session cookies carry `Secure` (and the `__Host-` prefix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CookieSecure {
-    /// Secure when the request came over HTTPS (or a trusted proxy says so).
+    /// Secure when the public URL is `https`, the request came over HTTPS, or
+    /// a trusted proxy says it did.
     Auto,
     Always,
     Never,
@@ -27,6 +28,19 @@ pub struct WebConfig {
     /// Serve `/metrics`; when a token is set it must be sent as a bearer token.
     pub metrics_enabled: bool,
     pub metrics_token: Option<String>,
+    /// The URL people use to reach the server; an `https` URL turns Secure cookies and HSTS on.
+    pub public_url: Option<String>,
+}
+
+impl WebConfig {
+    /// Whether the configured public URL is `https` (cookies Secure, HSTS sent).
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| {
+            u.trim()
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        })
+    }
 }
 
 impl Default for WebConfig {
@@ -41,6 +55,7 @@ impl Default for WebConfig {
             session_absolute: Duration::from_secs(60 * 60 * 24 * 14),
             metrics_enabled: true,
             metrics_token: None,
+            public_url: None,
         }
     }
 }

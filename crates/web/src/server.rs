@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 /// Every route, with the middleware stack (outermost first): request id →
 /// metrics → tracing → API envelope → security headers → body limit (with
-/// the drain of oversized bodies) → panic catcher.
+/// the drain of oversized bodies) → body-read deadline → panic catcher.
 pub fn router(state: AppState) -> Router {
     router_with(state, Router::new())
 }
@@ -38,7 +38,12 @@ pub(crate) fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }));
     // The security headers go outside the body limit, so its early 413s get them too.
+    // Inside the limit, every route's body must arrive within the request timeout.
     let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            crate::middleware::body_timeout::read_body_in_time,
+        ))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
         .layer(axum::extract::DefaultBodyLimit::max(
             config.body_limit_bytes,
@@ -47,6 +52,11 @@ pub(crate) fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             config.body_limit_bytes,
             crate::middleware::body_limit::drain_oversized,
         ));
+    let app = if config.public_url_is_https() {
+        security_headers::hsts(app)
+    } else {
+        app
+    };
     security_headers::apply(app)
         .layer(axum::middleware::from_fn(finish_envelope))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

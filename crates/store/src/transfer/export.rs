@@ -19,7 +19,7 @@ const RUNS: &str = "select id, prompt_id, version_id, provider, model, params, v
      total_tokens, cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at \
      from test_runs";
 const TOKENS: &str = "select id, user_id, name, prefix, token_hash, created_at, last_used_at, \
-     revoked_at from api_tokens";
+     revoked_at, expires_at from api_tokens";
 
 /// Streams one table ordered by `id` (uuid order on PostgreSQL, text order
 /// of the hyphenated lowercase form on SQLite: the same order), a page at a

@@ -175,8 +175,8 @@ impl Store {
                         Record::ApiToken(t) => {
                             sqlx::query(
                                 "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at,
-                                                         last_used_at, revoked_at)
-                                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                                         last_used_at, revoked_at, expires_at)
+                                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                             )
                             .bind(t.id)
                             .bind(t.user_id)
@@ -186,6 +186,7 @@ impl Store {
                             .bind(t.created_at)
                             .bind(t.last_used_at)
                             .bind(t.revoked_at)
+                            .bind(t.expires_at)
                             .execute(&mut *tx)
                             .await?;
                         }

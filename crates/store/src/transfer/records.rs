@@ -135,6 +135,10 @@ pub(super) struct ApiTokenRec {
     pub created_at: DbTime,
     pub last_used_at: Option<DbTime>,
     pub revoked_at: Option<DbTime>,
+    /// Absent (not null) for a token that never expires, so files written
+    /// before tokens could expire read back unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DbTime>,
 }
 
 /// Writes a JSON value with every object's keys in sorted order, whatever

@@ -1,4 +1,4 @@
-use promptrefine_store::{SessionRecord, StoreError, ThrottleState};
+use promptrefine_store::{Attempt, NewToken, SessionRecord, StoreError, UserRecord};
 use promptrefine_testkit::{TestDb, both_backends};
 use time::{Duration, OffsetDateTime};
 
@@ -7,9 +7,41 @@ use crate::open;
 both_backends!(
     sessions_are_found_until_they_expire_and_are_purged,
     tokens_are_found_by_hash_until_revoked,
+    expired_tokens_are_not_found,
+    a_password_reset_ends_every_session_and_revokes_every_token,
     throttle_counters_are_stored_and_reset,
+    parallel_attempts_each_count_and_none_slips_past_the_block,
+    a_throttle_count_decays_after_the_window_and_stale_rows_are_purged,
     setup_creates_the_first_user_once,
 );
+
+fn token<'a>(
+    user: &'a UserRecord,
+    hash: &'a str,
+    expires_at: Option<OffsetDateTime>,
+) -> NewToken<'a> {
+    NewToken {
+        user_id: user.id(),
+        name: "ci",
+        prefix: "pr_abcd",
+        token_hash: hash,
+        expires_at,
+    }
+}
+
+async fn admin(store: &promptrefine_store::Store) -> UserRecord {
+    store
+        .users()
+        .create("me@example.com", "hash")
+        .await
+        .unwrap();
+    store
+        .users()
+        .find_by_email("me@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+}
 
 async fn sessions_are_found_until_they_expire_and_are_purged(db: TestDb) {
     let store = open(&db).await;
@@ -99,87 +131,279 @@ async fn sessions_are_found_until_they_expire_and_are_purged(db: TestDb) {
 
 async fn tokens_are_found_by_hash_until_revoked(db: TestDb) {
     let store = open(&db).await;
-    let user = store
-        .users()
-        .create("me@example.com", "hash")
-        .await
-        .unwrap();
+    let user = admin(&store).await;
+    let now = OffsetDateTime::now_utc();
     let t = store
         .tokens()
-        .create(user.id, "ci", "pr_abcd", "tokenhash")
+        .create(token(&user, "tokenhash", None))
         .await
         .unwrap();
+    assert_eq!(t.expires_at, None);
     assert_eq!(
         store
             .tokens()
-            .find_active("tokenhash")
+            .find_active("tokenhash", now)
             .await
             .unwrap()
             .unwrap()
             .id,
         t.id
     );
-    store
-        .tokens()
-        .touch(t.id, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    store.tokens().touch(t.id, now).await.unwrap();
     assert!(
-        store.tokens().list(user.id).await.unwrap()[0]
+        store.tokens().list(user.id()).await.unwrap()[0]
             .last_used_at
             .is_some()
     );
-    store.tokens().revoke(user.id, t.id).await.unwrap();
+    store.tokens().revoke(user.id(), t.id).await.unwrap();
     assert!(
         store
             .tokens()
-            .find_active("tokenhash")
+            .find_active("tokenhash", now)
             .await
             .unwrap()
             .is_none()
     );
     assert!(matches!(
-        store.tokens().revoke(user.id, t.id).await,
+        store.tokens().revoke(user.id(), t.id).await,
         Err(StoreError::NotFound)
     ));
 }
 
-async fn throttle_counters_are_stored_and_reset(db: TestDb) {
+async fn expired_tokens_are_not_found(db: TestDb) {
     let store = open(&db).await;
+    let user = admin(&store).await;
+    let now = OffsetDateTime::now_utc();
+    let expires = now + Duration::days(1);
+    let t = store
+        .tokens()
+        .create(token(&user, "expiring", Some(expires)))
+        .await
+        .unwrap();
+    let listed = store.tokens().list(user.id()).await.unwrap();
+    assert_eq!(listed[0].expires_at, t.expires_at, "the expiry round-trips");
+    assert!(
+        (t.expires_at.unwrap() - expires).abs() < Duration::milliseconds(1),
+        "{t:?}"
+    );
+    let found = |at| {
+        let store = store.clone();
+        async move {
+            store
+                .tokens()
+                .find_active("expiring", at)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(found(now).await);
+    assert!(found(expires - Duration::seconds(1)).await);
+    assert!(!found(expires).await, "refused from its expiry on");
+    assert!(!found(expires + Duration::days(400)).await);
+}
+
+async fn a_password_reset_ends_every_session_and_revokes_every_token(db: TestDb) {
+    let store = open(&db).await;
+    let user = admin(&store).await;
+    let now = OffsetDateTime::now_utc();
+    for hash in ["t1", "t2"] {
+        store
+            .tokens()
+            .create(token(&user, hash, None))
+            .await
+            .unwrap();
+    }
+    store
+        .sessions()
+        .create(&SessionRecord {
+            id_hash: "s1".into(),
+            user_id: user.id(),
+            csrf_token: "csrf".into(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + Duration::hours(1),
+            absolute_expires_at: now + Duration::hours(2),
+        })
+        .await
+        .unwrap();
+    store
+        .users()
+        .set_password_hash(user.id(), "new-hash")
+        .await
+        .unwrap();
+    for hash in ["t1", "t2"] {
+        assert!(
+            store
+                .tokens()
+                .find_active(hash, now)
+                .await
+                .unwrap()
+                .is_none(),
+            "token {hash} survived the reset"
+        );
+    }
+    assert!(
+        store
+            .tokens()
+            .list(user.id())
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.revoked_at.is_some())
+    );
     assert!(
         store
             .sessions()
-            .throttle_state("email:x")
+            .find_valid("s1", now)
             .await
             .unwrap()
             .is_none()
     );
-    let now = time::OffsetDateTime::now_utc();
-    let st = ThrottleState {
-        failures: 3,
-        last_failure_at: now,
-        blocked_until: Some(now + Duration::seconds(4)),
-    };
-    store
-        .sessions()
-        .record_failure("email:x", &st)
-        .await
-        .unwrap();
+}
+
+/// Blocks for an hour from the fourth attempt on (a long block keeps the
+/// test about counting, not about the clock).
+fn block_from_the_fourth(now: OffsetDateTime) -> impl Fn(i64) -> Option<OffsetDateTime> {
+    move |n| (n > 3).then_some(now + Duration::hours(1))
+}
+
+async fn throttle_counters_are_stored_and_reset(db: TestDb) {
+    let store = open(&db).await;
+    assert!(store.throttle().state("email:x").await.unwrap().is_none());
+    let now = OffsetDateTime::now_utc();
+    for n in 1..=4 {
+        let got = store
+            .throttle()
+            .count_attempt(
+                "email:x",
+                now,
+                now - Duration::hours(1),
+                block_from_the_fourth(now),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, Attempt::Counted(n));
+    }
     let got = store
-        .sessions()
-        .throttle_state("email:x")
+        .throttle()
+        .count_attempt(
+            "email:x",
+            now,
+            now - Duration::hours(1),
+            block_from_the_fourth(now),
+        )
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(got.failures, 3);
-    store.sessions().reset_throttle("email:x").await.unwrap();
+    assert!(
+        matches!(got, Attempt::Blocked(until) if until > now + Duration::minutes(59)),
+        "{got:?}"
+    );
+    let state = store.throttle().state("email:x").await.unwrap().unwrap();
+    assert_eq!(state.failures, 4, "a blocked attempt is not counted");
+    assert!(state.blocked_until.is_some());
+    store.throttle().reset("email:x").await.unwrap();
+    assert!(store.throttle().state("email:x").await.unwrap().is_none());
+}
+
+/// The check-then-act race: 50 attempts at once must not all read "no
+/// failures yet". Each gets its own number, and once the fourth has set the
+/// block, the rest are refused.
+async fn parallel_attempts_each_count_and_none_slips_past_the_block(db: TestDb) {
+    let store = open(&db).await;
+    let now = OffsetDateTime::now_utc();
+    let attempts = (0..50).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .throttle()
+                .count_attempt(
+                    "addr:203.0.113.9",
+                    now,
+                    now - Duration::hours(1),
+                    block_from_the_fourth(now),
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let mut counted = vec![];
+    let mut blocked = 0;
+    for a in attempts.collect::<Vec<_>>() {
+        match a.await.unwrap() {
+            Attempt::Counted(n) => counted.push(n),
+            Attempt::Blocked(_) => blocked += 1,
+        }
+    }
+    counted.sort();
+    assert_eq!(
+        counted,
+        [1, 2, 3, 4],
+        "each counted attempt got its own number"
+    );
+    assert_eq!(blocked, 46);
+}
+
+async fn a_throttle_count_decays_after_the_window_and_stale_rows_are_purged(db: TestDb) {
+    let store = open(&db).await;
+    let t0 = OffsetDateTime::now_utc() - Duration::hours(3);
+    for key in ["email:old", "email:blocked"] {
+        for _ in 0..3 {
+            store
+                .throttle()
+                .count_attempt(key, t0, t0 - Duration::hours(1), |_| None)
+                .await
+                .unwrap();
+        }
+    }
+    // 150 minutes later (half an hour ago), with a one-hour window: the
+    // count starts again.
+    let t1 = t0 + Duration::minutes(150);
+    let got = store
+        .throttle()
+        .count_attempt("email:old", t1, t1 - Duration::hours(1), |_| None)
+        .await
+        .unwrap();
+    assert_eq!(got, Attempt::Counted(1), "decayed");
+    // An old row still blocking is kept; an old row blocking nothing goes.
+    store
+        .throttle()
+        .count_attempt("email:blocked", t0, t0 - Duration::hours(1), |_| {
+            Some(t0 + Duration::hours(10))
+        })
+        .await
+        .unwrap();
+    store
+        .throttle()
+        .count_attempt("email:stale", t0, t0 - Duration::hours(1), |_| None)
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let purged = store
+        .throttle()
+        .purge_stale(now - Duration::hours(1), now)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "only email:stale");
     assert!(
         store
-            .sessions()
-            .throttle_state("email:x")
+            .throttle()
+            .state("email:stale")
             .await
             .unwrap()
             .is_none()
+    );
+    assert!(
+        store
+            .throttle()
+            .state("email:blocked")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.throttle().state("email:old").await.unwrap().is_some(),
+        "recent: kept"
     );
 }
 
@@ -187,26 +411,26 @@ async fn setup_creates_the_first_user_once(db: TestDb) {
     let store = open(&db).await;
     let now = OffsetDateTime::now_utc();
     store
-        .sessions()
-        .put_setup_token("th", now + Duration::hours(1))
+        .setup_tokens()
+        .put("th", now + Duration::hours(1))
         .await
         .unwrap();
-    assert!(store.sessions().setup_token_valid("th", now).await.unwrap());
+    assert!(store.setup_tokens().is_valid("th", now).await.unwrap());
     assert!(matches!(
         store
-            .sessions()
+            .setup_tokens()
             .complete_setup("wrong", now, "a@b.c", "h")
             .await,
         Err(StoreError::NotFound)
     ));
     store
-        .sessions()
+        .setup_tokens()
         .complete_setup("th", now, "a@b.c", "h")
         .await
         .unwrap();
     assert!(matches!(
         store
-            .sessions()
+            .setup_tokens()
             .complete_setup("th", now, "x@b.c", "h")
             .await,
         Err(StoreError::NotFound)

@@ -41,7 +41,14 @@ pub async fn fill(store: &Store) {
         .unwrap();
     store
         .tokens()
-        .create(ada.id, "ci 🚀", "pr_abc", "hash-of-token")
+        .create(promptrefine_store::NewToken {
+            user_id: ada.id,
+            name: "ci 🚀",
+            prefix: "pr_abc",
+            token_hash: "hash-of-token",
+            // An expiry, so the round trip carries the column too.
+            expires_at: Some(time::OffsetDateTime::now_utc() + time::Duration::days(30)),
+        })
         .await
         .unwrap();
 

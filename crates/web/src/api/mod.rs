@@ -2,6 +2,7 @@
 //! `utoipa_axum::routes!`, so the OpenAPI document (`/api/openapi.json`) is
 //! generated from the same list the router is built from.
 
+mod auth;
 pub mod dto;
 pub mod envelope;
 pub mod extract;
@@ -11,6 +12,7 @@ mod models;
 mod openapi;
 mod prompts;
 mod runs;
+mod tokens;
 mod versions;
 
 use axum::Router;
@@ -26,7 +28,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(versions::routes())
         .merge(labels::routes())
         .merge(models::routes())
-        .merge(crate::auth::api_routes())
+        .merge(auth::routes())
+        .merge(tokens::routes())
 }
 
 /// Long-running routes (test runs) that must not get the request timeout.

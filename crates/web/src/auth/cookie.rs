@@ -1,9 +1,14 @@
 //! The session cookie: `HttpOnly`, `SameSite=Lax`, `Path=/`, and over HTTPS
 //! `Secure` with the `__Host-` prefix (which browsers only accept when Secure,
 //! host-only and Path=/ — it cannot be set by a sibling subdomain).
+//!
+//! When cookies are Secure only the `__Host-` name is read: a sibling
+//! subdomain can plant a plain `pr_session` (say with `Path=/app`, which the
+//! browser sends first), and reading either name would let it shadow the
+//! real session with one of its choosing.
 
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 
 use crate::config::CookieSecure;
 use crate::state::AppState;
@@ -11,13 +16,17 @@ use crate::state::AppState;
 pub const PLAIN_NAME: &str = "pr_session";
 pub const SECURE_NAME: &str = "__Host-pr_session";
 
-/// Whether this request should get a Secure cookie.
+/// Whether this request should get a Secure cookie. `auto` turns it on for
+/// an `https` public URL (the server sits behind a TLS proxy, whatever the
+/// proxy forwards), a request that came over HTTPS, or a trusted proxy that
+/// says it did.
 pub fn secure(parts: &Parts, state: &AppState) -> bool {
     match state.config.cookie_secure {
         CookieSecure::Always => true,
         CookieSecure::Never => false,
         CookieSecure::Auto => {
-            parts.uri.scheme_str() == Some("https")
+            state.config.public_url_is_https()
+                || parts.uri.scheme_str() == Some("https")
                 || (state.config.trust_proxy
                     && parts
                         .headers
@@ -28,15 +37,22 @@ pub fn secure(parts: &Parts, state: &AppState) -> bool {
     }
 }
 
-/// The session id from either cookie name.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The session id from the cookie this request's security calls for: only
+/// `__Host-pr_session` when cookies are Secure, only `pr_session` otherwise.
+pub fn session_cookie(parts: &Parts, state: &AppState) -> Option<String> {
+    let wanted = if secure(parts, state) {
+        SECURE_NAME
+    } else {
+        PLAIN_NAME
+    };
+    parts
+        .headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SECURE_NAME || *name == PLAIN_NAME)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_string())
 }
 

@@ -13,6 +13,15 @@ pub fn same_site_or_safe(parts: &Parts, state: &AppState) -> bool {
     from_this_site(parts, state)
 }
 
+/// Login CSRF: a browser request (it sends `Origin` or `Sec-Fetch-Site`)
+/// from another site, which must not sign the browser in. Requests without
+/// browser headers (scripts, curl) are not cross-site requests.
+pub fn cross_site_browser_request(parts: &Parts, state: &AppState) -> bool {
+    let browser =
+        parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
+    browser && !from_this_site(parts, state)
+}
+
 /// `Sec-Fetch-Site: same-origin` (or `none`: typed by the user), else an
 /// `Origin` whose host is this host. A request with neither is refused.
 pub fn from_this_site(parts: &Parts, state: &AppState) -> bool {

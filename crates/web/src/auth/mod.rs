@@ -9,7 +9,6 @@
 //! site, as its `Sec-Fetch-Site` or `Origin` header shows; tokens are exempt
 //! (a browser never attaches them on its own).
 
-mod api;
 pub mod cookie;
 pub mod csrf;
 
@@ -22,8 +21,6 @@ use promptrefine_core::UserId;
 
 use crate::api::envelope::ApiError;
 use crate::state::AppState;
-
-pub use api::routes as api_routes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -58,7 +55,7 @@ pub async fn authenticate(
             csrf_token: None,
         }));
     }
-    let Some(raw) = cookie::session_cookie(&parts.headers) else {
+    let Some(raw) = cookie::session_cookie(parts, state) else {
         return Ok(None);
     };
     Ok(state.app.session(&raw).await?.map(|s| CurrentUser {
@@ -86,18 +83,43 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when
-/// the proxy is trusted.
+/// A signed-in user who came with a session cookie: what managing API tokens
+/// takes. No credentials: 401; a bearer token: 403.
+#[derive(Clone, Debug)]
+pub struct SessionUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.method != AuthMethod::Session {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "managing API tokens needs a signed-in session, not an API token",
+            ));
+        }
+        Ok(SessionUser(user))
+    }
+}
+
+/// The client's address: the peer, or, when the proxy is trusted, the last
+/// `X-Forwarded-For` entry. That is the one the proxy appended (nginx's
+/// `$proxy_add_x_forwarded_for` adds the address it saw to whatever the
+/// client sent), so a client cannot choose it; the entries before it can be.
 pub fn client_addr(parts: &Parts, state: &AppState) -> Option<IpAddr> {
     if state.config.trust_proxy {
-        let forwarded = parts
+        let appended = parts
             .headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|ip| ip.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
+        if appended.is_some() {
+            return appended;
         }
     }
     parts

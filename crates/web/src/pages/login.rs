@@ -70,9 +70,7 @@ fn render_login(chrome: Chrome, next: String, email: String, error: String) -> P
 
 /// Login CSRF: a form on another site must not sign this browser in.
 fn cross_site(parts: &Parts, state: &AppState) -> bool {
-    let browser =
-        parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
-    browser && !csrf::from_this_site(parts, state)
+    csrf::cross_site_browser_request(parts, state)
 }
 
 pub async fn submit(
@@ -112,10 +110,10 @@ pub async fn submit(
                 _ => "Wrong email or password.".to_string(),
             };
             let mut res = render_login(Chrome::signed_out(), next, email, message)?;
-            *res.status_mut() = match e {
-                AppError::Throttled { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
-                _ => axum::http::StatusCode::UNAUTHORIZED,
-            };
+            *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            if let AppError::Throttled { retry_after_secs } = e {
+                too_many(&mut res, retry_after_secs);
+            }
             Ok(res)
         }
         Err(AppError::Invalid(_)) => {
@@ -134,7 +132,7 @@ pub async fn submit(
 
 pub async fn logout(State(state): State<AppState>, parts: Parts, post: PostForm) -> PageResult {
     let _ = post.user;
-    if let Some(raw) = cookie::session_cookie(&parts.headers) {
+    if let Some(raw) = cookie::session_cookie(&parts, &state) {
         state.app.logout(&raw).await?;
     }
     let mut res = Redirect::to("/login?ok=signedout").into_response();
@@ -216,6 +214,10 @@ pub async fn setup_submit(
             let (error, errors) = match &e {
                 AppError::Invalid(_) => (String::new(), Errors::of(&e)),
                 AppError::Forbidden(m) => (m.to_string(), Errors::default()),
+                AppError::Throttled { .. } => (
+                    "The server is busy. Try again in a moment.".to_string(),
+                    Errors::default(),
+                ),
                 _ => return Err(e.into()),
             };
             let mut res = Html(
@@ -230,7 +232,17 @@ pub async fn setup_submit(
             )
             .into_response();
             *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            if let AppError::Throttled { retry_after_secs } = e {
+                too_many(&mut res, retry_after_secs);
+            }
             Ok(res)
         }
     }
+}
+
+/// 429 with `Retry-After`, as the API answers.
+fn too_many(res: &mut axum::response::Response, retry_after_secs: u64) {
+    *res.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, retry_after_secs.into());
 }

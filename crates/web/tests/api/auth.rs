@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, read, spawn_app, spawn_app_with};
 
+mod credentials;
+mod throttle;
+
 both_backends!(
     login_sets_a_hardened_session_cookie_and_me_answers,
     behind_a_trusted_https_proxy_the_cookie_is_secure_and_host_prefixed,

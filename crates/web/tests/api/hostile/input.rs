@@ -32,7 +32,8 @@ fn json_routes(id: &str) -> Vec<(reqwest::Method, String)> {
         (Method::POST, format!("/api/prompts/{id}/render")),
         (Method::PUT, format!("/api/prompts/{id}/labels/production")),
         (Method::POST, "/api/test-runs".into()),
-        (Method::POST, "/api/tokens".into()),
+        // `/api/tokens` is left out: it takes a session, and these requests
+        // carry a token (403 before the body is read; see the auth tests).
     ]
 }
 

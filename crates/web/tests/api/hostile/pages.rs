@@ -86,14 +86,19 @@ async fn html_and_script_in_every_field_are_escaped_on_every_page(db: TestDb) {
         );
         runs.push(run["data"]["id"].as_str().unwrap().to_string());
     }
-    // A token whose name is the payload (shown on the settings page).
-    let (status, t) = app
-        .post("/api/tokens", json!({ "name": format!("tok {ATTR}") }))
-        .await;
-    assert!(status == 201 || status == 422, "{t}");
-
     let browser = app.browser();
     assert_eq!(app.login(&browser).await.status(), 200);
+    // A token whose name is the payload (shown on the settings page); managing
+    // tokens takes a session.
+    let res = browser
+        .post(app.url("/api/tokens"))
+        .header("origin", &app.addr)
+        .json(&json!({ "name": format!("tok {ATTR}") }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    assert!(status == 201 || status == 422, "{status}");
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let paths = [
         "/app".to_string(),

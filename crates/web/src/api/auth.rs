@@ -1,20 +1,19 @@
-//! `/api/auth/*` (login, logout, me, setup) and `/api/tokens`.
+//! `/api/auth/*`: login, logout, me and first-run setup.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use promptrefine_core::{TokenId, User};
-use promptrefine_store::ApiToken;
-use secrecy::{ExposeSecret, SecretString};
+use promptrefine_core::User;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{CurrentUser, client_addr, cookie, csrf};
 use crate::api::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
-use crate::api::extract::{ApiJson, parse_id};
+use crate::api::extract::ApiJson;
+use crate::auth::{CurrentUser, client_addr, cookie, csrf};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -23,8 +22,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(setup))
-        .routes(routes!(list_tokens, create_token))
-        .routes(routes!(revoke_token))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -52,12 +49,9 @@ async fn login(
     Ok(res)
 }
 
-/// Login CSRF: a form on another site must not sign the browser in. Requests
-/// without browser headers (scripts, curl) are not cross-site requests.
+/// Login CSRF: a form on another site must not sign the browser in.
 fn refuse_cross_site(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
-    let browser =
-        parts.headers.contains_key("origin") || parts.headers.contains_key("sec-fetch-site");
-    if browser && !csrf::from_this_site(parts, state) {
+    if csrf::cross_site_browser_request(parts, state) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "csrf_rejected",
@@ -80,7 +74,7 @@ async fn logout(
     State(state): State<AppState>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    if let Some(raw) = cookie::session_cookie(&parts.headers) {
+    if let Some(raw) = cookie::session_cookie(&parts, &state) {
         state.app.logout(&raw).await?;
     }
     let mut res = Data(SignedOut { signed_out: true }).into_response();
@@ -124,63 +118,4 @@ async fn setup(
     let mut res = Created(session.user).into_response();
     cookie::attach_session(&mut res, &session.session_id, &parts, &state);
     Ok(res)
-}
-
-/// The signed-in user's API tokens (never their secrets).
-#[utoipa::path(get, path = "/api/tokens", tag = "tokens",
-    responses((status = 200, body = Envelope<Vec<Object>>), (status = 401, body = ErrorEnvelope)))]
-async fn list_tokens(
-    user: CurrentUser,
-    State(state): State<AppState>,
-) -> Result<Data<Vec<ApiToken>>, ApiError> {
-    Ok(Data(state.app.list_tokens(user.user_id).await?))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    name: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedToken {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    info: ApiToken,
-    /// The secret, shown this once.
-    token: String,
-}
-
-/// Creates a named API token. The secret is in this answer only.
-#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
-    responses((status = 201, body = Envelope<CreatedToken>), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn create_token(
-    user: CurrentUser,
-    State(state): State<AppState>,
-    ApiJson(input): ApiJson<CreateToken>,
-) -> Result<Created<CreatedToken>, ApiError> {
-    let (info, secret) = state.app.create_token(user.user_id, &input.name).await?;
-    Ok(Created(CreatedToken {
-        info,
-        token: secret.expose_secret().to_string(),
-    }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Revoked {
-    revoked: bool,
-}
-
-/// Revokes a token at once.
-#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
-    responses((status = 200, body = Envelope<Revoked>), (status = 404, body = ErrorEnvelope)))]
-async fn revoke_token(
-    user: CurrentUser,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Data<Revoked>, ApiError> {
-    let id: TokenId = parse_id(&id, "token")?;
-    state.app.revoke_token(user.user_id, id).await?;
-    Ok(Data(Revoked { revoked: true }))
 }
