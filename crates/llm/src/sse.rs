@@ -3,25 +3,28 @@
 //! Follows the SSE format: lines end in `\n` or `\r\n`; `data:` lines of one
 //! event are joined with `\n`; a blank line ends an event; lines starting with
 //! `:` are comments; other fields are ignored.
+//!
+//! Public so that the tests of our own SSE answers (the web layer's streamed
+//! runs) decode them with the same decoder the client uses upstream.
 
 /// The longest line accepted; a stream that goes further is broken.
 const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct SseEvent {
+pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines, in order (joined with `\n` they are the data).
     pub data_lines: Vec<String>,
 }
 
 impl SseEvent {
-    pub(crate) fn data(&self) -> String {
+    pub fn data(&self) -> String {
         self.data_lines.join("\n")
     }
 }
 
 #[derive(Default)]
-pub(crate) struct SseDecoder {
+pub struct SseDecoder {
     buf: Vec<u8>,
     /// `buf[..scanned]` holds no newline.
     scanned: usize,
@@ -31,7 +34,7 @@ pub(crate) struct SseDecoder {
 
 impl SseDecoder {
     /// Feeds bytes; complete events are appended to `out`.
-    pub(crate) fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), String> {
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), String> {
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
         let mut from = self.scanned;
@@ -59,7 +62,7 @@ impl SseDecoder {
 
     /// The body ended: a last line without its newline, and a last event
     /// without its blank line, still count.
-    pub(crate) fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), String> {
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), String> {
         if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             let line = std::str::from_utf8(rest.strip_suffix(b"\r").unwrap_or(&rest))

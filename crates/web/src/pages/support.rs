@@ -178,7 +178,9 @@ impl IntoResponse for PageError {
             PageError::Status(s) => (*s, s.canonical_reason().unwrap_or("Error").to_string()),
             PageError::App(e) => match e {
                 AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("That {what} does not exist.")),
-                AppError::Invalid(_) | AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, e.to_string()),
+                AppError::Invalid(_) | AppError::BadRequest(_) | AppError::RenderedTooLarge { .. } => {
+                    (StatusCode::BAD_REQUEST, e.to_string())
+                }
                 AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
                 AppError::Unauthorized(m) | AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_string()),
                 AppError::Throttled { .. } | AppError::TooManyRuns(_) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),

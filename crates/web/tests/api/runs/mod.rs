@@ -7,6 +7,7 @@
 
 mod failures;
 mod history;
+mod limits;
 mod lifecycle;
 mod models;
 mod secrets;
@@ -14,6 +15,7 @@ mod secrets;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use promptrefine_llm::sse::{SseDecoder, SseEvent};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -39,10 +41,13 @@ pub struct Sse {
     pub data: Value,
 }
 
-/// Reads events off a streamed response as they arrive.
+/// Reads events off a streamed response as they arrive, with the product's
+/// own SSE decoder (the one that reads upstream streams).
 pub struct SseReader {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buf: String,
+    decoder: SseDecoder,
+    ready: std::collections::VecDeque<SseEvent>,
+    ended: bool,
 }
 
 impl SseReader {
@@ -52,30 +57,34 @@ impl SseReader {
         assert!(ct.starts_with("text/event-stream"), "{ct}");
         SseReader {
             body: res.bytes_stream().boxed(),
-            buf: String::new(),
+            decoder: SseDecoder::default(),
+            ready: Default::default(),
+            ended: false,
         }
     }
 
     pub async fn next(&mut self) -> Option<Sse> {
         loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut event = String::from("message");
-                let mut data = Vec::new();
-                for line in block.lines() {
-                    if let Some(e) = line.strip_prefix("event:") {
-                        event = e.trim().to_string();
-                    } else if let Some(d) = line.strip_prefix("data:") {
-                        data.push(d.strip_prefix(' ').unwrap_or(d).to_string());
-                    }
+            if let Some(ev) = self.ready.pop_front() {
+                let data = serde_json::from_str(&ev.data()).expect("event data is JSON");
+                let event = ev.event.unwrap_or_else(|| "message".into());
+                return Some(Sse { event, data });
+            }
+            if self.ended {
+                return None;
+            }
+            let mut out = Vec::new();
+            match self.body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.expect("the stream reads");
+                    self.decoder.push(&chunk, &mut out).expect("a valid event stream");
                 }
-                if !data.is_empty() {
-                    let data = serde_json::from_str(&data.join("\n")).expect("event data is JSON");
-                    return Some(Sse { event, data });
+                None => {
+                    self.ended = true;
+                    self.decoder.finish(&mut out).expect("a valid event stream");
                 }
             }
-            let chunk = self.body.next().await?.expect("the stream reads");
-            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+            self.ready.extend(out);
         }
     }
 
