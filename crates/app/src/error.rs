@@ -33,6 +33,10 @@ pub enum AppError {
     /// The cap on runs in flight is reached (429 `too_many_runs`).
     #[error("too many runs in flight ({0}); try again when one finishes")]
     TooManyRuns(usize),
+    /// Rendering would make more than `limit` bytes (422 `rendered_too_large`);
+    /// `field` is `variables` or `content`, whichever made it too large.
+    #[error("the rendered prompt would be larger than {limit} bytes; shorten the {field}")]
+    RenderedTooLarge { field: &'static str, limit: usize },
     /// The request is well-formed but cannot be done in the current state (409/400).
     #[error("{0}")]
     BadRequest(String),

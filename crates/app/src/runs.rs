@@ -4,20 +4,24 @@
 //! # The run lifecycle
 //!
 //! ```text
-//! start_run ─ validate ─ resolve version ─ render ─ take a permit ─┐   (no side effects yet)
+//! start_run ─ validate ─ resolve version ─ take a permit ─ render ─┐   (no side effects yet)
 //!                                                                  │
 //!            ┌──────────────── spawned task (owns the permit) ─────┘
-//!            │ insert the run as `running` ──► RunEvent::Started
-//!            │ call the provider, streaming ──► RunEvent::Delta …
+//!            │ insert the run as `running` ──► start_run returns a RunHandle
+//!            │ call the provider, streaming ──► RunHandle::events (RunEvent::Delta …)
 //!            │ write the outcome once: succeeded | failed | cancelled
-//!            └─► the stored run, to whoever still waits for it
+//!            └─► RunHandle::done: the stored run, to whoever still waits for it
 //! ```
 //!
-//! * **Nothing before the permit has side effects.** Invalid input, an unknown
-//!   prompt or a full house (429 `too_many_runs`, never a queue) leave no trace.
+//! * **Nothing before the task has side effects.** Invalid input, an unknown
+//!   prompt, a full house (429 `too_many_runs`, never a queue) or a rendered
+//!   prompt over the cap (422 `rendered_too_large`) leave no trace. The permit
+//!   is taken before rendering, so the cap on runs also bounds the memory
+//!   that rendering takes.
 //! * **Everything after it happens in a spawned task** that owns the permit.
-//!   The HTTP handler only awaits the task's result, so a client that hangs
-//!   up (streamed or not) does not stop the run: it completes, is stored, and
+//!   The HTTP handler only awaits the task's result or maps the handle's
+//!   event stream to SSE, so a client that hangs up (streamed or not) does
+//!   not stop the run: it completes, is stored, and
 //!   its permit is released. That is the documented choice for a client that
 //!   disconnects; an explicit `cancel_run` is the way to stop a run.
 //! * **A run is always finished in the database**: the outcome write is
@@ -42,6 +46,7 @@
 //!   a run, an error or a log line.
 
 mod execute;
+mod handle;
 mod models;
 mod observer;
 mod service;
@@ -52,11 +57,14 @@ use promptrefine_core::validate::{self, Violations};
 use promptrefine_core::{ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
 use promptrefine_llm::ChatRequest;
 use promptrefine_store::{Cursor, NewRun, Page, RunFilter, RunOutcome};
-use tokio::sync::mpsc::UnboundedSender;
+use promptrefine_core::Content;
+use promptrefine_core::template::{RenderError, render_content_limited};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::{AppError, OrNotFound, Result, check};
 use crate::{App, page_limit};
 
+pub use handle::{RunDone, RunEvent, RunEvents, RunHandle};
 pub use models::{ModelList, ModelSource};
 pub use observer::RunObserver;
 pub use promptrefine_llm::{ClientSettings, PriceTable, ProviderConfig};
@@ -75,15 +83,6 @@ pub struct StartRun {
     /// Overrides the version's settings field by field.
     pub params: Option<ModelSettings>,
     pub variables: BTreeMap<String, String>,
-}
-
-/// What a caller that asked for events sees while a run is in flight.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RunEvent {
-    /// The run was stored as `running`; sent once, before any delta.
-    Started(Box<Run>),
-    /// A piece of output, in order. Their concatenation is the run's output.
-    Delta(String),
 }
 
 /// The answer to a cancel request.
@@ -113,27 +112,63 @@ pub(crate) struct RunPlan {
 }
 
 impl App {
-    /// Runs a version against a model and returns the stored, finished run
-    /// (whatever its status: an upstream failure is a `failed` run, not an
-    /// error). With `events`, the caller also gets [`RunEvent`]s as they
-    /// happen. See the module docs for what happens when.
+    /// Starts a run of a version against a model. `Err` when it is refused
+    /// (invalid input, unknown prompt, a full house): then nothing was
+    /// stored. Otherwise the run is stored as `running` and goes on in its
+    /// own task; the [`RunHandle`] carries it, its output as a stream, and
+    /// its outcome (an upstream failure is a `failed` run, not an error).
+    /// See the module docs for what happens when.
     #[tracing::instrument(skip_all, fields(prompt_id = %input.prompt_id, request_id = request_id.as_deref().unwrap_or("")))]
     pub async fn start_run(
         &self,
         input: StartRun,
         request_id: Option<String>,
-        events: Option<UnboundedSender<RunEvent>>,
-    ) -> Result<Run> {
-        let plan = self.plan_run(input, request_id).await?;
-        let permit = self.runs.try_permit()?;
-        let task = self.runs.launch(self.store.clone(), plan, permit, events);
-        let task = observer::observed(task, self.observer.clone());
-        task.await
-            .map_err(|e| AppError::Internal(format!("the run task failed: {e}")))?
+    ) -> Result<RunHandle> {
+        let (plan, permit) = self.plan_run(input, request_id).await?;
+        let (started, started_rx) = tokio::sync::oneshot::channel();
+        let (feed, events) = handle::feed();
+        let listeners = execute::Listeners {
+            started,
+            feed,
+            observer: self.observer.clone(),
+        };
+        let task = self
+            .runs
+            .launch(self.store.clone(), plan, permit, listeners);
+        match started_rx.await {
+            Ok(run) => Ok(RunHandle {
+                run,
+                events,
+                done: RunDone::task(task),
+            }),
+            // The task ended before it said so: the run could not be stored
+            // (its error), or it panicked and was stored as failed.
+            Err(_) => {
+                let run = RunDone::task(task).await?;
+                Ok(RunHandle {
+                    run: run.clone(),
+                    events,
+                    done: RunDone::ready(Ok(run)),
+                })
+            }
+        }
     }
 
-    /// Validates, resolves and renders; takes nothing and writes nothing.
-    async fn plan_run(&self, input: StartRun, request_id: Option<String>) -> Result<RunPlan> {
+    /// Starts a run and waits for its outcome, without listening to its
+    /// output (nothing of it is buffered): the stored, finished run.
+    pub async fn run_to_end(&self, input: StartRun, request_id: Option<String>) -> Result<Run> {
+        let RunHandle { done, .. } = self.start_run(input, request_id).await?;
+        done.await
+    }
+
+    /// Validates, resolves, takes a permit and renders; writes nothing. The
+    /// permit comes before rendering so the cap on runs in flight also
+    /// bounds the memory rendering takes (up to the render cap each).
+    async fn plan_run(
+        &self,
+        input: StartRun,
+        request_id: Option<String>,
+    ) -> Result<(RunPlan, OwnedSemaphorePermit)> {
         let mut v = Violations::default();
         let model = input.model.as_deref().map(str::trim).map(str::to_owned);
         if let Some(m) = &input.model {
@@ -185,13 +220,15 @@ impl App {
                 "model is required: the version's settings name none",
             ));
         };
-        let messages = crate::prompts::render(&version.content, &input.variables)?.to_messages();
+        let permit = self.runs.try_permit()?;
+        let limit = self.runs.max_rendered_bytes();
+        let messages = render(&version.content, &input.variables, limit)?.to_messages();
         let settings = ModelSettings {
             model: Some(model.clone()),
             ..settings
         };
         let provider = provider.expect("checked above").clone();
-        Ok(RunPlan {
+        let plan = RunPlan {
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: prompt.id,
@@ -211,7 +248,8 @@ impl App {
                 stream: true,
             },
             provider,
-        })
+        };
+        Ok((plan, permit))
     }
 
     /// Stops a run in flight; see [`CancelOutcome`].
@@ -308,4 +346,31 @@ impl App {
     pub async fn drain_runs(&self, grace: std::time::Duration) -> usize {
         self.runs.drain(grace).await
     }
+}
+
+/// Renders content under a cap of `limit` bytes: every missing variable is
+/// one 422 (`validation_failed`), a result over the cap is 422
+/// `rendered_too_large` naming `variables` or `content` and the limit.
+pub fn render(
+    content: &Content,
+    variables: &BTreeMap<String, String>,
+    limit: usize,
+) -> Result<Content> {
+    render_content_limited(content, variables, limit).map_err(|e| match e {
+        RenderError::MissingVariables(missing) => {
+            let mut v = Violations::default();
+            for name in &missing {
+                v.push(
+                    format!("variables.{name}"),
+                    "required",
+                    format!("no value for variable {name}"),
+                );
+            }
+            AppError::Invalid(v)
+        }
+        RenderError::TooLarge { limit, by_values } => AppError::RenderedTooLarge {
+            field: if by_values { "variables" } else { "content" },
+            limit,
+        },
+    })
 }

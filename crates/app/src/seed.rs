@@ -230,6 +230,7 @@ impl App {
                     prompt_tokens: succeeded.then_some(42),
                     completion_tokens: succeeded.then_some(17),
                     total_tokens: succeeded.then_some(59),
+                    tokens_estimated: false,
                     cost_micro_usd: succeeded.then_some(17),
                     latency_ms: Some(850 + 40 * i as i64),
                     ttft_ms: succeeded.then_some(210),

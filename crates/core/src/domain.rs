@@ -250,6 +250,10 @@ pub struct Run {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    /// The token counts (and the cost from them) are the server's estimate:
+    /// the upstream sent no usage. See `promptrefine_llm::tokens`.
+    #[serde(default)]
+    pub tokens_estimated: bool,
     pub cost_micro_usd: Option<i64>,
     pub latency_ms: Option<i64>,
     pub ttft_ms: Option<i64>,

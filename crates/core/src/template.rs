@@ -21,6 +21,9 @@
 //! Values are inserted verbatim: a value that itself contains `{{x}}` is not
 //! expanded again. Rendering fails if any variable has no value, and the error
 //! names every missing variable at once so a form can highlight all of them.
+//! The output is capped ([`DEFAULT_MAX_RENDERED_BYTES`], or the limit given
+//! to the `_limited` functions): a body of 50,000 `{{a}}` and a value of
+//! 256 KiB would otherwise make 13 GB. Past the cap nothing more is written.
 //!
 //! Parsing is a single left-to-right pass that never backtracks over more than
 //! the characters it just looked at, so it runs in linear time on any input,
@@ -30,6 +33,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::domain::{ChatMessage, Content};
 
+/// The default cap on a rendered body: far above any real prompt, far
+/// below what a few thousand `{{a}}` with a large value would make.
+pub const DEFAULT_MAX_RENDERED_BYTES: usize = 4 * 1024 * 1024;
+
 /// Why a template could not be rendered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -37,6 +44,10 @@ pub enum RenderError {
     /// order of first appearance.
     #[error("missing values for variables: {}", .0.join(", "))]
     MissingVariables(Vec<String>),
+    /// The rendered text would be larger than `limit` bytes. `by_values`:
+    /// the template's own text fits, the inserted values make it too large.
+    #[error("the rendered text would be larger than {limit} bytes")]
+    TooLarge { limit: usize, by_values: bool },
 }
 
 /// Whether `name` is a valid variable name: a letter or `_`, then letters,
@@ -74,36 +85,101 @@ pub fn content_variables(content: &Content) -> Vec<String> {
     names.into_vec()
 }
 
-/// `template` with every variable replaced by its value from `vars`.
+/// `template` with every variable replaced by its value from `vars`, at
+/// most [`DEFAULT_MAX_RENDERED_BYTES`] long.
 ///
 /// Values not used by the template are ignored.
 pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String, RenderError> {
-    let mut missing = UniqueNames::default();
-    let out = render_into(template, vars, &mut missing);
-    missing.into_result().map(|()| out)
+    render_limited(template, vars, DEFAULT_MAX_RENDERED_BYTES)
 }
 
-/// `content` with every variable in every message replaced by its value.
+/// [`render`] with a cap of `limit` bytes on the output.
+pub fn render_limited(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    limit: usize,
+) -> Result<String, RenderError> {
+    let mut missing = UniqueNames::default();
+    let mut budget = Budget::new(limit);
+    let out = render_into(template, vars, &mut missing, &mut budget);
+    finish(missing, &budget).map(|()| out)
+}
+
+/// `content` with every variable in every message replaced by its value,
+/// at most [`DEFAULT_MAX_RENDERED_BYTES`] long in all.
 ///
 /// The error lists the missing variables of all messages together.
 pub fn render_content(
     content: &Content,
     vars: &BTreeMap<String, String>,
 ) -> Result<Content, RenderError> {
+    render_content_limited(content, vars, DEFAULT_MAX_RENDERED_BYTES)
+}
+
+/// [`render_content`] with a cap of `limit` bytes on all messages together.
+pub fn render_content_limited(
+    content: &Content,
+    vars: &BTreeMap<String, String>,
+    limit: usize,
+) -> Result<Content, RenderError> {
     let mut missing = UniqueNames::default();
+    let mut budget = Budget::new(limit);
     let rendered = match content {
-        Content::Text(t) => Content::Text(render_into(t, vars, &mut missing)),
+        Content::Text(t) => Content::Text(render_into(t, vars, &mut missing, &mut budget)),
         Content::Chat(messages) => Content::Chat(
             messages
                 .iter()
                 .map(|m| ChatMessage {
                     role: m.role,
-                    content: render_into(&m.content, vars, &mut missing),
+                    content: render_into(&m.content, vars, &mut missing, &mut budget),
                 })
                 .collect(),
         ),
     };
-    missing.into_result().map(|()| rendered)
+    finish(missing, &budget).map(|()| rendered)
+}
+
+/// Missing variables first (the request is wrong whatever its size), then
+/// the size.
+fn finish(missing: UniqueNames, budget: &Budget) -> Result<(), RenderError> {
+    missing.into_result()?;
+    if budget.used > budget.limit {
+        return Err(RenderError::TooLarge {
+            limit: budget.limit,
+            by_values: budget.text <= budget.limit,
+        });
+    }
+    Ok(())
+}
+
+/// Counts the output as it would grow. Once over the limit nothing more is
+/// written (so memory stays bounded by the limit), but the scan goes on, in
+/// linear time, to find every missing variable and the template's own size.
+struct Budget {
+    limit: usize,
+    /// Bytes the output would have.
+    used: usize,
+    /// Of which the template's own text.
+    text: usize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            used: 0,
+            text: 0,
+        }
+    }
+
+    /// Whether `piece` still fits; counts it either way.
+    fn take(&mut self, piece: &str, is_text: bool) -> bool {
+        self.used = self.used.saturating_add(piece.len());
+        if is_text {
+            self.text = self.text.saturating_add(piece.len());
+        }
+        self.used <= self.limit
+    }
 }
 
 fn texts(content: &Content) -> Box<dyn Iterator<Item = &str> + '_> {
@@ -119,12 +195,21 @@ fn render_into(
     template: &str,
     vars: &BTreeMap<String, String>,
     missing: &mut UniqueNames,
+    budget: &mut Budget,
 ) -> String {
-    let mut out = String::with_capacity(template.len());
+    let mut out = String::with_capacity(template.len().min(budget.limit));
     scan(template, |piece| match piece {
-        Piece::Text(text) => out.push_str(text),
+        Piece::Text(text) => {
+            if budget.take(text, true) {
+                out.push_str(text);
+            }
+        }
         Piece::Var(name) => match vars.get(name) {
-            Some(value) => out.push_str(value),
+            Some(value) => {
+                if budget.take(value, false) {
+                    out.push_str(value);
+                }
+            }
             None => missing.add(name),
         },
     });
@@ -254,351 +339,6 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Role;
-
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn missing(names: &[&str]) -> RenderError {
-        RenderError::MissingVariables(names.iter().map(|n| n.to_string()).collect())
-    }
-
-    #[test]
-    fn variables_are_found_in_order_of_first_appearance_without_repeats() {
-        assert_eq!(
-            variables("{{b}} and {{a}} then {{b}} and {{ c }}"),
-            ["b", "a", "c"]
-        );
-    }
-
-    #[test]
-    fn whitespace_inside_the_braces_is_allowed() {
-        assert_eq!(
-            variables("{{ name }}{{\tother\n}}{{x   }}"),
-            ["name", "other", "x"]
-        );
-        assert_eq!(
-            render("Hi {{  name  }}!", &vars(&[("name", "Ada")])).unwrap(),
-            "Hi Ada!"
-        );
-    }
-
-    #[test]
-    fn names_may_contain_digits_underscores_and_dots_but_not_start_with_a_digit() {
-        assert_eq!(
-            variables("{{user.first_name}} {{_x1}} {{a.}} {{1st}} {{.a}}"),
-            ["user.first_name", "_x1", "a."]
-        );
-        assert!(is_variable_name("a"));
-        assert!(is_variable_name("_"));
-        assert!(!is_variable_name(""));
-        assert!(!is_variable_name("9a"));
-        assert!(!is_variable_name("a-b"));
-        assert!(!is_variable_name("é"));
-    }
-
-    #[test]
-    fn braces_around_something_that_is_not_a_name_are_literal_text() {
-        let t = "{{}} {{ not valid! }} {{a b}} {{ }} {{a-b}} {{é}} {\"json\": {\"k\": 1}}";
-        assert!(variables(t).is_empty());
-        assert_eq!(render(t, &BTreeMap::new()).unwrap(), t);
-    }
-
-    #[test]
-    fn unbalanced_braces_are_literal_text() {
-        for t in [
-            "{{",
-            "{{name",
-            "{{name}",
-            "name}}",
-            "}}{{",
-            "{{ name } }",
-            "{{{{",
-        ] {
-            assert!(variables(t).is_empty(), "{t}");
-            assert_eq!(render(t, &BTreeMap::new()).unwrap(), t);
-        }
-    }
-
-    #[test]
-    fn extra_braces_around_a_variable_stay_as_text() {
-        assert_eq!(
-            render("{{{x}}}", &vars(&[("x", "1")])).unwrap(),
-            "{1}",
-            "the first brace is text, the last brace too"
-        );
-        assert_eq!(render("{{{{x}}}}", &vars(&[("x", "1")])).unwrap(), "{{1}}");
-    }
-
-    #[test]
-    fn escaped_braces_render_literally() {
-        let t = r"Write \{{name}} to use a variable, e.g. {{example}}.";
-        assert_eq!(variables(t), ["example"]);
-        assert_eq!(
-            render(t, &vars(&[("example", "{{city}}")])).unwrap(),
-            "Write {{name}} to use a variable, e.g. {{city}}."
-        );
-    }
-
-    #[test]
-    fn an_escaped_pair_of_braces_does_not_start_a_tag_at_the_next_brace() {
-        assert_eq!(variables(r"\{{{x}}"), Vec::<String>::new());
-        assert_eq!(render(r"\{{{x}}", &BTreeMap::new()).unwrap(), "{{{x}}");
-    }
-
-    #[test]
-    fn a_doubled_backslash_before_a_variable_renders_as_one_backslash() {
-        let v = vars(&[("dir", "tmp")]);
-        assert_eq!(render(r"C:\\{{dir}}", &v).unwrap(), r"C:\tmp");
-        assert_eq!(render(r"\\\{{dir}}", &v).unwrap(), r"\{{dir}}");
-        assert_eq!(render(r"\\\\{{dir}}", &v).unwrap(), r"\\tmp");
-    }
-
-    #[test]
-    fn backslashes_not_directly_before_double_braces_are_plain_text() {
-        let t = r"a\b \\ \{ \} \n {\{ \{x}} end\";
-        assert!(variables(t).is_empty());
-        assert_eq!(render(t, &BTreeMap::new()).unwrap(), t);
-        assert_eq!(render(r"\ {{x}}", &vars(&[("x", "1")])).unwrap(), r"\ 1");
-    }
-
-    #[test]
-    fn values_are_inserted_verbatim_without_expanding_again() {
-        let v = vars(&[("a", "{{b}}"), ("b", "never"), ("c", r"\{{b}}")]);
-        assert_eq!(render("{{a}} {{c}}", &v).unwrap(), r"{{b}} \{{b}}");
-    }
-
-    #[test]
-    fn every_missing_variable_is_reported_once_in_order() {
-        let err = render(
-            "{{b}} {{a}} {{present}} {{b}} {{c}}",
-            &vars(&[("present", "x")]),
-        )
-        .unwrap_err();
-        assert_eq!(err, missing(&["b", "a", "c"]));
-        assert_eq!(err.to_string(), "missing values for variables: b, a, c");
-    }
-
-    #[test]
-    fn unused_values_are_ignored() {
-        assert_eq!(
-            render("Hello {{name}}", &vars(&[("name", "Ada"), ("extra", "x")])).unwrap(),
-            "Hello Ada"
-        );
-    }
-
-    #[test]
-    fn multibyte_text_around_variables_is_kept() {
-        assert_eq!(
-            render("✓ {{ naïve }} {{x}}ü", &vars(&[("x", "é")])).unwrap(),
-            "✓ {{ naïve }} éü"
-        );
-    }
-
-    #[test]
-    fn chat_variables_are_collected_across_messages() {
-        let content = Content::Chat(vec![
-            ChatMessage {
-                role: Role::System,
-                content: "You help {{company}}.".into(),
-            },
-            ChatMessage {
-                role: Role::User,
-                content: "{{question}} ({{company}})".into(),
-            },
-        ]);
-        assert_eq!(content_variables(&content), ["company", "question"]);
-        assert_eq!(
-            content_variables(&Content::Text("{{x}}{{x}}".into())),
-            ["x"]
-        );
-    }
-
-    #[test]
-    fn rendering_chat_content_renders_every_message_and_keeps_roles() {
-        let content = Content::Chat(vec![
-            ChatMessage {
-                role: Role::System,
-                content: "You help {{company}}.".into(),
-            },
-            ChatMessage {
-                role: Role::User,
-                content: "{{question}}".into(),
-            },
-        ]);
-        let rendered = render_content(
-            &content,
-            &vars(&[("company", "Acme"), ("question", "Why?")]),
-        )
-        .unwrap();
-        assert_eq!(
-            rendered,
-            Content::Chat(vec![
-                ChatMessage {
-                    role: Role::System,
-                    content: "You help Acme.".into(),
-                },
-                ChatMessage {
-                    role: Role::User,
-                    content: "Why?".into(),
-                },
-            ])
-        );
-        assert_eq!(
-            render_content(&Content::Text("{{a}}".into()), &vars(&[("a", "1")])).unwrap(),
-            Content::Text("1".into())
-        );
-    }
-
-    #[test]
-    fn missing_chat_variables_are_reported_across_all_messages() {
-        let content = Content::Chat(vec![
-            ChatMessage {
-                role: Role::System,
-                content: "{{a}} {{b}}".into(),
-            },
-            ChatMessage {
-                role: Role::User,
-                content: "{{c}} {{a}}".into(),
-            },
-        ]);
-        assert_eq!(
-            render_content(&content, &vars(&[("b", "x")])).unwrap_err(),
-            missing(&["a", "c"])
-        );
-    }
-
-    #[test]
-    fn ten_thousand_variables_render_quickly() {
-        let template: String = (0..10_000).map(|i| format!("{{{{v{i}}}}} ")).collect();
-        let names = variables(&template);
-        assert_eq!(names.len(), 10_000);
-        let values: BTreeMap<_, _> = names.iter().map(|n| (n.clone(), "x".to_string())).collect();
-        assert_eq!(render(&template, &values).unwrap(), "x ".repeat(10_000));
-        match render(&template, &BTreeMap::new()) {
-            Err(RenderError::MissingVariables(m)) => assert_eq!(m, names),
-            other => panic!("expected missing variables, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn pathological_inputs_are_handled_in_linear_time() {
-        // Each of these would take minutes if parsing were quadratic.
-        let n = 200_000;
-        for t in [
-            "{".repeat(n),
-            "{{ ".repeat(n),
-            "{{a".repeat(n),
-            "\\".repeat(n) + "{{",
-            "\\{{".repeat(n),
-            format!("{{{{{}", "a".repeat(n)),
-        ] {
-            assert!(variables(&t).is_empty());
-            assert_eq!(
-                render(&t, &BTreeMap::new()).unwrap().len(),
-                t.len() - count_dropped(&t)
-            );
-        }
-    }
-
-    /// Backslashes dropped by escapes in the pathological inputs above.
-    fn count_dropped(t: &str) -> usize {
-        if t.starts_with("\\{{") {
-            t.len() / 3
-        } else if t.starts_with('\\') {
-            (t.len() - 2) / 2
-        } else {
-            0
-        }
-    }
-
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
-
-        /// Templates built from the fragments that matter to the parser, so
-        /// tags, escapes and near-misses are common.
-        fn template() -> impl Strategy<Value = String> {
-            let fragment = prop_oneof![
-                Just("{{".to_string()),
-                Just("}}".to_string()),
-                Just("{".to_string()),
-                Just("}".to_string()),
-                Just("\\".to_string()),
-                Just(" ".to_string()),
-                Just("\n".to_string()),
-                Just(".".to_string()),
-                Just("_".to_string()),
-                Just("!".to_string()),
-                "[a-c0-9]{1,3}",
-                "[{} a-b_]{1,6}",
-                "\\PC{0,4}",
-            ];
-            prop::collection::vec(fragment, 0..40).prop_map(|parts| parts.concat())
-        }
-
-        fn any_template() -> impl Strategy<Value = String> {
-            prop_oneof![template(), any::<String>()]
-        }
-
-        /// `t` with a space between every two adjacent `{`, so it contains
-        /// no `{{` but keeps everything else (backslashes, `}}`, names).
-        fn split_double_braces(t: String) -> String {
-            let mut out = String::with_capacity(t.len());
-            for c in t.chars() {
-                if c == '{' && out.ends_with('{') {
-                    out.push(' ');
-                }
-                out.push(c);
-            }
-            out
-        }
-
-        proptest! {
-            #[test]
-            fn render_never_panics(t in any_template(), names in prop::collection::vec("[a-c]{1,2}", 0..4)) {
-                let values: BTreeMap<_, _> = names.into_iter().map(|n| (n, "{{v}}".to_string())).collect();
-                let _ = render(&t, &values);
-                let _ = variables(&t);
-            }
-
-            #[test]
-            fn a_template_without_double_braces_renders_unchanged(t in any_template().prop_map(split_double_braces)) {
-                prop_assert!(variables(&t).is_empty());
-                prop_assert_eq!(render(&t, &BTreeMap::new()).unwrap(), t);
-            }
-
-            #[test]
-            fn every_variable_is_missing_when_no_values_are_given(t in any_template()) {
-                let names = variables(&t);
-                match render(&t, &BTreeMap::new()) {
-                    Ok(_) => prop_assert!(names.is_empty()),
-                    Err(RenderError::MissingVariables(m)) => prop_assert_eq!(m, names),
-                }
-            }
-
-            #[test]
-            fn rendering_with_every_variable_supplied_succeeds(t in any_template()) {
-                let values: BTreeMap<_, _> = variables(&t)
-                    .into_iter()
-                    .map(|n| (n, "{{value}}".to_string()))
-                    .collect();
-                prop_assert!(render(&t, &values).is_ok());
-            }
-
-            #[test]
-            fn reported_names_are_valid_and_unique(t in any_template()) {
-                let names = variables(&t);
-                let unique: HashSet<_> = names.iter().collect();
-                prop_assert_eq!(unique.len(), names.len());
-                prop_assert!(names.iter().all(|n| is_variable_name(n)));
-            }
-        }
-    }
-}
+mod properties;
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,16 @@
 //! Reading a successful answer: one JSON `chat.completion`, or an event
 //! stream of `chat.completion.chunk`s whose content is forwarded as it comes.
+//!
+//! Both are capped: at most `max_output_bytes` of output (the output is cut
+//! there, at a character boundary, and kept) and `max_stream_events` events,
+//! so an upstream that streams forever ends as `output_too_large` instead of
+//! filling memory and then the database. Deltas go out on a bounded channel:
+//! a slow consumer slows the reading down, it never grows a buffer.
 
 use reqwest::Response;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 
 use crate::error::{ErrorCode, LlmError, message_from_json, upstream_message};
@@ -12,7 +18,7 @@ use crate::provider::Inner;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::transport::protocol;
 use crate::wire::WireResponse;
-use crate::{Completion, Usage};
+use crate::{ClientSettings, Completion, Usage};
 
 pub(crate) fn elapsed_ms(since: Instant) -> i64 {
     i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX)
@@ -20,11 +26,12 @@ pub(crate) fn elapsed_ms(since: Instant) -> i64 {
 
 /// A non-streamed answer. Its whole text goes out as one delta, so a caller
 /// that shows deltas shows it too.
-pub(crate) fn parse_completion(
+pub(crate) async fn parse_completion(
     body: &[u8],
     started: Instant,
-    deltas: Option<&UnboundedSender<String>>,
+    deltas: Option<&Sender<String>>,
     streamed: bool,
+    settings: &ClientSettings,
 ) -> Result<Completion, LlmError> {
     let resp: WireResponse = serde_json::from_slice(body)
         .map_err(|e| protocol(format!("the answer is not a chat completion: {e}")))?;
@@ -40,11 +47,18 @@ pub(crate) fn parse_completion(
         ));
     }
     let choice = resp.choice();
-    let output = choice.map(|c| c.text()).unwrap_or_default();
+    let mut output = choice.map(|c| c.text()).unwrap_or_default();
+    let too_large = output.len() > settings.max_output_bytes;
+    if too_large {
+        output.truncate(floor_char_boundary(&output, settings.max_output_bytes));
+    }
     let latency_ms = elapsed_ms(started);
     if let (Some(tx), false) = (deltas, output.is_empty()) {
         // The receiver may be gone: the caller no longer wants deltas.
-        let _ = tx.send(output.clone());
+        let _ = tx.send(output.clone()).await;
+    }
+    if too_large {
+        return Err(output_too_large(settings).with_partial(&output));
     }
     Ok(Completion {
         finish_reason: choice.and_then(|c| c.finish_reason.clone()),
@@ -56,6 +70,24 @@ pub(crate) fn parse_completion(
     })
 }
 
+fn output_too_large(settings: &ClientSettings) -> LlmError {
+    LlmError::new(
+        ErrorCode::OutputTooLarge,
+        format!(
+            "the answer passed the cap of {} bytes of output; it was cut there",
+            settings.max_output_bytes
+        ),
+    )
+}
+
+/// The largest index `<= at` that is a character boundary of `s`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    (0..=at).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+}
+
 impl Inner {
     /// Reads an event stream to `[DONE]`, forwarding each content delta.
     pub(crate) async fn read_stream(
@@ -63,7 +95,7 @@ impl Inner {
         mut resp: Response,
         started: Instant,
         deadline: Instant,
-        deltas: Option<&UnboundedSender<String>>,
+        deltas: Option<&Sender<String>>,
     ) -> Result<Completion, LlmError> {
         let content_type = resp
             .headers()
@@ -74,9 +106,9 @@ impl Inner {
         if content_type.starts_with("application/json") {
             // Some servers ignore `stream: true` and answer in one piece.
             let body = self.read_body(resp, deadline).await?;
-            return parse_completion(&body, started, deltas, true);
+            return parse_completion(&body, started, deltas, true, &self.settings).await;
         }
-        let mut acc = Accumulator::new(started, deltas);
+        let mut acc = Accumulator::new(started, &self.settings);
         let mut decoder = SseDecoder::default();
         let mut events = Vec::new();
         loop {
@@ -91,8 +123,18 @@ impl Inner {
             }
             .map_err(|m| protocol(m).with_partial(&acc.output))?;
             for ev in events.drain(..) {
-                if acc.apply(&ev).map_err(|e| e.with_partial(&acc.output))? {
-                    return Ok(acc.finish());
+                let applied = acc.apply(&ev);
+                // What this event added goes out before any error it caused,
+                // so a consumer's copy is the partial output too.
+                if let (Some(tx), false) = (deltas, acc.fresh.is_empty()) {
+                    // The receiver may be gone: the caller no longer wants deltas.
+                    let _ = tx.send(std::mem::take(&mut acc.fresh)).await;
+                }
+                acc.fresh.clear();
+                match applied {
+                    Ok(true) => return Ok(acc.finish()),
+                    Ok(false) => {}
+                    Err(e) => return Err(e.with_partial(&acc.output)),
                 }
             }
             if ended {
@@ -104,8 +146,10 @@ impl Inner {
 
 struct Accumulator<'a> {
     started: Instant,
-    deltas: Option<&'a UnboundedSender<String>>,
+    settings: &'a ClientSettings,
     output: String,
+    /// Content added by the last event, not yet forwarded.
+    fresh: String,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     upstream_id: Option<String>,
@@ -114,11 +158,12 @@ struct Accumulator<'a> {
 }
 
 impl<'a> Accumulator<'a> {
-    fn new(started: Instant, deltas: Option<&'a UnboundedSender<String>>) -> Self {
+    fn new(started: Instant, settings: &'a ClientSettings) -> Self {
         Accumulator {
             started,
-            deltas,
+            settings,
             output: String::new(),
+            fresh: String::new(),
             finish_reason: None,
             usage: None,
             upstream_id: None,
@@ -130,6 +175,15 @@ impl<'a> Accumulator<'a> {
     /// Takes one event; true at `[DONE]`.
     fn apply(&mut self, ev: &SseEvent) -> Result<bool, LlmError> {
         self.events += 1;
+        if self.events > self.settings.max_stream_events {
+            return Err(LlmError::new(
+                ErrorCode::OutputTooLarge,
+                format!(
+                    "the answer passed the cap of {} stream events; it was cut there",
+                    self.settings.max_stream_events
+                ),
+            ));
+        }
         let data = ev.data();
         let data = data.trim();
         if ev.event.as_deref() == Some("error") {
@@ -180,10 +234,15 @@ impl<'a> Accumulator<'a> {
                 if self.ttft_ms.is_none() {
                     self.ttft_ms = Some(elapsed_ms(self.started));
                 }
-                self.output.push_str(&text);
-                if let Some(tx) = self.deltas {
-                    let _ = tx.send(text);
+                let room = self.settings.max_output_bytes - self.output.len();
+                if text.len() > room {
+                    let fits = &text[..floor_char_boundary(&text, room)];
+                    self.output.push_str(fits);
+                    self.fresh.push_str(fits);
+                    return Err(output_too_large(self.settings));
                 }
+                self.output.push_str(&text);
+                self.fresh.push_str(&text);
             }
             if let Some(reason) = &choice.finish_reason {
                 self.finish_reason = Some(reason.clone());

@@ -52,6 +52,12 @@ pub struct ClientSettings {
     pub backoff_base: Duration,
     /// No backoff (and no honoured `Retry-After`) is longer than this.
     pub backoff_max: Duration,
+    /// The most output one answer may have, in bytes; a longer one ends as
+    /// `output_too_large` with the output up to here.
+    pub max_output_bytes: usize,
+    /// The most events one streamed answer may have (content or not); an
+    /// upstream that streams forever ends as `output_too_large`.
+    pub max_stream_events: usize,
 }
 
 impl Default for ClientSettings {
@@ -64,6 +70,8 @@ impl Default for ClientSettings {
             max_retries: 2,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
+            max_output_bytes: 1024 * 1024,
+            max_stream_events: 100_000,
         }
     }
 }

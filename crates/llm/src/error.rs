@@ -18,10 +18,13 @@ pub enum ErrorCode {
     Timeout,
     UpstreamProtocol,
     ConnectionFailed,
+    /// The answer passed [`crate::ClientSettings::max_output_bytes`] or
+    /// `max_stream_events`; the output up to the cap is kept.
+    OutputTooLarge,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::AuthFailed,
         ErrorCode::InvalidRequest,
         ErrorCode::RateLimited,
@@ -29,6 +32,7 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::UpstreamProtocol,
         ErrorCode::ConnectionFailed,
+        ErrorCode::OutputTooLarge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::UpstreamProtocol => "upstream_protocol",
             ErrorCode::ConnectionFailed => "connection_failed",
+            ErrorCode::OutputTooLarge => "output_too_large",
         }
     }
 
@@ -154,14 +159,24 @@ impl Redactor {
         out
     }
 
+    /// Redacts, then cuts the message to [`MAX_MESSAGE_CHARS`]: in this
+    /// order, because a secret cut in two by the cut would no longer match.
     pub(crate) fn apply(&self, mut err: LlmError) -> LlmError {
-        err.message = self.redact(&err.message);
+        err.message = truncate_chars(&self.redact(&err.message), MAX_MESSAGE_CHARS);
         err
     }
 }
 
-/// The longest message taken from an upstream body.
-const MAX_MESSAGE_CHARS: usize = 500;
+/// The longest error message kept (after redaction).
+pub(crate) const MAX_MESSAGE_CHARS: usize = 500;
+
+/// At most `max` characters, with `…` when something was cut.
+pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
 
 /// A readable message from an error body, whatever its shape:
 /// `{error:{message}}` (OpenAI), `{error:"…"}` (Ollama), `{message}`,
@@ -204,13 +219,10 @@ pub(crate) fn message_from_json(v: &Value) -> Option<String> {
         .find_map(|k| v.get(*k).and_then(pick))
 }
 
-/// One line, at most [`MAX_MESSAGE_CHARS`] characters.
+/// One line. Not cut here: the message is cut only after redaction
+/// ([`Redactor::apply`]), or a secret at the cut would escape it.
 fn tidy(text: &str) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
-    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -244,10 +256,22 @@ mod tests {
         );
         assert_eq!(m("<html><body>502</body></html>"), None);
         assert_eq!(m(""), None);
-        assert_eq!(
-            m(&"x".repeat(2000)).unwrap().chars().count(),
-            MAX_MESSAGE_CHARS + 1
-        );
+    }
+
+    #[test]
+    fn messages_are_cut_only_after_redaction() {
+        let key = "sk-boundary-0123456789";
+        let r = Redactor::new([key.to_owned()]);
+        // The key starts just before the cut: cutting first would leave a
+        // prefix of it that no longer matches.
+        let text = format!("{}{key} and more", "x".repeat(MAX_MESSAGE_CHARS - 5));
+        let message = upstream_message(text.as_bytes()).unwrap();
+        let e = r.apply(LlmError::new(ErrorCode::InvalidRequest, message));
+        assert!(!e.message.contains("sk-bo"), "{}", e.message);
+        assert_eq!(e.message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(e.message.ends_with('…'));
+        let long = r.apply(LlmError::new(ErrorCode::InvalidRequest, "y".repeat(2000)));
+        assert_eq!(long.message.chars().count(), MAX_MESSAGE_CHARS + 1);
     }
 
     #[test]

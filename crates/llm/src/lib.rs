@@ -16,7 +16,7 @@
 //!     },
 //!     ClientSettings::default(),
 //! )?;
-//! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(64);
 //! let req = ChatRequest {
 //!     model: "gpt-4o-mini".into(),
 //!     messages: vec![],
@@ -45,6 +45,7 @@
 //! | connect / first-byte / idle-gap / total timeout | `timeout` | no |
 //! | 1xx, 3xx (redirects are not followed); a body that is not JSON or not a completion; a broken event stream | `upstream_protocol` | no |
 //! | connection refused or reset, before or during the answer; a stream cut before `[DONE]` | `connection_failed` | yes, before any output |
+//! | more output than `max_output_bytes`, or more stream events than `max_stream_events` (the output up to the cap is kept) | `output_too_large` | no |
 //!
 //! Error bodies are read in any common shape (`{error:{message}}`,
 //! `{error:"…"}`, `{message}`, `{detail}`, plain text; HTML pages fall back
@@ -88,6 +89,7 @@ mod transport;
 mod wire;
 
 pub mod pricing;
+pub mod tokens;
 
 pub use config::{ClientSettings, ConfigError, ProviderConfig};
 pub use error::{ErrorCode, LlmError};

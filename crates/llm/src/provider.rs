@@ -9,7 +9,7 @@ use rand::Rng;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -66,7 +66,7 @@ pub(crate) struct Inner {
     base_url: String,
     /// `host:port`, for messages (never the whole URL: it may hold secrets).
     pub(crate) authority: String,
-    chat_url: Url,
+    pub(crate) chat_url: Url,
     models_url: Url,
     fallback_models: Vec<String>,
     headers: HeaderMap,
@@ -80,7 +80,7 @@ impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("name", &self.inner.name)
-            .field("base_url", &self.inner.base_url)
+            .field("base_url", &self.inner.redactor.redact(&self.inner.base_url))
             .field("has_key", &self.inner.has_key)
             .finish_non_exhaustive()
     }
@@ -117,9 +117,7 @@ impl Provider {
             headers.insert(AUTHORIZATION, value);
             secrets.push(key.to_owned());
         }
-        if let Some(password) = base.password() {
-            secrets.push(password.to_owned());
-        }
+        secrets.extend(url_secrets(&base));
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             // A redirected POST turns into a GET and may carry the key to
@@ -175,13 +173,15 @@ impl Provider {
 
     /// Runs one chat completion. With `req.stream`, each content delta goes
     /// to `deltas` as it arrives; without, the whole output goes as one delta.
+    /// The channel is bounded: reading the upstream waits for the consumer
+    /// (keep the consumer quick; it is usually the run's own task).
     ///
     /// Cancel by dropping the future: the deltas already sent are the
     /// partial output. On failure, `LlmError::partial_output` holds it too.
     pub async fn chat(
         &self,
         req: &ChatRequest,
-        deltas: Option<UnboundedSender<String>>,
+        deltas: Option<Sender<String>>,
     ) -> Result<Completion, LlmError> {
         let span = tracing::info_span!(
             "llm.chat",
@@ -223,6 +223,50 @@ impl Provider {
     }
 }
 
+/// What in a base URL may be a credential: the user-info, and query values
+/// that look secret (by name, like `key`, `token`, `sig`; or by shape: long
+/// and mixing letters and digits). Each raw (percent-encoded) and decoded,
+/// as either may be echoed back. Azure's `api-version=2024-06-01` is kept.
+fn url_secrets(base: &Url) -> Vec<String> {
+    const SECRET_NAMES: [&str; 9] = [
+        "key",
+        "token",
+        "secret",
+        "sig",
+        "pass",
+        "auth",
+        "credential",
+        "session",
+        "code",
+    ];
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut out = Vec::new();
+    for raw in [base.username(), base.password().unwrap_or("")] {
+        if !raw.is_empty() {
+            out.push(raw.to_owned());
+            out.push(decode(raw));
+        }
+    }
+    for pair in base.query().unwrap_or("").split('&') {
+        let (name, raw) = pair.split_once('=').unwrap_or(("", pair));
+        let value = decode(&raw.replace('+', " "));
+        let name = decode(name).to_ascii_lowercase();
+        let by_name = SECRET_NAMES.iter().any(|s| name.contains(s));
+        let by_shape = value.len() >= 16
+            && value.chars().any(|c| c.is_ascii_alphabetic())
+            && value.chars().any(|c| c.is_ascii_digit());
+        if !value.is_empty() && (by_name || by_shape) {
+            out.push(raw.to_owned());
+            out.push(value);
+        }
+    }
+    out
+}
+
 /// `base` with path segments appended; its query (Azure's `api-version`)
 /// is kept.
 fn endpoint(base: &Url, segments: &[&str]) -> Url {
@@ -243,7 +287,7 @@ impl Inner {
         body: &serde_json::Value,
         req: &ChatRequest,
         started: Instant,
-        deltas: Option<&UnboundedSender<String>>,
+        deltas: Option<&Sender<String>>,
     ) -> Result<Completion, LlmError> {
         let deadline = self.deadline(started);
         let mut rb = self
@@ -263,7 +307,7 @@ impl Inner {
             self.read_stream(resp, started, deadline, deltas).await
         } else {
             let body = self.read_body(resp, deadline).await?;
-            parse_completion(&body, started, deltas, false)
+            parse_completion(&body, started, deltas, false, &self.settings).await
         }
     }
 
@@ -312,11 +356,12 @@ impl Inner {
         }
     }
 
-    fn give_up(&self, mut err: LlmError, attempts: u32) -> LlmError {
+    fn give_up(&self, err: LlmError, attempts: u32) -> LlmError {
+        let mut err = self.redactor.apply(err);
         if attempts > 1 {
             err.message = format!("{} (gave up after {attempts} attempts)", err.message);
         }
-        self.redactor.apply(err)
+        err
     }
 }
 

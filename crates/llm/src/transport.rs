@@ -54,7 +54,7 @@ impl Inner {
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(|l| self.redirect_target(l));
         let mut body = Vec::new();
         // A broken or slow error body must not hide the status: keep what came.
         while body.len() < MAX_ERROR_BODY_BYTES {
@@ -105,6 +105,20 @@ impl Inner {
             body.extend_from_slice(&b);
         }
         Ok(body)
+    }
+
+    /// Where a redirect points, fit for a message: scheme, host, port and
+    /// path only. Its user-info and query (a signed URL, a token) are
+    /// dropped; what is left is redacted like every message.
+    fn redirect_target(&self, location: &str) -> String {
+        match self.chat_url.join(location) {
+            Ok(url) => {
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let host = url.host_str().unwrap_or_default();
+                format!("{}://{host}{port}{}", url.scheme(), url.path())
+            }
+            Err(_) => "an invalid location".to_owned(),
+        }
     }
 
     pub(crate) fn total_timeout(&self) -> LlmError {

@@ -45,6 +45,12 @@ pub enum Behavior {
     /// Echo, but a streamed answer carries `usage` on its last chunk that has
     /// one choice with an empty `delta` (instead of a chunk with `choices: []`).
     UsageInLastChoiceChunk,
+    /// Stream content chunks of `piece` as fast as the client reads, and never
+    /// finish (a runaway upstream; the client must stop it). Non-streamed: a
+    /// JSON body that never ends.
+    Forever { piece: String },
+    /// Answer a redirect status (3xx) with this `Location`.
+    Redirect { status: u16, location: String },
 }
 
 impl Behavior {
@@ -129,6 +135,9 @@ impl Behavior {
             "hang" => Some(Behavior::Hang),
             "no-usage" => Some(Behavior::NoUsage(Box::new(Behavior::Echo))),
             "usage-in-choice" => Some(Behavior::UsageInLastChoiceChunk),
+            "forever" => Some(Behavior::Forever {
+                piece: "lorem ipsum ".into(),
+            }),
             _ => {
                 if let Some(code) = rest.strip_prefix("error-") {
                     let status: u16 = code.parse().ok()?;

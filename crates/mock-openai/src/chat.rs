@@ -198,6 +198,36 @@ async fn respond(shared: &Arc<Shared>, ctx: &Ctx, behavior: Behavior) -> Respons
             shared.shutting_down().await;
             shutting_down()
         }
+        Behavior::Forever { piece } => {
+            if ctx.stream {
+                let head = stream_head(ctx).into_iter();
+                let delta = chunk(ctx, json!({ "content": piece }), None);
+                let endless = std::iter::repeat_with(move || Step::Send(delta.clone()));
+                event_stream(shared, head.chain(endless))
+            } else {
+                let head = format!(
+                    r#"{{"id":"{}","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":""#,
+                    ctx.id
+                );
+                let piece = Bytes::from(piece);
+                let endless = std::iter::repeat_with(move || Step::Send(piece.clone()));
+                let steps = std::iter::once(Step::Send(Bytes::from(head))).chain(endless);
+                let mut resp = Body::from_stream(plan_stream(shared, steps)).into_response();
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                resp
+            }
+        }
+        Behavior::Redirect { status, location } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            let mut resp = status.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
         Behavior::Delay(..) | Behavior::NoUsage(..) => unreachable!("peeled above"),
     }
 }
@@ -337,7 +367,10 @@ fn drop_steps() -> [Step; 2] {
     [Step::Sleep(Duration::from_millis(20)), Step::Drop]
 }
 
-fn event_stream(shared: &Arc<Shared>, steps: Vec<Step>) -> Response {
+fn event_stream(
+    shared: &Arc<Shared>,
+    steps: impl IntoIterator<Item = Step, IntoIter: Send + 'static>,
+) -> Response {
     let mut resp = Body::from_stream(plan_stream(shared, steps)).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -351,10 +384,11 @@ fn event_stream(shared: &Arc<Shared>, steps: Vec<Step>) -> Response {
 /// The steps as a body stream; shutting the mock down ends it abruptly.
 fn plan_stream(
     shared: &Arc<Shared>,
-    steps: Vec<Step>,
+    steps: impl IntoIterator<Item = Step, IntoIter: Send + 'static>,
 ) -> impl futures::Stream<Item = io::Result<Bytes>> + Send + 'static {
     let rx = shared.shutdown_receiver();
-    futures::stream::unfold((steps.into_iter(), rx), |(mut steps, mut rx)| async move {
+    let steps: Box<dyn Iterator<Item = Step> + Send> = Box::new(steps.into_iter());
+    futures::stream::unfold((steps, rx), |(mut steps, mut rx)| async move {
         loop {
             let err = match steps.next()? {
                 Step::Send(bytes) => return Some((Ok(bytes), (steps, rx))),
@@ -366,7 +400,8 @@ fn plan_stream(
                 }
                 Step::Drop => io::Error::other("mock dropped the connection"),
             };
-            return Some((Err(err), (Vec::new().into_iter(), rx)));
+            let done: Box<dyn Iterator<Item = Step> + Send> = Box::new(std::iter::empty());
+            return Some((Err(err), (done, rx)));
         }
     })
 }

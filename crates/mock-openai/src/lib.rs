@@ -45,6 +45,7 @@
 //! | `mock-hang` | `Hang` |
 //! | `mock-no-usage` | `NoUsage(Echo)` |
 //! | `mock-usage-in-choice` | `UsageInLastChoiceChunk` |
+//! | `mock-forever` | `Forever { piece: "lorem ipsum " }` (never ends) |
 //!
 //! Token usage is deterministic: the prompt counts the whitespace-separated
 //! words of all message contents, the completion the words it answers

@@ -13,7 +13,7 @@ use crate::{Store, on_backend};
 
 const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, variables, input, output, \
      finish_reason, status, error_code, error_message, prompt_tokens, completion_tokens, total_tokens, \
-     cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at";
+     cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, tokens_estimated";
 
 #[derive(FromRow)]
 struct RunRow {
@@ -39,6 +39,8 @@ struct RunRow {
     request_id: Option<String>,
     created_at: DbTime,
     finished_at: Option<DbTime>,
+    /// `integer` 0/1 on SQLite, `boolean` on PostgreSQL: both decode to `bool`.
+    tokens_estimated: bool,
 }
 
 impl From<RunRow> for Run {
@@ -60,6 +62,7 @@ impl From<RunRow> for Run {
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
             total_tokens: r.total_tokens,
+            tokens_estimated: r.tokens_estimated,
             cost_micro_usd: r.cost_micro_usd,
             latency_ms: r.latency_ms,
             ttft_ms: r.ttft_ms,
@@ -95,6 +98,8 @@ pub struct RunOutcome {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    /// The token counts are the server's estimate (the upstream sent none).
+    pub tokens_estimated: bool,
     pub cost_micro_usd: Option<i64>,
     pub latency_ms: Option<i64>,
     pub ttft_ms: Option<i64>,
@@ -153,7 +158,8 @@ impl RunRepo<'_> {
             let done = sqlx::query(
                 "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
                         error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
-                        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13
+                        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
+                        tokens_estimated = $14
                  where id = $1 and status in ('queued', 'running')",
             )
             .bind(DbUuid::from(id))
@@ -169,6 +175,7 @@ impl RunRepo<'_> {
             .bind(outcome.latency_ms)
             .bind(outcome.ttft_ms)
             .bind(now)
+            .bind(outcome.tokens_estimated)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)

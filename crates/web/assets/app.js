@@ -219,7 +219,7 @@
       setStatus(run.status);
       if (run.output && out.textContent !== run.output) out.textContent = run.output;
       $("#run-stats").hidden = false;
-      $("#stat-tokens").textContent = run.totalTokens == null ? "—" : run.promptTokens + " in · " + run.completionTokens + " out · " + run.totalTokens + " total";
+      $("#stat-tokens").textContent = run.totalTokens == null ? "—" : run.promptTokens + " in · " + run.completionTokens + " out · " + run.totalTokens + " total" + (run.tokensEstimated ? " (estimated)" : "");
       $("#stat-cost").textContent = fmtCost(run.costMicroUsd);
       $("#stat-latency").textContent = fmt(run.latencyMs, " ms");
       $("#stat-ttft").textContent = fmt(run.ttftMs, " ms");

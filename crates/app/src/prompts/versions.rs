@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use promptrefine_core::diff::{VersionDiff, diff_versions};
-use promptrefine_core::template::{RenderError, content_variables, render_content};
+use promptrefine_core::template::content_variables;
 use promptrefine_core::validate::{self, Rule, Violations};
 use promptrefine_core::{
     ChatMessage, Content, ModelSettings, PromptId, PromptType, UserId, Version, VersionId,
@@ -193,7 +193,8 @@ impl App {
         validate::variables(&mut v, "variables", variables);
         v.into_result().map_err(AppError::Invalid)?;
         let version = self.version_or_current(prompt_id, version_id).await?;
-        let content = render(&version.content, variables)?;
+        let content =
+            crate::runs::render(&version.content, variables, self.runs.max_rendered_bytes())?;
         Ok(Rendered {
             version_id: version.id,
             version: version.version,
@@ -203,17 +204,11 @@ impl App {
     }
 }
 
-/// Renders content, reporting every missing variable as one 422.
+/// Renders content under the default cap; see [`crate::runs::render`].
 pub fn render(content: &Content, variables: &BTreeMap<String, String>) -> Result<Content> {
-    render_content(content, variables).map_err(|RenderError::MissingVariables(missing)| {
-        let mut v = Violations::default();
-        for name in &missing {
-            v.push(
-                format!("variables.{name}"),
-                Rule::Required,
-                format!("no value for variable {name}"),
-            );
-        }
-        AppError::Invalid(v)
-    })
+    crate::runs::render(
+        content,
+        variables,
+        promptrefine_core::template::DEFAULT_MAX_RENDERED_BYTES,
+    )
 }

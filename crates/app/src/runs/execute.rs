@@ -8,18 +8,33 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use promptrefine_core::{Run, RunStatus};
+use promptrefine_llm::tokens::estimate_usage;
 use promptrefine_llm::{Completion, LlmError, PriceTable};
 use promptrefine_store::{RunOutcome, Store};
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::RunPlan;
+use super::handle::FeedSender;
+use super::observer::RunObserver;
 use super::service::RunService;
-use super::{RunEvent, RunPlan};
 use crate::error::{AppError, Result};
+
+/// Deltas buffered between the upstream reader and the run's task. The task
+/// only appends them to the output and the feed, so a few suffice.
+const UPSTREAM_DELTAS: usize = 32;
+
+/// Where a run's task reports to: the run as started (once), its deltas,
+/// and, when it is stored, the observer.
+pub(super) struct Listeners {
+    pub started: oneshot::Sender<Run>,
+    pub feed: FeedSender,
+    pub observer: Option<Arc<dyn RunObserver>>,
+}
 
 /// Attempts at writing an outcome before giving up (the run then stays
 /// `running` until the next start-up marks it `interrupted`).
@@ -34,17 +49,22 @@ impl RunService {
         store: Store,
         plan: RunPlan,
         permit: OwnedSemaphorePermit,
-        events: Option<UnboundedSender<RunEvent>>,
+        listeners: Listeners,
     ) -> JoinHandle<Result<Run>> {
         let id = plan.new.id;
         let cancel = CancellationToken::new();
         // Registered before the task exists, so a cancel can never miss it.
         let done = self.register(id, cancel.clone());
         let service = self.clone();
+        let Listeners {
+            started,
+            feed,
+            observer,
+        } = listeners;
         let span = tracing::info_span!("run", run_id = %id, provider = %plan.new.provider, model = %plan.new.model);
         tokio::spawn(
             async move {
-                let body = execute(&store, &service.prices, plan, cancel, events);
+                let body = execute(&store, &service.prices, plan, cancel, started, feed);
                 let result = match AssertUnwindSafe(body).catch_unwind().await {
                     Ok(result) => result,
                     Err(_) => {
@@ -63,6 +83,9 @@ impl RunService {
                 service.unregister(id);
                 drop(permit);
                 let _ = done.send(true);
+                if let (Some(observer), Ok(run)) = (observer, &result) {
+                    observer.run_finished(run);
+                }
                 result
             }
             .instrument(span),
@@ -81,15 +104,17 @@ async fn execute(
     prices: &PriceTable,
     plan: RunPlan,
     cancel: CancellationToken,
-    events: Option<UnboundedSender<RunEvent>>,
+    started_tx: oneshot::Sender<Run>,
+    feed: FeedSender,
 ) -> Result<Run> {
     let id = plan.new.id;
     let started_run = store.runs().start(&plan.new).await?;
-    emit(&events, RunEvent::Started(Box::new(started_run)));
+    // The starter may be gone (its request was dropped): the run goes on.
+    let _ = started_tx.send(started_run);
     tracing::info!(messages = plan.request.messages.len(), "run started");
 
     let started = Instant::now();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::channel::<String>(UPSTREAM_DELTAS);
     // Boxed so it can be dropped (closing the upstream connection) as soon
     // as the run is cancelled, before the outcome is written.
     let mut call = Box::pin(plan.provider.chat(&plan.request, Some(tx)));
@@ -101,7 +126,7 @@ async fn execute(
             () = cancel.cancelled() => break Ended::Cancelled,
             Some(delta) = rx.recv() => {
                 ttft_ms.get_or_insert_with(|| elapsed_ms(started));
-                relay(&events, &mut output, delta);
+                relay(&feed, &mut output, &delta);
             }
             result = &mut call => break Ended::Done(result),
         }
@@ -110,21 +135,29 @@ async fn execute(
     // Deltas sent just before the call returned (or was dropped) still count.
     while let Ok(delta) = rx.try_recv() {
         ttft_ms.get_or_insert_with(|| elapsed_ms(started));
-        relay(&events, &mut output, delta);
+        relay(&feed, &mut output, &delta);
     }
     let latency_ms = Some(elapsed_ms(started));
 
     let outcome = match ended {
         Ended::Done(Ok(c)) => {
-            let usage = c.usage;
+            // Several compatible servers send no usage in a stream: count
+            // the tokens here instead, and say they are counted.
+            let tokens_estimated = c.usage.is_none();
+            let usage = c
+                .usage
+                .unwrap_or_else(|| estimate_usage(&plan.request.messages, &c.output));
             RunOutcome {
                 status: Some(RunStatus::Succeeded),
-                cost_micro_usd: usage.and_then(|u| {
-                    prices.cost_micro_usd(&plan.new.model, u.prompt_tokens, u.completion_tokens)
-                }),
-                prompt_tokens: usage.map(|u| u.prompt_tokens),
-                completion_tokens: usage.map(|u| u.completion_tokens),
-                total_tokens: usage.map(|u| u.total_tokens),
+                cost_micro_usd: prices.cost_micro_usd(
+                    &plan.new.model,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                ),
+                prompt_tokens: Some(usage.prompt_tokens),
+                completion_tokens: Some(usage.completion_tokens),
+                total_tokens: Some(usage.total_tokens),
+                tokens_estimated,
                 output: c.output,
                 finish_reason: c.finish_reason,
                 latency_ms: Some(c.latency_ms),
@@ -201,17 +234,9 @@ async fn finish(store: &Store, id: promptrefine_core::RunId, outcome: &RunOutcom
     Ok(run)
 }
 
-fn relay(events: &Option<UnboundedSender<RunEvent>>, output: &mut String, delta: String) {
-    output.push_str(&delta);
-    emit(events, RunEvent::Delta(delta));
-}
-
-/// A caller that stopped listening (a client that hung up) is not an error:
-/// the run goes on.
-fn emit(events: &Option<UnboundedSender<RunEvent>>, event: RunEvent) {
-    if let Some(tx) = events {
-        let _ = tx.send(event);
-    }
+fn relay(feed: &FeedSender, output: &mut String, delta: &str) {
+    output.push_str(delta);
+    feed.push(delta);
 }
 
 fn elapsed_ms(since: Instant) -> i64 {

@@ -100,6 +100,7 @@ pub struct RunService {
     cap: usize,
     in_flight: Mutex<HashMap<RunId, InFlight>>,
     pub(super) models: ModelCache,
+    max_rendered_bytes: usize,
 }
 
 impl std::fmt::Debug for RunService {
@@ -137,6 +138,7 @@ impl RunService {
             cap: settings.max_in_flight,
             in_flight: Mutex::new(HashMap::new()),
             models: ModelCache::default(),
+            max_rendered_bytes: promptrefine_core::template::DEFAULT_MAX_RENDERED_BYTES,
         })
     }
 
@@ -153,6 +155,17 @@ impl RunService {
     pub fn with_models_ttl(mut self, ttl: Duration) -> RunService {
         self.models = ModelCache::new(ttl);
         self
+    }
+
+    /// The cap on a rendered prompt, for runs and the render route
+    /// (default [`promptrefine_core::template::DEFAULT_MAX_RENDERED_BYTES`]).
+    pub fn with_max_rendered_bytes(mut self, limit: usize) -> RunService {
+        self.max_rendered_bytes = limit;
+        self
+    }
+
+    pub fn max_rendered_bytes(&self) -> usize {
+        self.max_rendered_bytes
     }
 
     pub fn providers(&self) -> &[Provider] {

@@ -164,3 +164,54 @@ async fn a_refused_connection_is_connection_failed() {
     assert!(e.message.contains("gave up after 3 attempts"), "{e}");
     assert!(e.message.contains(&format!("127.0.0.1:{port}")), "{e}");
 }
+
+#[tokio::test]
+async fn an_upstream_that_streams_forever_is_cut_at_the_output_cap() {
+    let mock = MockOpenAi::start().await;
+    mock.set_default(Behavior::Forever {
+        piece: "é runaway ".into(),
+    });
+    let settings = ClientSettings {
+        max_output_bytes: 10_000,
+        ..fast_settings()
+    };
+    let p = provider_at(&mock.base_url(), settings);
+    let (result, deltas) = chat(&p, &request("m", true)).await;
+    let e = result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::OutputTooLarge, "{e}");
+    assert!(e.message.contains("10000 bytes"), "{e}");
+    // Kept up to the cap, cut at a character boundary.
+    assert!(e.partial_output.len() <= 10_000);
+    assert!(e.partial_output.len() > 10_000 - 12);
+    assert!(e.partial_output.starts_with("é runaway é"));
+    assert_eq!(deltas.concat(), e.partial_output, "the deltas are the partial output");
+    assert_eq!(mock.chat_requests().len(), 1, "never retried");
+}
+
+#[tokio::test]
+async fn an_upstream_that_streams_empty_events_forever_is_cut_at_the_event_cap() {
+    let mock = MockOpenAi::start().await;
+    mock.set_default(Behavior::Forever { piece: "".into() });
+    let settings = ClientSettings {
+        max_stream_events: 500,
+        ..fast_settings()
+    };
+    let p = provider_at(&mock.base_url(), settings);
+    let e = chat(&p, &request("m", true)).await.0.unwrap_err();
+    assert_eq!(e.code, ErrorCode::OutputTooLarge, "{e}");
+    assert!(e.message.contains("500 stream events"), "{e}");
+}
+
+#[tokio::test]
+async fn a_non_streamed_answer_over_the_output_cap_is_cut_too() {
+    let mock = MockOpenAi::start().await;
+    mock.set_default(Behavior::reply("word ".repeat(1000)));
+    let settings = ClientSettings {
+        max_output_bytes: 100,
+        ..fast_settings()
+    };
+    let p = provider_at(&mock.base_url(), settings);
+    let e = chat(&p, &request("m", false)).await.0.unwrap_err();
+    assert_eq!(e.code, ErrorCode::OutputTooLarge, "{e}");
+    assert_eq!(e.partial_output, "word ".repeat(20));
+}

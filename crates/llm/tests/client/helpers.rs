@@ -18,6 +18,7 @@ pub fn fast_settings() -> ClientSettings {
         max_retries: 2,
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(20),
+        ..ClientSettings::default()
     }
 }
 
@@ -60,11 +61,15 @@ pub fn request(model: &str, stream: bool) -> ChatRequest {
 
 /// Runs a chat and collects the deltas it sent.
 pub async fn chat(p: &Provider, req: &ChatRequest) -> (Result<Completion, LlmError>, Vec<String>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    // The channel is bounded: read it while the chat runs.
+    let reader = tokio::spawn(async move {
+        let mut deltas = Vec::new();
+        while let Some(d) = rx.recv().await {
+            deltas.push(d);
+        }
+        deltas
+    });
     let result = p.chat(req, Some(tx)).await;
-    let mut deltas = Vec::new();
-    while let Ok(d) = rx.try_recv() {
-        deltas.push(d);
-    }
-    (result, deltas)
+    (result, reader.await.unwrap())
 }

@@ -75,3 +75,86 @@ async fn configs_and_providers_do_not_print_secrets() {
     assert_eq!(err, ConfigError::InvalidApiKey);
     assert_no_secret(&format!("{err} {err:?}"));
 }
+
+fn status(status: u16, body: String) -> Behavior {
+    Behavior::Status {
+        status,
+        body,
+        retry_after: None,
+    }
+}
+
+#[tokio::test]
+async fn a_key_at_the_cut_of_a_long_message_is_still_redacted() {
+    let mock = MockOpenAi::start().await;
+    // The message is cut at 500 characters; the key straddles the cut.
+    for lead in [480, 490, 495, 499] {
+        let text = format!("{} {KEY} trailing words", "w".repeat(lead));
+        mock.set_default(status(400, text));
+        let e = chat(&provider(&mock), &request("m", false))
+            .await
+            .0
+            .unwrap_err();
+        assert!(!e.message.contains("sk-test"), "lead {lead}: {}", e.message);
+        assert!(e.message.chars().count() <= 501, "{}", e.message.len());
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_names_its_target_without_query_or_credentials() {
+    let mock = MockOpenAi::start().await;
+    mock.set_default(Behavior::Redirect {
+        status: 302,
+        location: format!("https://user:hunter2-pass@elsewhere.example/v1/chat?token={KEY}&x=1"),
+    });
+    let e = chat(&provider(&mock), &request("m", true))
+        .await
+        .0
+        .unwrap_err();
+    assert_eq!(e.code, promptrefine_llm::ErrorCode::UpstreamProtocol);
+    assert!(
+        e.message.contains("https://elsewhere.example/v1/chat"),
+        "{}",
+        e.message
+    );
+    assert_no_secret(&e.message);
+    assert!(!e.message.contains("token="), "{}", e.message);
+    assert!(!e.message.contains("hunter2"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn secrets_in_the_base_url_and_extra_headers_are_redacted_when_echoed() {
+    let mock = MockOpenAi::start().await;
+    let query_secret = "qs-0123456789abcdefXYZ";
+    let password = "pw-secret-4321";
+    let port = mock.base_url();
+    let port = port
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/v1");
+    let base = format!(
+        "http://someone:{password}@127.0.0.1:{port}/v1?api-version=2024-06-01&sig={query_secret}"
+    );
+    let p = Provider::new(
+        ProviderConfig {
+            name: "azure".into(),
+            base_url: base,
+            api_key: Some(KEY.into()),
+            models: vec![],
+            extra_headers: vec![("api-key".into(), "azure-secret-value".into())],
+        },
+        fast_settings(),
+    )
+    .unwrap();
+    assert!(!format!("{p:?}").contains(query_secret), "{p:?}");
+    assert!(!format!("{p:?}").contains(password), "{p:?}");
+    mock.set_default(status(
+        400,
+        format!("bad: sig={query_secret} pass={password} header=azure-secret-value v=2024-06-01"),
+    ));
+    let e = chat(&p, &request("m", false)).await.0.unwrap_err();
+    assert_no_secret(&e.message);
+    assert!(!e.message.contains(query_secret), "{}", e.message);
+    assert!(!e.message.contains(password), "{}", e.message);
+    // Not a secret: kept, so the message stays useful.
+    assert!(e.message.contains("2024-06-01"), "{}", e.message);
+}

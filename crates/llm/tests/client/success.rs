@@ -38,7 +38,7 @@ async fn a_streamed_answer_sends_deltas_in_order_as_they_arrive() {
         interval: Duration::from_millis(100),
     });
     let p = provider(&mock);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let run = tokio::spawn(async move { p.chat(&request("m", true), Some(tx)).await });
     let first = rx.recv().await.unwrap();
     assert_eq!(first, "lorem ");

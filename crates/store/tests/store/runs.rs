@@ -30,7 +30,32 @@ both_backends!(
     a_run_starts_running_and_finishes_once,
     run_history_is_newest_first_filtered_and_paged,
     runs_left_in_flight_become_interrupted,
+    estimated_token_counts_are_stored_marked_as_estimated,
 );
+
+async fn estimated_token_counts_are_stored_marked_as_estimated(db: TestDb) {
+    let store = open(&db).await;
+    let (p, v) = {
+        let mut n = new_prompt("E", "e", &[]);
+        n.first_version = Some(text_version("Hi"));
+        store.prompts().create(n).await.unwrap()
+    };
+    let v = v.unwrap();
+    for estimated in [true, false] {
+        let new = new_run(p.id, v.id);
+        let started = store.runs().start(&new).await.unwrap();
+        assert!(!started.tokens_estimated, "nothing is counted yet");
+        let outcome = RunOutcome {
+            status: Some(RunStatus::Succeeded),
+            total_tokens: Some(9),
+            tokens_estimated: estimated,
+            ..Default::default()
+        };
+        store.runs().finish(new.id, &outcome).await.unwrap();
+        let run = store.runs().get(new.id).await.unwrap();
+        assert_eq!((run.total_tokens, run.tokens_estimated), (Some(9), estimated));
+    }
+}
 
 async fn a_run_starts_running_and_finishes_once(db: TestDb) {
     let store = open(&db).await;

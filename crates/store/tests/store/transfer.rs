@@ -166,6 +166,7 @@ pub async fn fill(store: &Store) {
             prompt_tokens: Some(3),
             completion_tokens: Some(2),
             total_tokens: Some(5),
+            tokens_estimated: false,
             cost_micro_usd: Some(i64::from(i32::MAX) * 4),
             latency_ms: Some(120),
             ttft_ms: Some(40),

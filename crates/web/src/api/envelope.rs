@@ -192,6 +192,15 @@ impl From<AppError> for ApiError {
                 e.retry_after = Some(1);
                 e
             }
+            AppError::RenderedTooLarge { field, limit } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rendered_too_large",
+                e.to_string(),
+            )
+            .with_details(json!({
+                "limit": limit,
+                "fields": [{ "field": field, "rule": "maxRenderedBytes", "message": format!("the rendered prompt may be at most {limit} bytes") }],
+            })),
             AppError::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
             // A full disk is not "try again shortly": say what it is.
             AppError::StorageFull(detail) => {

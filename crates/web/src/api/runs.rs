@@ -28,12 +28,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use promptrefine_app::App;
-use promptrefine_app::runs::{CancelOutcome, ListRuns, RunEvent, StartRun};
+use futures::StreamExt;
+use promptrefine_app::runs::{CancelOutcome, ListRuns, RunEvent, RunHandle, StartRun};
 use promptrefine_core::{ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -103,9 +102,9 @@ async fn start(
         variables: body.variables,
     };
     if stream {
-        return stream_run(state.app, input, request_id).await;
+        return stream_run(&state.app, input, request_id).await;
     }
-    Ok(Created(state.app.start_run(input, request_id, None).await?).into_response())
+    Ok(Created(state.app.run_to_end(input, request_id).await?).into_response())
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -123,55 +122,22 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Waits until the run is stored (then streams) or refused (then answers a
-/// plain JSON error with its status: nothing was started).
+/// Starts the run: refused, a plain JSON error with its status (nothing was
+/// started); started, its events as SSE. The body is polled only as fast as
+/// the client reads, and a slow client gets coalesced deltas (see
+/// [`promptrefine_app::runs::RunEvents`]), so nothing grows without bound.
 async fn stream_run(
-    app: App,
+    app: &App,
     input: StartRun,
     request_id: Option<String>,
 ) -> Result<Response, ApiError> {
-    let (tx, mut events) = mpsc::unbounded_channel::<RunEvent>();
-    let rid = request_id.clone();
-    let mut run = Box::pin(async move { app.start_run(input, rid, Some(tx)).await });
-    let mut finished = None;
-    let first = tokio::select! {
-        biased;
-        ev = events.recv() => ev,
-        result = &mut run => {
-            let ev = events.try_recv().ok();
-            finished = Some(result);
-            ev
-        }
-    };
-    let Some(RunEvent::Started(started)) = first else {
-        // Refused before it started: the channel closed without an event.
-        let result = match finished {
-            Some(r) => r,
-            None => run.await,
-        };
-        return Ok(Created(result?).into_response());
-    };
-
-    let (out, body) = mpsc::unbounded_channel::<Result<Event, Infallible>>();
-    let _ = out.send(Ok(sse("run", &started)));
-    tokio::spawn(async move {
-        // The run's task drops its sender when it ends, closing `events`.
-        while let Some(ev) = events.recv().await {
-            let ev = match ev {
-                RunEvent::Delta(text) => sse("delta", &json!({ "text": text })),
-                RunEvent::Started(run) => sse("run", &run),
-            };
-            if out.send(Ok(ev)).is_err() {
-                // The client hung up. The run goes on without it (its task
-                // does not depend on this one) and is stored when it ends.
-                return;
-            }
-        }
-        let result = match finished {
-            Some(r) => r,
-            None => run.await,
-        };
-        let (error, run) = match result {
+    let RunHandle { run, events, done } = app.start_run(input, request_id.clone()).await?;
+    let head = futures::stream::once(std::future::ready(sse("run", &run)));
+    let deltas = events.map(|RunEvent::Delta(text)| sse("delta", &json!({ "text": text })));
+    // A client that hangs up drops this stream; the run goes on without it
+    // (dropping `done` detaches from its task) and is stored when it ends.
+    let tail = futures::stream::once(async move {
+        let (error, run) = match done.await {
             Ok(run) => (run_error(&run, request_id.as_deref()), Some(run)),
             Err(e) => {
                 let e = ApiError::from(e);
@@ -184,12 +150,12 @@ async fn stream_run(
                 (Some(body), None)
             }
         };
-        if let Some(error) = error {
-            let _ = out.send(Ok(sse("error", &error)));
-        }
-        let _ = out.send(Ok(sse("done", &run)));
-    });
-    let mut res = Sse::new(UnboundedReceiverStream::new(body))
+        let error = error.map(|e| sse("error", &e));
+        futures::stream::iter(error.into_iter().chain([sse("done", &run)]))
+    })
+    .flatten();
+    let body = head.chain(deltas).chain(tail).map(Ok::<_, Infallible>);
+    let mut res = Sse::new(body)
         .keep_alive(KeepAlive::default())
         .into_response();
     // Reverse proxies (nginx) would otherwise buffer the stream.

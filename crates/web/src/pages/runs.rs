@@ -28,6 +28,8 @@ pub struct RunView {
     pub prompt_tokens: String,
     pub completion_tokens: String,
     pub total_tokens: String,
+    /// The counts are the server's estimate (the upstream sent no usage).
+    pub tokens_estimated: bool,
     pub cost: String,
     pub latency: String,
     pub ttft: String,
@@ -72,6 +74,7 @@ async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
         prompt_tokens: fmt_opt(run.prompt_tokens, ""),
         completion_tokens: fmt_opt(run.completion_tokens, ""),
         total_tokens: fmt_opt(run.total_tokens, ""),
+        tokens_estimated: run.tokens_estimated,
         cost: fmt_cost(run.cost_micro_usd),
         latency: fmt_opt(run.latency_ms, " ms"),
         ttft: fmt_opt(run.ttft_ms, " ms"),

@@ -179,7 +179,9 @@ impl PageError {
             PageError::Status(s) => (*s, s.canonical_reason().unwrap_or("Error").to_string()),
             PageError::App(e) => match e {
                 AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("That {what} does not exist.")),
-                AppError::Invalid(_) | AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, e.to_string()),
+                AppError::Invalid(_) | AppError::BadRequest(_) | AppError::RenderedTooLarge { .. } => {
+                    (StatusCode::BAD_REQUEST, e.to_string())
+                }
                 AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
                 // Unauthorized is answered with a redirect before this is reached.
                 AppError::Unauthorized(m) | AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_string()),

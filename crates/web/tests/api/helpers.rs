@@ -83,6 +83,7 @@ pub fn test_run_settings(base_url: &str) -> RunSettings {
             max_retries: 2,
             backoff_base: Duration::from_millis(20),
             backoff_max: Duration::from_millis(100),
+            ..ClientSettings::default()
         },
         max_in_flight: 32,
         prices: PriceTable::default(),

@@ -34,13 +34,12 @@ async fn pages(server: &Server) -> Vec<String> {
     server.app.save_version(pid, input, None).await.unwrap();
     let run = server
         .app
-        .start_run(
+        .run_to_end(
             StartRun {
                 prompt_id: pid,
                 variables: [("name".to_string(), "x".to_string())].into(),
                 ..StartRun::default()
             },
-            None,
             None,
         )
         .await
@@ -263,13 +262,12 @@ async fn a_long_version_history_is_paged_and_runs_still_name_their_versions() {
         // A run of version 1, which will be far down the history.
         server
             .app
-            .start_run(
+            .run_to_end(
                 StartRun {
                     prompt_id: pid,
                     variables: [("x".to_string(), "y".to_string())].into(),
                     ..StartRun::default()
                 },
-                None,
                 None,
             )
             .await

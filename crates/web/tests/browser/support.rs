@@ -83,6 +83,7 @@ fn run_settings(base_url: &str) -> RunSettings {
             max_retries: 1,
             backoff_base: Duration::from_millis(20),
             backoff_max: Duration::from_millis(100),
+            ..ClientSettings::default()
         },
         max_in_flight: 8,
         prices: PriceTable::default(),

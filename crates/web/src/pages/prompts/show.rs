@@ -51,7 +51,10 @@ pub fn run_row(r: &promptrefine_core::Run, numbers: &HashMap<VersionId, i64>) ->
             .map(|n| format!("v{n}"))
             .unwrap_or_else(|| "—".into()),
         model: format!("{}/{}", r.provider, r.model),
-        tokens: fmt_opt(r.total_tokens, ""),
+        tokens: match (fmt_opt(r.total_tokens, ""), r.tokens_estimated) {
+            (t, true) if !t.is_empty() => format!("{t} (estimated)"),
+            (t, _) => t,
+        },
         cost: fmt_cost(r.cost_micro_usd),
         latency: fmt_opt(r.latency_ms, " ms"),
         time: fmt_time(r.created_at),

@@ -7,6 +7,7 @@
 
 mod failures;
 mod history;
+mod limits;
 mod lifecycle;
 mod models;
 mod secrets;

@@ -1,0 +1,1 @@
+alter table test_runs drop column tokens_estimated;
