@@ -27,6 +27,8 @@ pub struct WebConfig {
     /// Serve `/metrics`; when a token is set it must be sent as a bearer token.
     pub metrics_enabled: bool,
     pub metrics_token: Option<String>,
+    /// The URL people use to reach the server; an `https` URL turns Secure cookies and HSTS on.
+    pub public_url: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -41,6 +43,7 @@ impl Default for WebConfig {
             session_absolute: Duration::from_secs(60 * 60 * 24 * 14),
             metrics_enabled: true,
             metrics_token: None,
+            public_url: None,
         }
     }
 }
