@@ -356,7 +356,11 @@ mod tests {
                 1,
                 "{flag} in:\n{help}"
             );
-            assert!(help.contains(&format!("[env: {}]", key.name)), "{}", key.name);
+            assert!(
+                help.contains(&format!("[env: {}]", key.name)),
+                "{}",
+                key.name
+            );
         }
         assert!(help.contains("--config FILE"), "{help}");
         assert!(help.contains("OPENAI_API_KEY"), "{help}");
@@ -374,7 +378,12 @@ mod tests {
         assert!(!help.contains("--database-url"), "{help}");
         assert!(help.lines().count() < 20, "{help}");
         let serve = cmd.find_subcommand_mut("serve").unwrap();
-        assert!(serve.render_help().to_string().contains("--body-limit-bytes"));
+        assert!(
+            serve
+                .render_help()
+                .to_string()
+                .contains("--body-limit-bytes")
+        );
     }
 
     #[test]

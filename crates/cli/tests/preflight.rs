@@ -135,10 +135,19 @@ fn a_subcommand_help_is_short_and_the_configuration_flags_are_listed_once_at_the
 
     let top = promptrefine(dir.path(), &["--help"], &[]);
     assert_eq!(top.code, Some(0), "{top:?}");
-    assert_eq!(top.stdout.matches("--body-limit-bytes ").count(), 1, "{}", top.stdout);
+    assert_eq!(
+        top.stdout.matches("--body-limit-bytes ").count(),
+        1,
+        "{}",
+        top.stdout
+    );
     assert!(top.stdout.contains("[env: DATABASE_URL]"), "{}", top.stdout);
     let serve = promptrefine(dir.path(), &["serve", "--help"], &[]);
-    assert!(serve.stdout.contains("--body-limit-bytes "), "{}", serve.stdout);
+    assert!(
+        serve.stdout.contains("--body-limit-bytes "),
+        "{}",
+        serve.stdout
+    );
     // Still accepted after any subcommand.
     let run = promptrefine(
         dir.path(),

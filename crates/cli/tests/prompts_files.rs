@@ -314,8 +314,7 @@ fn a_link_planted_at_a_temporary_name_cannot_redirect_a_pull(db: TestDb) {
     let slugs = ["demo-summarize", "demo-support-reply", "demo-sql-explainer"];
     #[cfg(unix)]
     for slug in slugs {
-        std::os::unix::fs::symlink(&outside, dir.join(format!(".{slug}.prompt.toml.tmp")))
-            .unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join(format!(".{slug}.prompt.toml.tmp"))).unwrap();
     }
     let pulled = ok(promptrefine(
         work.path(),

@@ -347,7 +347,10 @@ fn import_into_a_fresh_database_applies_the_migrations_first(db: TestDb) {
     let fresh = TestDb::of_kind_blocking(db.kind());
     let env = base_env(fresh.url());
     let run = ok(promptrefine(d, &["import", "all.jsonl"], &env));
-    assert!(run.stdout.contains("imported 1 users, 3 prompts"), "{run:?}");
+    assert!(
+        run.stdout.contains("imported 1 users, 3 prompts"),
+        "{run:?}"
+    );
     let status = ok(promptrefine(d, &["migrate", "status"], &env));
     assert!(status.stdout.contains("up to date"), "{status:?}");
     ok(promptrefine(
@@ -366,7 +369,11 @@ fn backup_and_export_files_are_readable_by_their_owner_only(db: TestDb) {
     seeded(d, &db);
     let env = base_env(db.url());
     let mode = |name: &str| {
-        std::fs::metadata(d.join(name)).unwrap().permissions().mode() & 0o777
+        std::fs::metadata(d.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
     };
     ok(promptrefine(
         d,

@@ -20,9 +20,9 @@ use promptrefine_store::Store;
 use promptrefine_store::backup::{sqlite_integrity_check, sqlite_path};
 use secrecy::ExposeSecret;
 
+use super::files;
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::config::Config;
-use super::files;
 use crate::database;
 
 pub async fn backup(cfg: &Config, args: &BackupArgs) -> anyhow::Result<ExitCode> {
@@ -53,7 +53,12 @@ async fn write_backup(cfg: &Config, out: &Path) -> anyhow::Result<()> {
     let store = database::connect(cfg).await?;
     if store.kind() == "postgres" {
         store.close().await;
-        pg_tool(cfg, "pg_dump", &["--format=custom", "--file", path_str(out)?]).await?;
+        pg_tool(
+            cfg,
+            "pg_dump",
+            &["--format=custom", "--file", path_str(out)?],
+        )
+        .await?;
     } else {
         let done = store.backup_sqlite_into(out).await;
         store.close().await;

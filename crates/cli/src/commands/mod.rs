@@ -3,8 +3,8 @@
 //! (redacted) by [`crate::run`].
 
 pub mod backup;
-pub mod files;
 pub mod check;
+pub mod files;
 pub mod migrate;
 pub mod mock_llm;
 pub mod move_db;

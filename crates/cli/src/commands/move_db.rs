@@ -120,8 +120,14 @@ mod tests {
         };
         let b = Counts { runs: 11, ..a };
         let table = count_table(&a, &b);
-        assert!(table.contains("  users               1         1\n"), "{table}");
-        assert!(table.contains("runs               12        11  MISMATCH"), "{table}");
+        assert!(
+            table.contains("  users               1         1\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("runs               12        11  MISMATCH"),
+            "{table}"
+        );
         assert!(!count_table(&a, &a).contains("MISMATCH"));
     }
 }

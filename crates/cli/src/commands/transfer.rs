@@ -12,10 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use promptrefine_store::Store;
 use promptrefine_store::transfer::{ExportOptions, Progress};
 
+use super::files;
 use crate::cli::{ExportArgs, ImportArgs};
 use crate::config::Config;
 use crate::database;
-use super::files;
 
 pub async fn export(cfg: &Config, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     if args.out.exists() {

@@ -112,7 +112,9 @@ fn mask(url: &str, hide_user: bool) -> String {
     let tail = &rest[authority_end..];
     match tail.split_once('?') {
         Some((path, query)) => {
-            let (query, fragment) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
+            let (query, fragment) = query
+                .split_once('#')
+                .map_or((query, None), |(q, f)| (q, Some(f)));
             let masked: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
@@ -135,7 +137,14 @@ fn secret_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     let exact = ["key", "sig", "signature", "pwd", "auth", "code"];
     let endings = [
-        "password", "passwd", "secret", "token", "api_key", "apikey", "api-key", "access_key",
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "access_key",
     ];
     exact.contains(&n.as_str()) || endings.iter().any(|e| n.ends_with(e))
 }

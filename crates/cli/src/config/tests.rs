@@ -321,7 +321,11 @@ fn every_key_is_documented() {
             .lines()
             .filter(|l| l.starts_with(&format!("{}=", key.name)))
             .collect();
-        assert_eq!(lines, [line.as_str()], ".env.example and the key table differ");
+        assert_eq!(
+            lines,
+            [line.as_str()],
+            ".env.example and the key table differ"
+        );
         // The docs row is the key table's row (the docs may add a sentence).
         let cell = |v: Option<&str>| v.map_or("—".to_string(), |v| format!("`{v}`"));
         let row = format!(

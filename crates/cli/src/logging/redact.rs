@@ -86,25 +86,25 @@ static SHORT_PARAMS: LazyLock<Regex> = LazyLock::new(|| {
 });
 static SESSION_COOKIE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"((?:__Host-)?pr_session=)[^\s"'\\,;]+"#).unwrap());
-static TOKEN_SHAPES: LazyLock<Regex> =
-    LazyLock::new(|| {
-        Regex::new(concat!(
-            r"\bpr_[A-Za-z0-9_-]{10,}",
-            r"|\bsk-(?:ant-)?[A-Za-z0-9_-]{10,}",
-            r"|\bgsk_[A-Za-z0-9]{20,}",
-            r"|\bAIza[0-9A-Za-z_-]{30,}",
-            r"|\bhf_[A-Za-z0-9]{20,}",
-            r"|\bxai-[A-Za-z0-9]{20,}",
-            r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}",
-            r"|\bAKIA[0-9A-Z]{16}\b",
-        ))
-        .unwrap()
-    });
+static TOKEN_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\bpr_[A-Za-z0-9_-]{10,}",
+        r"|\bsk-(?:ant-)?[A-Za-z0-9_-]{10,}",
+        r"|\bgsk_[A-Za-z0-9]{20,}",
+        r"|\bAIza[0-9A-Za-z_-]{30,}",
+        r"|\bhf_[A-Za-z0-9]{20,}",
+        r"|\bxai-[A-Za-z0-9]{20,}",
+        r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}",
+        r"|\bAKIA[0-9A-Z]{16}\b",
+    ))
+    .unwrap()
+});
 /// `key` (maybe quoted, maybe JSON-escaped) + separator (maybe around ANSI
 /// colour codes) + a value that is `\"escaped\"`, `"quoted"` or bare.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     let ansi = r"(?:\x1b\[[0-9;]*m)*";
-    let words = r"password|passwd|pwd|secret|api[_-]?key|apikey|token|authorization|set-cookie|cookie";
+    let words =
+        r"password|passwd|pwd|secret|api[_-]?key|apikey|token|authorization|set-cookie|cookie";
     Regex::new(&format!(
         r#"(?i)(?P<key>(?P<q>\\?")?\b[\w-]*?(?:{words})\\?"?)(?P<sep>{ansi}\s*[=:]\s*{ansi})(?P<value>\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|[^\s"\\,;&)}}\]\x1b]+)"#
     ))
@@ -142,22 +142,24 @@ fn replace(text: &mut Cow<'_, str>, re: &Regex, with: &str) {
 fn redact_value(c: &Captures<'_>) -> String {
     let (key, sep, value) = (&c["key"], &c["sep"], &c["value"]);
     let json_key = c.name("q").is_some();
-    let new_value =
-        if value.starts_with(REDACTED) || value.eq_ignore_ascii_case("bearer") || value.eq_ignore_ascii_case("basic") {
-            // Already scrubbed by an earlier net (or the scheme word before one).
-            value.to_string()
-        } else if value.starts_with("\\\"") {
-            format!("\\\"{REDACTED}\\\"")
-        } else if value.starts_with('"') {
-            format!("\"{REDACTED}\"")
-        } else if json_key && matches!(value, "null" | "true" | "false") {
-            value.to_string()
-        } else if json_key {
-            // A bare JSON number: keep the line valid JSON.
-            format!("\"{REDACTED}\"")
-        } else {
-            REDACTED.to_string()
-        };
+    let new_value = if value.starts_with(REDACTED)
+        || value.eq_ignore_ascii_case("bearer")
+        || value.eq_ignore_ascii_case("basic")
+    {
+        // Already scrubbed by an earlier net (or the scheme word before one).
+        value.to_string()
+    } else if value.starts_with("\\\"") {
+        format!("\\\"{REDACTED}\\\"")
+    } else if value.starts_with('"') {
+        format!("\"{REDACTED}\"")
+    } else if json_key && matches!(value, "null" | "true" | "false") {
+        value.to_string()
+    } else if json_key {
+        // A bare JSON number: keep the line valid JSON.
+        format!("\"{REDACTED}\"")
+    } else {
+        REDACTED.to_string()
+    };
     format!("{key}{sep}{new_value}")
 }
 

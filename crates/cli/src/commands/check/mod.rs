@@ -177,7 +177,12 @@ mod tests {
 
     #[test]
     fn loopback_binds_are_told_apart_from_the_rest() {
-        for lo in ["127.0.0.1:3000", "127.1.2.3:1", "[::1]:80", "localhost:3000"] {
+        for lo in [
+            "127.0.0.1:3000",
+            "127.1.2.3:1",
+            "[::1]:80",
+            "localhost:3000",
+        ] {
             assert!(is_loopback_bind(lo), "{lo}");
         }
         for open in ["0.0.0.0:3000", "[::]:3000", "10.0.0.5:80", "myhost:3000"] {

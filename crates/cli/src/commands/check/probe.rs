@@ -38,8 +38,9 @@ fn answer(addr: SocketAddr) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).ok()?;
     stream.set_read_timeout(Some(TIMEOUT)).ok()?;
     stream.set_write_timeout(Some(TIMEOUT)).ok()?;
-    let request =
-        format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\naccept: application/json\r\n\r\n");
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\naccept: application/json\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).ok()?;
     let mut raw = Vec::new();
     stream.take(MAX_ANSWER).read_to_end(&mut raw).ok()?;
