@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::config::keys::KEYS;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +25,63 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+/// The command line with the configuration flags listed once, after the
+/// top-level help and `serve`'s (the command that uses them all). Parse with
+/// `Cli::from_arg_matches(&command().get_matches())`.
+pub fn command() -> clap::Command {
+    let listing = config_help();
+    Cli::command()
+        .after_help(listing.clone())
+        .mut_subcommand("serve", |serve| serve.after_help(listing))
+}
+
+/// The configuration flags, generated from the key table (meaning, variable,
+/// default) and the flags' value names.
+pub fn config_help() -> String {
+    let cmd = Cli::command();
+    let value_name = |long: &str| -> String {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_value_names().and_then(|v| v.first().cloned()))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    let mut rows = vec![(
+        format!("--config {}", value_name("config")),
+        "TOML configuration file [env: PROMPTREFINE_CONFIG] [default: ./promptrefine.toml when present]"
+            .to_string(),
+    )];
+    for key in KEYS {
+        let Some(flag) = key.flag else { continue };
+        let default = key
+            .default
+            .map(|d| format!(" [default: {d}]"))
+            .unwrap_or_default();
+        rows.push((
+            format!("{flag} {}", value_name(flag.trim_start_matches("--"))),
+            format!("{} [env: {}]{default}", key.meaning, key.name),
+        ));
+    }
+    let width = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+    let mut out = String::from(
+        "Configuration flags (before or after any subcommand; each overrides its environment \
+         variable, see docs/configuration.md):\n",
+    );
+    for (flag, meaning) in rows {
+        out.push_str(&format!("  {flag:<width$}  {meaning}\n"));
+    }
+    let secrets: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.flag.is_none())
+        .map(|k| k.name)
+        .collect();
+    out.push_str(&format!(
+        "No flag (secrets, or JSON): {} — set them in the environment, .env or the TOML file.",
+        secrets.join(", ")
+    ));
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,8 +107,13 @@ pub enum Command {
     /// Write every user, prompt, version, label and run to a portable file
     /// (JSON Lines, see docs/export-format.md) that `import` reads on either database.
     Export(ExportArgs),
-    /// Read an export into an empty, migrated database: all or nothing.
+    /// Read an export into an empty database (migrations are applied first):
+    /// all or nothing.
     Import(ImportArgs),
+    /// Copy everything from the configured database into another one
+    /// (export + import in one step, migrations applied), then compare the
+    /// records per table. Stop the server first.
+    Move(MoveArgs),
     /// A consistent copy of the database while the server runs (SQLite:
     /// VACUUM INTO; PostgreSQL: pg_dump --format=custom).
     Backup(BackupArgs),
@@ -135,6 +199,13 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// The database to fill: sqlite://FILE or postgres://… (must be empty).
+    #[arg(long, value_name = "DATABASE_URL")]
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
 pub struct BackupArgs {
     /// The backup file to write (must not exist).
     #[arg(long, value_name = "FILE")]
@@ -152,80 +223,60 @@ pub struct RestoreArgs {
 
 /// One optional flag per non-secret configuration key (secrets have no
 /// flag: a command line is visible to every user of the machine via `ps`).
+///
+/// Global, so they work before or after any subcommand, but hidden: clap
+/// would repeat all of them in every subcommand's help. They are listed
+/// once, from the key table, by [`config_help`] (top-level and `serve`
+/// help) — their meanings live in `config/keys.rs` only.
 #[derive(Debug, Default, Clone, Args)]
-#[command(next_help_heading = "Configuration (each flag overrides its environment variable)")]
 pub struct ConfigArgs {
-    /// TOML configuration file [env: PROMPTREFINE_CONFIG] [default: ./promptrefine.toml if present]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, hide = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// sqlite://FILE or postgres://… [env: DATABASE_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, hide = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// host:port to listen on [env: BIND]
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    #[arg(long, global = true, hide = true, value_name = "HOST:PORT")]
     pub bind: Option<String>,
-    /// URL people reach the server at [env: PUBLIC_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, hide = true, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Admin created at first start [env: AUTH_ADMIN_EMAIL]
-    #[arg(long, global = true, value_name = "EMAIL")]
+    #[arg(long, global = true, hide = true, value_name = "EMAIL")]
     pub auth_admin_email: Option<String>,
-    /// [env: SESSION_IDLE_MINUTES]
-    #[arg(long, global = true, value_name = "MINUTES")]
+    #[arg(long, global = true, hide = true, value_name = "MINUTES")]
     pub session_idle_minutes: Option<String>,
-    /// [env: SESSION_ABSOLUTE_HOURS]
-    #[arg(long, global = true, value_name = "HOURS")]
+    #[arg(long, global = true, hide = true, value_name = "HOURS")]
     pub session_absolute_hours: Option<String>,
-    /// auto | always | never [env: COOKIE_SECURE]
-    #[arg(long, global = true, value_name = "MODE")]
+    #[arg(long, global = true, hide = true, value_name = "MODE")]
     pub cookie_secure: Option<String>,
-    /// Trust X-Forwarded-* headers [env: TRUST_PROXY]
-    #[arg(long, global = true, value_name = "BOOL")]
+    #[arg(long, global = true, hide = true, value_name = "BOOL")]
     pub trust_proxy: Option<String>,
-    /// [env: BODY_LIMIT_BYTES]
-    #[arg(long, global = true, value_name = "BYTES")]
+    #[arg(long, global = true, hide = true, value_name = "BYTES")]
     pub body_limit_bytes: Option<String>,
-    /// [env: REQUEST_TIMEOUT_SECS]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub request_timeout_secs: Option<String>,
-    /// [env: SHUTDOWN_GRACE_SECS]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub shutdown_grace_secs: Option<String>,
-    /// [env: OPENAI_BASE_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, hide = true, value_name = "URL")]
     pub openai_base_url: Option<String>,
-    /// Comma-separated fallback model list [env: OPENAI_MODELS]
-    #[arg(long, global = true, value_name = "LIST")]
+    #[arg(long, global = true, hide = true, value_name = "LIST")]
     pub openai_models: Option<String>,
-    /// [env: RUNS_MAX_IN_FLIGHT]
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, hide = true, value_name = "N")]
     pub runs_max_in_flight: Option<String>,
-    /// [env: LLM_CONNECT_TIMEOUT_SECS]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub llm_connect_timeout_secs: Option<String>,
-    /// [env: LLM_REQUEST_TIMEOUT_SECS]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub llm_request_timeout_secs: Option<String>,
-    /// [env: LLM_FIRST_BYTE_TIMEOUT_SECS]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub llm_first_byte_timeout_secs: Option<String>,
-    /// [env: LLM_IDLE_TIMEOUT_SECS]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub llm_idle_timeout_secs: Option<String>,
-    /// [env: LLM_MAX_RETRIES]
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, hide = true, value_name = "N")]
     pub llm_max_retries: Option<String>,
-    /// on | off [env: METRICS]
-    #[arg(long, global = true, value_name = "ON|OFF")]
+    #[arg(long, global = true, hide = true, value_name = "ON|OFF")]
     pub metrics: Option<String>,
-    /// auto | json | pretty [env: LOG_FORMAT]
-    #[arg(long, global = true, value_name = "FORMAT")]
+    #[arg(long, global = true, hide = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
-    /// Level or EnvFilter directives [env: LOG_LEVEL, then RUST_LOG]
-    #[arg(long, global = true, value_name = "FILTER")]
+    #[arg(long, global = true, hide = true, value_name = "FILTER")]
     pub log_level: Option<String>,
-    /// [env: MIGRATE_ON_START]
-    #[arg(long, global = true, value_name = "BOOL")]
+    #[arg(long, global = true, hide = true, value_name = "BOOL")]
     pub migrate_on_start: Option<String>,
 }
 
@@ -269,8 +320,6 @@ impl ConfigArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::keys::KEYS;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_well_formed() {
@@ -295,6 +344,46 @@ mod tests {
                 "{flag}"
             );
         }
+    }
+
+    #[test]
+    fn the_top_level_help_lists_every_configuration_flag_once() {
+        let help = command().render_help().to_string();
+        for key in KEYS {
+            let Some(flag) = key.flag else { continue };
+            assert_eq!(
+                help.matches(&format!("{flag} ")).count(),
+                1,
+                "{flag} in:\n{help}"
+            );
+            assert!(
+                help.contains(&format!("[env: {}]", key.name)),
+                "{}",
+                key.name
+            );
+        }
+        assert!(help.contains("--config FILE"), "{help}");
+        assert!(help.contains("OPENAI_API_KEY"), "{help}");
+    }
+
+    #[test]
+    fn a_subcommand_help_shows_its_own_arguments_only() {
+        let mut cmd = command();
+        cmd.build();
+        let user = cmd.find_subcommand_mut("user").unwrap();
+        let set = user.find_subcommand_mut("set-password").unwrap();
+        let help = set.render_long_help().to_string();
+        assert!(help.contains("<EMAIL>"), "{help}");
+        assert!(!help.contains("--body-limit-bytes"), "{help}");
+        assert!(!help.contains("--database-url"), "{help}");
+        assert!(help.lines().count() < 20, "{help}");
+        let serve = cmd.find_subcommand_mut("serve").unwrap();
+        assert!(
+            serve
+                .render_help()
+                .to_string()
+                .contains("--body-limit-bytes")
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use promptrefine_store::migrate::{self, MigrationState};
-use promptrefine_store::{Backend, Store};
+use promptrefine_store::{Backend, Store, StoreOptions};
 use sqlx::migrate::Migrate;
 
 use crate::config::Config;
@@ -15,15 +15,63 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects, with an error that names the (masked) URL.
 pub async fn connect(cfg: &Config) -> anyhow::Result<Store> {
-    let url = cfg.database_url_masked();
-    match tokio::time::timeout(CONNECT_TIMEOUT, Store::connect(&cfg.store_options())).await {
+    connect_to(&cfg.store_options(), &cfg.database_url_masked()).await
+}
+
+/// Connects to any database; `shown` is its URL with the password masked.
+pub async fn connect_to(opts: &StoreOptions, shown: &str) -> anyhow::Result<Store> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Store::connect(opts)).await {
         Ok(Ok(store)) => Ok(store),
-        Ok(Err(e)) => Err(anyhow!("cannot open the database {url}: {e}")),
+        Ok(Err(e)) => Err(anyhow!("cannot open the database {shown}: {e}")),
         Err(_) => Err(anyhow!(
-            "cannot open the database {url}: no answer within {}s",
+            "cannot open the database {shown}: no answer within {}s",
             CONNECT_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// Makes the schema current for an import, as `serve` does at start: a
+/// fresh database is migrated; one ahead of this binary is refused; one
+/// that holds users or prompts is refused before anything is read or
+/// migrated (an import needs an empty database).
+pub async fn migrated_for_import(store: Store, shown: &str) -> anyhow::Result<Store> {
+    let schema = match schema(&store).await {
+        Ok(s) => s,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    let refuse = if !schema.unknown_applied.is_empty() {
+        Some(schema.summary())
+    } else if schema.current() == 0 {
+        None
+    } else {
+        let held = store.occupancy().await?;
+        (!held.is_empty()).then(|| {
+            format!(
+                "{shown} is not empty ({} users, {} prompts); an import needs an empty database",
+                held.users, held.prompts
+            )
+        })
+    };
+    if let Some(why) = refuse {
+        store.close().await;
+        bail!("{why}");
+    }
+    let pending = schema.pending().len();
+    if pending > 0 {
+        if let Err(e) = migrate::up(&store).await {
+            store.close().await;
+            return Err(e).context("cannot migrate the database");
+        }
+        tracing::info!(
+            applied = pending,
+            version = schema.latest_known(),
+            "migrated the database"
+        );
+    }
+    Ok(store)
 }
 
 /// The schema's state: what the binary knows, and what the database has

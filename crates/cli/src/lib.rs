@@ -15,7 +15,7 @@ pub mod logging;
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use cli::{Cli, Command};
 use config::Config;
@@ -26,7 +26,12 @@ pub const EXIT_CONFIG: u8 = 2;
 /// Parses the command line and configuration, sets up logging and runs the
 /// command on a multi-threaded runtime.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    // The configuration flags are hidden from clap's own listings and shown
+    // once by `cli::command()` (see `cli::ConfigArgs`).
+    let cli = match Cli::from_arg_matches(&cli::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let command = cli.command.unwrap_or(Command::Serve);
     let cwd = match std::env::current_dir() {
         Ok(d) => d,

@@ -15,7 +15,7 @@ const ADMIN_PASSWORD: &str = "admin-password-never-logged-42";
 
 both_backends!(
     sync:
-    check_passes_only_once_the_schema_is_migrated,
+    check_counts_pending_migrations_only_when_serve_will_not_apply_them,
     migrate_up_status_down_and_up_again,
     serve_answers_health_checks_and_stops_gracefully_on_sigterm,
     seed_adds_demo_data_once,
@@ -145,20 +145,27 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
 
 // --- check and migrate (both backends) -----------------------------------------
 
-fn check_passes_only_once_the_schema_is_migrated(db: TestDb) {
+fn check_counts_pending_migrations_only_when_serve_will_not_apply_them(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let env = env_with(
         &base_env(db.url()),
         "OPENAI_API_KEY",
         "sk-check-test-key-1234567890",
     );
-    let run = promptrefine(dir.path(), &["check"], &env);
+    let run = promptrefine(dir.path(), &["check", "--migrate-on-start", "false"], &env);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stdout.contains("reachable: yes"), "{run:?}");
     assert!(
         run.stdout
             .lines()
             .any(|l| l.starts_with("problem: migrations: ") && l.contains("pending")),
+        "{run:?}"
+    );
+    // serve migrates at start by default: pending migrations are noted, not a problem.
+    let run = promptrefine(dir.path(), &["check"], &env);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("pending") && run.stdout.contains("serve will apply them at start"),
         "{run:?}"
     );
     assert!(run.stdout.contains("OpenAI key: present"), "{run:?}");

@@ -21,6 +21,7 @@ both_backends!(
     pull_then_push_adds_nothing_and_one_edit_adds_exactly_one_version,
     a_new_file_becomes_a_new_prompt_once,
     bad_names_and_paths_outside_the_folder_are_refused_and_nothing_is_written,
+    a_link_planted_at_a_temporary_name_cannot_redirect_a_pull,
 );
 
 fn ok(run: Run) -> Run {
@@ -289,4 +290,40 @@ fn bad_names_and_paths_outside_the_folder_are_refused_and_nothing_is_written(db:
     );
     assert_eq!(versions(db.url()), before, "nothing was written: {run:?}");
     assert!(!versions(db.url()).contains_key("fine"));
+}
+
+/// Before the fix, pull wrote through `.SLUG.prompt.toml.tmp`: a link planted
+/// under that name sent the write to wherever it pointed.
+fn a_link_planted_at_a_temporary_name_cannot_redirect_a_pull(db: TestDb) {
+    let work = tempfile::tempdir().unwrap();
+    let env = seeded(&db, work.path());
+    let dir = work.path().join("prompts");
+    std::fs::create_dir(&dir).unwrap();
+    let outside = work.path().join("outside.txt");
+    std::fs::write(&outside, "untouched").unwrap();
+    let slugs = ["demo-summarize", "demo-support-reply", "demo-sql-explainer"];
+    #[cfg(unix)]
+    for slug in slugs {
+        std::os::unix::fs::symlink(&outside, dir.join(format!(".{slug}.prompt.toml.tmp"))).unwrap();
+    }
+    let pulled = ok(promptrefine(
+        work.path(),
+        &["prompts", "pull", "prompts"],
+        &env,
+    ));
+    assert!(pulled.stdout.contains("pulled 3 prompts"), "{pulled:?}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
+    for slug in slugs {
+        let file = dir.join(format!("{slug}.prompt.toml"));
+        let meta = std::fs::symlink_metadata(&file).unwrap();
+        assert!(meta.is_file(), "{slug} is a regular file");
+        assert!(std::fs::read_to_string(&file).unwrap().contains("title = "));
+    }
+    // No temporary is left behind (the planted links are not ours to remove).
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pull-"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
 }

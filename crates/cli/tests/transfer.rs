@@ -20,6 +20,8 @@ both_backends!(
     sync:
     seed_export_import_export_gives_the_same_file,
     restore_refuses_a_database_with_data_unless_forced,
+    import_into_a_fresh_database_applies_the_migrations_first,
+    backup_and_export_files_are_readable_by_their_owner_only,
 );
 
 /// The usual test settings plus PATH, where `backup` and `restore` find
@@ -320,6 +322,121 @@ fn a_postgres_backup_without_pg_dump_points_to_export() {
         "{run:?}"
     );
     assert!(!dir.path().join("x.dump").exists());
+}
+
+fn import_into_a_fresh_database_applies_the_migrations_first(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seeded(d, &db);
+    ok(promptrefine(
+        d,
+        &["export", "--out", "all.jsonl", "--include-secrets"],
+        &base_env(db.url()),
+    ));
+    // No `migrate up` on the target: import does it, as serve would.
+    let fresh = TestDb::of_kind_blocking(db.kind());
+    let env = base_env(fresh.url());
+    let run = ok(promptrefine(d, &["import", "all.jsonl"], &env));
+    assert!(
+        run.stdout.contains("imported 1 users, 3 prompts"),
+        "{run:?}"
+    );
+    let status = ok(promptrefine(d, &["migrate", "status"], &env));
+    assert!(status.stdout.contains("up to date"), "{status:?}");
+    ok(promptrefine(
+        d,
+        &["export", "--out", "again.jsonl", "--include-secrets"],
+        &env,
+    ));
+    assert_eq!(body(&d.join("all.jsonl")), body(&d.join("again.jsonl")));
+}
+
+/// Both may hold password hashes (and a backup every session): 0600.
+fn backup_and_export_files_are_readable_by_their_owner_only(db: TestDb) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seeded(d, &db);
+    let env = base_env(db.url());
+    let mode = |name: &str| {
+        std::fs::metadata(d.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    ok(promptrefine(
+        d,
+        &["export", "--out", "all.jsonl", "--include-secrets"],
+        &env,
+    ));
+    assert_eq!(mode("all.jsonl"), 0o600, "export");
+    if db.kind() == "sqlite" || pg_tools() {
+        ok(promptrefine(d, &["backup", "--out", "all.bak"], &env));
+        assert_eq!(mode("all.bak"), 0o600, "backup");
+    }
+    // Nothing but the two files (no temporary left behind).
+    let mut names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    names.sort();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+/// `move --to URL`: export, migrate the target, import, and read the
+/// target back, in one command; the counts per table are printed.
+fn move_to(from: &TestDb, to: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seeded(d, from);
+    let run = ok(promptrefine(
+        d,
+        &["move", "--to", to.url()],
+        &base_env(from.url()),
+    ));
+    for row in [
+        "users               1         1",
+        "prompts             3         3",
+        "versions            6         6",
+        "labels              5         5",
+        "runs               12        12",
+        "api_tokens          1         1",
+    ] {
+        assert!(run.stdout.contains(row), "{row}: {run:?}");
+    }
+    assert!(run.stdout.contains("verified: every table"), "{run:?}");
+    ok(promptrefine(
+        d,
+        &["export", "--out", "from.jsonl", "--include-secrets"],
+        &base_env(from.url()),
+    ));
+    ok(promptrefine(
+        d,
+        &["export", "--out", "to.jsonl", "--include-secrets"],
+        &base_env(to.url()),
+    ));
+    assert_eq!(body(&d.join("from.jsonl")), body(&d.join("to.jsonl")));
+    // A second move finds the target full and changes nothing.
+    let again = promptrefine(d, &["move", "--to", to.url()], &base_env(from.url()));
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(again.stderr.contains("not empty"), "{again:?}");
+    let same = promptrefine(d, &["move", "--to", from.url()], &base_env(from.url()));
+    assert_eq!(same.code, Some(1), "{same:?}");
+}
+
+#[test]
+fn move_copies_sqlite_into_a_new_sqlite_file_and_verifies_the_counts() {
+    move_to(&TestDb::sqlite(), &TestDb::sqlite());
+}
+
+#[test]
+fn move_copies_sqlite_into_postgres_and_verifies_the_counts() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    move_to(&TestDb::sqlite(), &pg);
 }
 
 /// pg_dump and pg_restore are needed for PostgreSQL backups; outside CI

@@ -20,6 +20,7 @@ use promptrefine_store::Store;
 use promptrefine_store::backup::{sqlite_integrity_check, sqlite_path};
 use secrecy::ExposeSecret;
 
+use super::files;
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::config::Config;
 use crate::database;
@@ -31,23 +32,13 @@ pub async fn backup(cfg: &Config, args: &BackupArgs) -> anyhow::Result<ExitCode>
             args.out.display()
         );
     }
-    let store = database::connect(cfg).await?;
-    if store.kind() == "postgres" {
-        store.close().await;
-        pg_tool(
-            cfg,
-            "pg_dump",
-            &["--format=custom", "--file", path_str(&args.out)?],
-        )
-        .await?;
-    } else {
-        let done = store.backup_sqlite_into(&args.out).await;
-        store.close().await;
-        done.context("the backup failed")?;
-        let check = sqlite_integrity_check(&args.out).await?;
-        if check != "ok" {
-            bail!("the backup file failed its integrity check: {check}");
-        }
+    // Created here, empty and 0600, so the copy is private from its first
+    // byte and nothing planted under the name is followed; VACUUM INTO and
+    // pg_dump both write into an existing empty file.
+    drop(files::create_private(&args.out)?);
+    if let Err(e) = write_backup(cfg, &args.out).await {
+        let _ = std::fs::remove_file(&args.out);
+        return Err(e);
     }
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -56,6 +47,28 @@ pub async fn backup(cfg: &Config, args: &BackupArgs) -> anyhow::Result<ExitCode>
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn write_backup(cfg: &Config, out: &Path) -> anyhow::Result<()> {
+    let store = database::connect(cfg).await?;
+    if store.kind() == "postgres" {
+        store.close().await;
+        pg_tool(
+            cfg,
+            "pg_dump",
+            &["--format=custom", "--file", path_str(out)?],
+        )
+        .await?;
+    } else {
+        let done = store.backup_sqlite_into(out).await;
+        store.close().await;
+        done.context("the backup failed")?;
+        let check = sqlite_integrity_check(out).await?;
+        if check != "ok" {
+            bail!("the backup file failed its integrity check: {check}");
+        }
+    }
+    Ok(())
 }
 
 /// What a backup file holds, from its first bytes.

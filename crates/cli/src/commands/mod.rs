@@ -4,8 +4,10 @@
 
 pub mod backup;
 pub mod check;
+pub mod files;
 pub mod migrate;
 pub mod mock_llm;
+pub mod move_db;
 pub mod prompts;
 pub mod seed;
 pub mod serve;
@@ -35,6 +37,7 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         }) => prompts::push(&cfg, &dir, &files, message.as_deref()).await,
         Command::Export(args) => transfer::export(&cfg, &args).await,
         Command::Import(args) => transfer::import(&cfg, &args).await,
+        Command::Move(args) => move_db::run(&cfg, &args).await,
         Command::Backup(args) => backup::backup(&cfg, &args).await,
         Command::Restore(args) => backup::restore(&cfg, &args).await,
     }

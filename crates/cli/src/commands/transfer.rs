@@ -5,7 +5,6 @@
 
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -13,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use promptrefine_store::Store;
 use promptrefine_store::transfer::{ExportOptions, Progress};
 
+use super::files;
 use crate::cli::{ExportArgs, ImportArgs};
 use crate::config::Config;
 use crate::database;
@@ -25,27 +25,25 @@ pub async fn export(cfg: &Config, args: &ExportArgs) -> anyhow::Result<ExitCode>
         );
     }
     let store = current_schema(cfg).await?;
-    // Write next to the target and rename at the end, so a failed export
-    // never leaves a file that looks complete.
-    let partial = partial_path(&args.out);
-    let file =
-        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    // Write a fresh temporary beside the target and rename it at the end, so
+    // a failed export never leaves a file that looks complete. The file may
+    // hold password hashes: readable by its owner only (0600).
+    let mut partial = files::private_temp_beside(&args.out)?;
     let bar = progress_bar("exporting");
     let opts = ExportOptions {
         include_secrets: args.include_secrets,
         ..ExportOptions::default()
     };
-    let result = store.export(file, opts, |p| show(&bar, p)).await;
+    let result = store
+        .export(partial.as_file_mut(), opts, |p| show(&bar, p))
+        .await;
     bar.finish_and_clear();
     store.close().await;
-    let counts = match result {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e).context("export failed");
-        }
-    };
-    std::fs::rename(&partial, &args.out)
+    // On an error the temporary is removed when `partial` drops.
+    let counts = result.context("export failed")?;
+    partial
+        .persist_noclobber(&args.out)
+        .map_err(|e| e.error)
         .with_context(|| format!("cannot move the export to {}", args.out.display()))?;
     println!("exported {counts} to {}", args.out.display());
     if !args.include_secrets && counts.users > 0 {
@@ -56,10 +54,13 @@ pub async fn export(cfg: &Config, args: &ExportArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads an export into the configured database, applying the migrations
+/// first (as `serve` does), so a fresh database needs no `migrate up`.
 pub async fn import(cfg: &Config, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
-    let store = current_schema(cfg).await?;
+    let store = database::connect(cfg).await?;
+    let store = database::migrated_for_import(store, &cfg.database_url_masked()).await?;
     let bar = progress_bar("importing");
     let result = store.import(BufReader::new(file), |p| show(&bar, p)).await;
     bar.finish_and_clear();
@@ -81,7 +82,7 @@ pub async fn import(cfg: &Config, args: &ImportArgs) -> anyhow::Result<ExitCode>
 
 /// Opens the store and refuses a schema that is not exactly this binary's:
 /// the file's columns are those of the current schema.
-async fn current_schema(cfg: &Config) -> anyhow::Result<Store> {
+pub(super) async fn current_schema(cfg: &Config) -> anyhow::Result<Store> {
     let store = database::connect(cfg).await?;
     let schema = database::schema(&store).await?;
     if !schema.unknown_applied.is_empty() || !schema.pending().is_empty() {
@@ -94,15 +95,9 @@ async fn current_schema(cfg: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
 /// A bar on standard error when it is a terminal; hidden otherwise (logs
 /// and scripts get the summary line only).
-fn progress_bar(verb: &'static str) -> ProgressBar {
+pub(super) fn progress_bar(verb: &'static str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -116,7 +111,7 @@ fn progress_bar(verb: &'static str) -> ProgressBar {
     bar
 }
 
-fn show(bar: &ProgressBar, p: Progress) {
+pub(super) fn show(bar: &ProgressBar, p: Progress) {
     bar.set_length(p.total);
     bar.set_position(p.done);
 }

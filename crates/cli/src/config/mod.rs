@@ -245,6 +245,7 @@ impl Config {
                 .metrics_token
                 .as_ref()
                 .map(|t| t.expose_secret().to_string()),
+            public_url: self.public_url.clone(),
         }
     }
 
@@ -278,8 +279,9 @@ impl Config {
                 .iter()
                 .map(|s| s.expose_secret().to_string()),
         );
-        out.extend(parse::url_password(self.database_url.expose_secret()));
+        out.extend(parse::url_secrets(self.database_url.expose_secret()));
         for p in &self.providers {
+            out.extend(parse::url_secrets(&p.base_url));
             out.extend(p.api_key.iter().map(|s| s.expose_secret().to_string()));
             out.extend(p.headers.iter().map(|(_, v)| v.expose_secret().to_string()));
         }
@@ -309,7 +311,7 @@ impl Reader<'_> {
     }
 
     fn note(&mut self, key: &'static str, shown: String) {
-        let source = self.layers.get(key).map_or(Source::Default, |(_, s)| s);
+        let source = self.layers.source(key);
         self.settings.push(Setting { key, shown, source });
     }
 
@@ -340,10 +342,12 @@ impl Reader<'_> {
         key: &'static str,
         f: impl Fn(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
-        let (value, source) = self.layers.get(key).unwrap_or_else(|| {
-            let default = keys::find(key).and_then(|k| k.default).unwrap_or("");
-            (default.to_string(), Source::Default)
-        });
+        // Every key read here has a default in the key table, and the
+        // defaults are figment's lowest layer.
+        let (value, source) = self
+            .layers
+            .get(key)
+            .unwrap_or_else(|| (String::new(), Source::Default));
         let parsed = f(&value).map_err(|why| Self::invalid(key, &value, source, &why))?;
         self.record(key, Some(&value), source);
         Ok(parsed)
@@ -372,8 +376,9 @@ impl Reader<'_> {
     fn log_filter(&mut self) -> Result<String, ConfigError> {
         let (value, source) = self
             .layers
-            .get("LOG_LEVEL")
-            .or_else(|| self.layers.get("RUST_LOG"))
+            .get_set("LOG_LEVEL")
+            .or_else(|| self.layers.get_set("RUST_LOG"))
+            .or_else(|| self.layers.get("LOG_LEVEL"))
             .unwrap_or_else(|| ("info".into(), Source::Default));
         tracing_subscriber::EnvFilter::builder()
             .parse(&value)

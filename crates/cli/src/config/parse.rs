@@ -80,8 +80,20 @@ pub fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// The URL with any password replaced by `****`, for display.
+/// The URL with any password replaced by `****`, for display: the one in
+/// the user-info (`user:****@host`) and the value of every query parameter
+/// whose name says it holds a credential (`password=`, `key=`, `sig=`, …).
 pub fn mask_url(url: &str) -> String {
+    mask(url, false)
+}
+
+/// Like [`mask_url`], and a user-info without a password is masked too: in
+/// a provider's base URL (`https://TOKEN@host/v1`) it is the credential.
+pub fn mask_url_credentials(url: &str) -> String {
+    mask(url, true)
+}
+
+fn mask(url: &str, hide_user: bool) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
@@ -92,26 +104,49 @@ pub fn mask_url(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _password)) => out.push_str(&format!("{user}:****@{host}")),
+            None if hide_user => out.push_str(&format!("****@{host}")),
             None => out.push_str(&format!("{userinfo}@{host}")),
         },
         None => out.push_str(authority),
     }
     let tail = &rest[authority_end..];
-    // A password can also travel as a query parameter (`?password=…`).
     match tail.split_once('?') {
         Some((path, query)) => {
+            let (query, fragment) = query
+                .split_once('#')
+                .map_or((query, None), |(q, f)| (q, Some(f)));
             let masked: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=****"),
+                    Some((k, v)) if secret_param(k) && !v.is_empty() => format!("{k}=****"),
                     _ => kv.to_string(),
                 })
                 .collect();
             out.push_str(&format!("{path}?{}", masked.join("&")));
+            if let Some(f) = fragment {
+                out.push_str(&format!("#{f}"));
+            }
         }
         None => out.push_str(tail),
     }
     out
+}
+
+/// A query parameter name that carries a credential.
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    let exact = ["key", "sig", "signature", "pwd", "auth", "code"];
+    let endings = [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "access_key",
+    ];
+    exact.contains(&n.as_str()) || endings.iter().any(|e| n.ends_with(e))
 }
 
 /// The password inside a URL, if any, so it can be registered for redaction.
@@ -121,6 +156,23 @@ pub fn url_password(url: &str) -> Option<String> {
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
     (!password.is_empty()).then(|| password.to_string())
+}
+
+/// Every credential a URL carries (user-info and secret query values), to
+/// register with the log redactor.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let mut out: Vec<String> = url_password(url).into_iter().collect();
+    if let Some((_, query)) = url.split_once('?') {
+        let query = query.split('#').next().unwrap_or_default();
+        for kv in query.split('&') {
+            if let Some((k, v)) = kv.split_once('=') {
+                if secret_param(k) && !v.is_empty() {
+                    out.push(v.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -171,6 +223,35 @@ mod tests {
             Some("p%40ss")
         );
         assert_eq!(url_password("postgres://u@h/db"), None);
+    }
+
+    #[test]
+    fn provider_urls_lose_user_info_and_secret_query_values() {
+        assert_eq!(
+            mask_url_credentials("https://bob:hunter22@proxy.example.com/v1"),
+            "https://bob:****@proxy.example.com/v1"
+        );
+        assert_eq!(
+            mask_url_credentials("https://tok123456@gw.example.com/v1"),
+            "https://****@gw.example.com/v1"
+        );
+        assert_eq!(
+            mask_url_credentials(
+                "https://x.example.com/v1?api-version=2024-06-01&api-key=azkey&sig=abc#frag"
+            ),
+            "https://x.example.com/v1?api-version=2024-06-01&api-key=****&sig=****#frag"
+        );
+        assert_eq!(
+            mask_url("https://g.example.com/v1beta?key=AIzaXYZ&alt=sse"),
+            "https://g.example.com/v1beta?key=****&alt=sse"
+        );
+        assert_eq!(
+            url_secrets("https://u:pw-1@h/v1?key=k-2&alt=sse&access_token=t-3"),
+            ["pw-1", "k-2", "t-3"]
+        );
+        let plain = "http://localhost:11434/v1";
+        assert_eq!(mask_url_credentials(plain), plain);
+        assert!(url_secrets(plain).is_empty());
     }
 
     #[test]

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use promptrefine_llm::ProviderConfig;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use super::sources::Layers;
 
 /// A provider as written in `PROVIDERS` or `[[providers]]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSpec {
     pub name: String,
@@ -67,14 +67,7 @@ pub(super) fn resolve(
     openai_base_url: String,
     openai_models: Vec<String>,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
-    let specs = match layers.get("PROVIDERS") {
-        Some((json, source)) => serde_json::from_str::<Vec<ProviderSpec>>(&json).map_err(|e| {
-            ConfigError(format!(
-                "invalid PROVIDERS (from {source}): expected a JSON list of {{name, base_url, api_key_env?, models?, headers?}}: {e}"
-            ))
-        })?,
-        None => layers.file_providers.clone().unwrap_or_default(),
-    };
+    let specs = layers.providers()?.unwrap_or_default();
     let mut out = Vec::with_capacity(specs.len() + 1);
     if !specs.iter().any(|s| s.name == "openai") {
         out.push(ProviderSettings {
@@ -127,7 +120,7 @@ fn checked(spec: ProviderSpec, layers: &Layers) -> Result<ProviderSettings, Conf
     let api_key = spec
         .api_key_env
         .as_deref()
-        .and_then(|var| layers.secret_var(var))
+        .and_then(|var| layers.get(var))
         .map(|(v, _)| SecretString::from(v));
     let models: Vec<String> = spec
         .models

@@ -307,22 +307,37 @@ fn builders_carry_the_settings_to_each_layer() {
     assert_eq!(setting(&c, "DATABASE_URL").shown, "postgres://u:****@h/db");
 }
 
-/// The example file and the docs list every key, so neither drifts from the code.
+/// The example file and the docs are checked against the key table (name,
+/// flag, default, meaning), so neither drifts from the code.
 #[test]
 fn every_key_is_documented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
     let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
     for key in keys::KEYS {
-        assert!(
-            example.contains(&format!("{}=", key.name)),
-            ".env.example lacks {}",
-            key.name
+        // One line per key, showing the table's default (empty when none).
+        let line = format!("{}={}", key.name, key.default.unwrap_or(""));
+        let lines: Vec<&str> = example
+            .lines()
+            .filter(|l| l.starts_with(&format!("{}=", key.name)))
+            .collect();
+        assert_eq!(
+            lines,
+            [line.as_str()],
+            ".env.example and the key table differ"
+        );
+        // The docs row is the key table's row (the docs may add a sentence).
+        let cell = |v: Option<&str>| v.map_or("—".to_string(), |v| format!("`{v}`"));
+        let row = format!(
+            "| `{}` | {} | {} | {}",
+            key.name,
+            cell(key.flag),
+            cell(key.default),
+            key.meaning.replace('|', "\\|")
         );
         assert!(
-            docs.contains(&format!("`{}`", key.name)),
-            "docs/configuration.md lacks {}",
-            key.name
+            docs.contains(&row),
+            "docs/configuration.md has no row starting {row}"
         );
         if let Some(flag) = key.flag {
             assert!(

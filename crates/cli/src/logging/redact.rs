@@ -6,11 +6,16 @@
 //!
 //! 1. every configured secret value, registered at start-up with
 //!    [`register_secret`] (also in its `Debug`- and JSON-escaped spellings);
-//! 2. shapes of credentials: `Bearer …`, our API tokens (`pr_…`), OpenAI-style
-//!    keys (`sk-…`), session cookies (`pr_session=…`, `__Host-pr_session=…`);
-//! 3. the value of any key *ending* in password, passwd, secret, api_key,
-//!    apikey, token, authorization, cookie or set-cookie, in `key=value`,
-//!    `key: value` and JSON `"key":"value"` forms. Keys that only contain
+//! 2. shapes of credentials: `Bearer …` and `Basic …`, the password in a
+//!    URL's user-info (`https://user:PASS@host`), our API tokens (`pr_…`),
+//!    vendor keys (OpenAI and Anthropic `sk-…`, Groq `gsk_…`, Google
+//!    `AIza…`, Hugging Face `hf_…`, xAI `xai-…`, GitHub `ghp_…`, AWS
+//!    `AKIA…`), session cookies (`pr_session=…`, `__Host-pr_session=…`);
+//! 3. the value of any key *ending* in password, passwd, pwd, secret,
+//!    api_key, apikey, token, authorization, cookie or set-cookie, in
+//!    `key=value`, `key: value` and JSON `"key":"value"` forms; and of the
+//!    short query/parameter names `key=`, `sig=`, `signature=` (signed URLs,
+//!    Google's `?key=`), matched as whole names only. Keys that only contain
 //!    such a word (`prompt_tokens`, `token_count`) are left alone, so usage
 //!    figures stay readable.
 
@@ -65,15 +70,41 @@ pub fn register_secret(secret: &str) {
 
 static BEARER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)\b(bearer)\s+[^\s"'\\,;]+"#).unwrap());
+/// `Basic` + base64 of `user:password`; at least 8 characters, so prose
+/// ("a basic set-up") keeps its next word.
+static BASIC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(basic)\s+[A-Za-z0-9+/_-]{8,}={0,2}").unwrap());
+/// `scheme://user:PASSWORD@host`: the password goes, the user stays.
+static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b([a-z][a-z0-9+.-]*://[^\s/?#@:"'<>]*:)[^\s/?#@"'<>]+@"#).unwrap()
+});
+/// Short parameter names that carry a credential in query strings; whole
+/// names only (`monkey=`, `sign=` are not matched).
+static SHORT_PARAMS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)(?P<pre>^|[?&;\s,(])(?P<name>key|sig|signature)=(?P<value>[^\s&"'#,;)]+)"#)
+        .unwrap()
+});
 static SESSION_COOKIE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"((?:__Host-)?pr_session=)[^\s"'\\,;]+"#).unwrap());
-static TOKEN_SHAPES: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bpr_[A-Za-z0-9_-]{10,}|\bsk-[A-Za-z0-9_-]{10,}").unwrap());
+static TOKEN_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\bpr_[A-Za-z0-9_-]{10,}",
+        r"|\bsk-(?:ant-)?[A-Za-z0-9_-]{10,}",
+        r"|\bgsk_[A-Za-z0-9]{20,}",
+        r"|\bAIza[0-9A-Za-z_-]{30,}",
+        r"|\bhf_[A-Za-z0-9]{20,}",
+        r"|\bxai-[A-Za-z0-9]{20,}",
+        r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}",
+        r"|\bAKIA[0-9A-Z]{16}\b",
+    ))
+    .unwrap()
+});
 /// `key` (maybe quoted, maybe JSON-escaped) + separator (maybe around ANSI
 /// colour codes) + a value that is `\"escaped\"`, `"quoted"` or bare.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     let ansi = r"(?:\x1b\[[0-9;]*m)*";
-    let words = r"password|passwd|secret|api[_-]?key|apikey|token|authorization|set-cookie|cookie";
+    let words =
+        r"password|passwd|pwd|secret|api[_-]?key|apikey|token|authorization|set-cookie|cookie";
     Regex::new(&format!(
         r#"(?i)(?P<key>(?P<q>\\?")?\b[\w-]*?(?:{words})\\?"?)(?P<sep>{ansi}\s*[=:]\s*{ansi})(?P<value>\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|[^\s"\\,;&)}}\]\x1b]+)"#
     ))
@@ -90,6 +121,9 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         }
     }
     replace(&mut out, &BEARER, "${1} [REDACTED]");
+    replace(&mut out, &BASIC, "${1} [REDACTED]");
+    replace(&mut out, &URL_USERINFO, "${1}[REDACTED]@");
+    replace(&mut out, &SHORT_PARAMS, "${pre}${name}=[REDACTED]");
     replace(&mut out, &SESSION_COOKIE, "${1}[REDACTED]");
     replace(&mut out, &TOKEN_SHAPES, REDACTED);
     if KEY_VALUE.is_match(&out) {
@@ -108,22 +142,24 @@ fn replace(text: &mut Cow<'_, str>, re: &Regex, with: &str) {
 fn redact_value(c: &Captures<'_>) -> String {
     let (key, sep, value) = (&c["key"], &c["sep"], &c["value"]);
     let json_key = c.name("q").is_some();
-    let new_value =
-        if value.starts_with(REDACTED) || value.starts_with("Bearer") && value.len() == 6 {
-            // Already scrubbed by an earlier net (or the scheme word before one).
-            value.to_string()
-        } else if value.starts_with("\\\"") {
-            format!("\\\"{REDACTED}\\\"")
-        } else if value.starts_with('"') {
-            format!("\"{REDACTED}\"")
-        } else if json_key && matches!(value, "null" | "true" | "false") {
-            value.to_string()
-        } else if json_key {
-            // A bare JSON number: keep the line valid JSON.
-            format!("\"{REDACTED}\"")
-        } else {
-            REDACTED.to_string()
-        };
+    let new_value = if value.starts_with(REDACTED)
+        || value.eq_ignore_ascii_case("bearer")
+        || value.eq_ignore_ascii_case("basic")
+    {
+        // Already scrubbed by an earlier net (or the scheme word before one).
+        value.to_string()
+    } else if value.starts_with("\\\"") {
+        format!("\\\"{REDACTED}\\\"")
+    } else if value.starts_with('"') {
+        format!("\"{REDACTED}\"")
+    } else if json_key && matches!(value, "null" | "true" | "false") {
+        value.to_string()
+    } else if json_key {
+        // A bare JSON number: keep the line valid JSON.
+        format!("\"{REDACTED}\"")
+    } else {
+        REDACTED.to_string()
+    };
     format!("{key}{sep}{new_value}")
 }
 

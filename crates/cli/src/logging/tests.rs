@@ -131,3 +131,77 @@ fn redact_leaves_ordinary_text_alone() {
     let text = "listening on http://127.0.0.1:3000 with max_tokens=200 and prompt_tokens: 5";
     assert_eq!(redact(text), text);
 }
+
+/// Asserts that `secret` is gone from `redact(text)` and `kept` survives.
+fn scrubbed(text: &str, secret: &str, kept: &str) {
+    let out = redact(text);
+    assert!(!out.contains(secret), "{secret} leaked: {out}");
+    assert!(out.contains(REDACTED), "nothing redacted: {out}");
+    assert!(out.contains(kept), "{kept} was lost: {out}");
+}
+
+#[test]
+fn basic_authorization_headers_are_redacted() {
+    scrubbed(
+        "sent Authorization: Basic dXNlcjpodW50ZXIy to upstream",
+        "dXNlcjpodW50ZXIy",
+        "to upstream",
+    );
+    scrubbed(
+        r#"{"headers":{"authorization":"Basic YWxhZGRpbjpvcGVuc2VzYW1l"}}"#,
+        "YWxhZGRpbjpvcGVuc2VzYW1l",
+        "headers",
+    );
+    // Prose with the word keeps its next (short) word.
+    assert_eq!(redact("a basic setup"), "a basic setup");
+}
+
+#[test]
+fn passwords_in_url_user_info_are_redacted_and_the_user_kept() {
+    scrubbed(
+        "cannot reach https://alice:s3cr3t-pass@proxy.example.com:8080/v1",
+        "s3cr3t-pass",
+        "https://alice:",
+    );
+    scrubbed(
+        "error connecting to postgres://app:pg-pass-123@db:5432/app",
+        "pg-pass-123",
+        "@db:5432/app",
+    );
+}
+
+#[test]
+fn key_pwd_and_sig_parameters_are_redacted() {
+    scrubbed(
+        "GET https://generativelanguage.googleapis.com/v1/models?key=plain-google-key-1 failed",
+        "plain-google-key-1",
+        "failed",
+    );
+    scrubbed(
+        "blob https://x.blob.core.windows.net/c?sv=2022&sig=azure-sas-sig-2&se=1",
+        "azure-sas-sig-2",
+        "sv=2022",
+    );
+    scrubbed(
+        "Server=db;User=sa;Pwd=odbc-pwd-secret-3;",
+        "odbc-pwd-secret-3",
+        "User=sa",
+    );
+    scrubbed("connect db_pwd=pwd-value-4 now", "pwd-value-4", "now");
+    // Whole names only: these are not credentials.
+    let kept = "monkey=banana sign=up keys=3";
+    assert_eq!(redact(kept), kept);
+}
+
+#[test]
+fn vendor_key_shapes_are_redacted() {
+    for key in [
+        "gsk_abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+        "AIzaSyA1bcdefghijklmnopqrstuvwxyz012345",
+        "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
+        "xai-abcdefghijklmnopqrstuvwxyz0123456789",
+        "sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
+    ] {
+        scrubbed(&format!("upstream said: invalid {key} (401)"), key, "(401)");
+    }
+}

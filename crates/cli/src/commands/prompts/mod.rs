@@ -17,7 +17,8 @@
 pub mod file;
 mod push;
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -98,12 +99,30 @@ pub async fn pull(cfg: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes a sibling temporary file and renames it over `path`, so a reader
-/// (or a crash) never sees half a file, and a symbolic link at `path` is
-/// replaced rather than followed out of the folder.
+/// Writes a fresh temporary file in the same folder and renames it over
+/// `path`, so a reader (or a crash) never sees half a file, and a symbolic
+/// link at `path` is replaced rather than followed out of the folder. The
+/// temporary gets a random name and is created with `O_EXCL` (the
+/// `tempfile` crate), so nothing planted in DIR beforehand can redirect the
+/// write.
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".pull-").suffix(".tmp");
+    // Prompt files are ordinary files for git: readable like any other.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
