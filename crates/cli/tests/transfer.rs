@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use promptrefine_core::{Content, ModelSettings, PromptType, VersionId};
 use promptrefine_store::backup::{sqlite_integrity_check, sqlite_path};
-use promptrefine_store::{NewPrompt, NewVersion, Store, StoreOptions};
+use promptrefine_store::{NewPrompt, NewToken, NewVersion, Store, StoreOptions};
 use promptrefine_testkit::{TestDb, both_backends, in_ci};
 use support::{Run, promptrefine};
 
@@ -62,7 +62,13 @@ fn seeded(dir: &Path, db: &TestDb) {
             .unwrap();
         store
             .tokens()
-            .create(user.id, "ci", "pr_x", "token-hash")
+            .create(NewToken {
+                user_id: user.id,
+                name: "ci",
+                prefix: "pr_x",
+                token_hash: "token-hash",
+                expires_at: None,
+            })
             .await
             .unwrap();
         store.close().await;
@@ -433,7 +439,7 @@ fn move_copies_sqlite_into_a_new_sqlite_file_and_verifies_the_counts() {
 
 #[test]
 fn move_copies_sqlite_into_postgres_and_verifies_the_counts() {
-    let Some(pg) = support::postgres() else {
+    let Some(pg) = TestDb::postgres_blocking() else {
         return;
     };
     move_to(&TestDb::sqlite(), &pg);

@@ -90,7 +90,9 @@ impl App {
         validate_credentials(email, &password)?;
         let hash = self.auth.hashing.hash(password, Wait::Yes).await?;
         match self.store.users().create(email, &hash).await {
-            Err(promptrefine_store::StoreError::Conflict(_)) => Err(AppError::Conflict {
+            Err(promptrefine_store::StoreError::Conflict(
+                promptrefine_store::Constraint::UserEmail,
+            )) => Err(AppError::Conflict {
                 field: "email",
                 message: "a user with this email exists".into(),
             }),

@@ -15,7 +15,9 @@ use promptrefine_core::{
     Content, Label, ModelSettings, Prompt, PromptId, PromptType, Slug, Tags, Title, UserId,
     Version, VersionId, slug,
 };
-use promptrefine_store::{Cursor, NewPrompt, Page, PromptFilter, PromptPatch, StoreError};
+use promptrefine_store::{
+    Constraint, Cursor, NewPrompt, Page, PromptFilter, PromptPatch, StoreError,
+};
 
 use crate::error::{AppError, OrNotFound, Result};
 use crate::{App, page_limit};
@@ -128,10 +130,12 @@ impl App {
                         labels: vec![],
                     });
                 }
-                Err(StoreError::Conflict(_)) if !explicit_slug && attempt + 1 < SLUG_ATTEMPTS => {
+                Err(StoreError::Conflict(Constraint::PromptSlug))
+                    if !explicit_slug && attempt + 1 < SLUG_ATTEMPTS =>
+                {
                     slug = self.free_slug(&slug::slugify(&title)).await?;
                 }
-                Err(StoreError::Conflict(_)) => return Err(slug_taken(&slug)),
+                Err(StoreError::Conflict(Constraint::PromptSlug)) => return Err(slug_taken(&slug)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -264,7 +268,9 @@ impl App {
             tags: tags.map(Tags::into_strings),
         };
         match self.store.prompts().update(id, patch).await {
-            Err(StoreError::Conflict(_)) => Err(slug_taken(slug.as_deref().unwrap_or(""))),
+            Err(StoreError::Conflict(Constraint::PromptSlug)) => {
+                Err(slug_taken(slug.as_deref().unwrap_or("")))
+            }
             other => other.or_not_found("prompt"),
         }
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use promptrefine_core::diff::{VersionDiff, diff_versions};
 use promptrefine_core::template::content_variables;
-use promptrefine_core::validate::{self, Rule, Violations};
+use promptrefine_core::validate::{self, Violations};
 use promptrefine_core::{
     ChatMessage, Content, ModelSettings, PromptId, PromptType, UserId, Version, VersionId,
     VersionNumber,

@@ -38,16 +38,17 @@ pub struct RunView {
 }
 
 async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
-    let detail = state.app.get_prompt(run.prompt_id).await;
-    let title = detail
-        .map(|d| d.prompt.title)
-        .unwrap_or_else(|_| "(deleted prompt)".into());
-    let version = state
-        .app
-        .get_version_by_id(run.prompt_id, run.version_id)
-        .await
-        .map(|v| format!("v{}", v.version))
-        .unwrap_or_else(|_| "—".into());
+    // A run is deleted with its prompt (foreign key cascade), so both exist;
+    // any failure here is a real one and goes to PageError, not a placeholder.
+    let title = state.app.get_prompt(run.prompt_id).await?.prompt.title;
+    let version = format!(
+        "v{}",
+        state
+            .app
+            .get_version_by_id(run.prompt_id, run.version_id)
+            .await?
+            .version
+    );
     Ok(RunView {
         id: run.id.to_string(),
         prompt_id: run.prompt_id.to_string(),

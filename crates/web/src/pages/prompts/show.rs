@@ -17,7 +17,7 @@ use super::editor::Editor;
 use crate::pages::Chrome;
 use crate::pages::params::{nonempty, parse, split_tags, url_enc};
 use crate::pages::support::{
-    Errors, PageError, PageResult, PageUser, PostForm, fmt_cost, fmt_opt, fmt_time, iso_time,
+    Errors, PageResult, PageUser, PostForm, fmt_cost, fmt_opt, fmt_time, iso_time,
 };
 use crate::state::AppState;
 
@@ -269,7 +269,7 @@ pub async fn save(
         .unwrap_or_default();
     let result = match editor.settings(&base) {
         Err(errors) => Err(errors),
-        Ok(settings) => state
+        Ok(settings) => match state
             .app
             .save_version(
                 id,
@@ -281,18 +281,18 @@ pub async fn save(
                 Some(user.user_id),
             )
             .await
-            .map_err(|e| match e {
-                AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_) => {
-                    Errors::of(&e)
-                }
-                other => Errors(vec![("!".into(), other.to_string())]),
-            }),
+        {
+            Ok(saved) => Ok(saved),
+            // What the person can correct is shown next to the fields…
+            Err(
+                e @ (AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_)),
+            ) => Err(Errors::of(&e)),
+            // …anything else is a page failure, rendered (and logged) by PageError.
+            Err(other) => return Err(other.into()),
+        },
     };
     match result {
         Ok(_) => Ok(Redirect::to(&format!("/app/prompts/{id}?ok=saved")).into_response()),
-        Err(errors) if errors.0.iter().any(|(f, _)| f == "!") => {
-            Err(PageError::from_status(StatusCode::SERVICE_UNAVAILABLE))
-        }
         Err(errors) => {
             let mut editor = editor;
             if kind == PromptType::Chat {

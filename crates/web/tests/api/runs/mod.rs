@@ -7,8 +7,8 @@
 
 mod failures;
 mod history;
-mod limits;
 mod lifecycle;
+mod limits;
 mod models;
 mod secrets;
 
