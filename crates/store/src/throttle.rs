@@ -71,9 +71,9 @@ impl ThrottleRepo<'_> {
     }
 
     /// Counts one attempt on `key` at `now`, unless the key is blocked. A
-    /// count whose last attempt is older than `decay_before` starts again at
-    /// 1. `block_for(n)` says until when the `n`th attempt blocks the key
-    /// (None: not at all); a block never shortens one already set.
+    /// count whose last attempt is older than `decay_before` starts again
+    /// from one. `block_for(n)` says until when the `n`th attempt blocks the
+    /// key (None: not at all); a block never shortens one already set.
     ///
     /// Both steps run in one transaction: on PostgreSQL the upsert locks the
     /// row until commit (a parallel upsert waits, then re-evaluates its
