@@ -53,12 +53,12 @@ mod service;
 
 use std::collections::BTreeMap;
 
+use promptrefine_core::Content;
+use promptrefine_core::template::{RenderError, render_content_limited};
 use promptrefine_core::validate::{self, Violations};
 use promptrefine_core::{ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
 use promptrefine_llm::ChatRequest;
 use promptrefine_store::{Cursor, NewRun, Page, RunFilter, RunOutcome};
-use promptrefine_core::Content;
-use promptrefine_core::template::{RenderError, render_content_limited};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::{AppError, OrNotFound, Result, check};

@@ -80,7 +80,10 @@ impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("name", &self.inner.name)
-            .field("base_url", &self.inner.redactor.redact(&self.inner.base_url))
+            .field(
+                "base_url",
+                &self.inner.redactor.redact(&self.inner.base_url),
+            )
             .field("has_key", &self.inner.has_key)
             .finish_non_exhaustive()
     }

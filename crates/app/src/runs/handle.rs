@@ -169,7 +169,9 @@ impl Future for RunDone {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Run>> {
         match &mut self.0 {
             Inner::Task(task) => Pin::new(task).poll(cx).map(|joined| {
-                joined.unwrap_or_else(|e| Err(AppError::Internal(format!("the run task failed: {e}"))))
+                joined.unwrap_or_else(|e| {
+                    Err(AppError::Internal(format!("the run task failed: {e}")))
+                })
             }),
             Inner::Ready(result) => Poll::Ready(
                 result
@@ -218,10 +220,7 @@ mod tests {
         tx.push("two");
         drop(tx);
         let all = reader.await.unwrap();
-        let text: String = all
-            .into_iter()
-            .map(|RunEvent::Delta(d)| d)
-            .collect();
+        let text: String = all.into_iter().map(|RunEvent::Delta(d)| d).collect();
         assert_eq!(text, "one two");
     }
 }

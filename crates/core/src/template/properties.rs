@@ -77,7 +77,10 @@ fn reference_tag(rest: &[char]) -> Option<(String, usize)> {
 
 fn unique(names: Vec<String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    names.into_iter().filter(|n| seen.insert(n.clone())).collect()
+    names
+        .into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .collect()
 }
 
 /// Templates built from the fragments that matter to the parser, so tags,

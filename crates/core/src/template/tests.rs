@@ -283,7 +283,10 @@ fn output_past_the_cap_is_refused_without_being_built() {
             by_values: false
         }
     );
-    assert_eq!(render_limited("ab{{a}}", &vars(&[("a", "cd")]), 4).unwrap(), "abcd");
+    assert_eq!(
+        render_limited("ab{{a}}", &vars(&[("a", "cd")]), 4).unwrap(),
+        "abcd"
+    );
     // Missing variables are reported before the size.
     assert!(matches!(
         render_limited("0123456789{{zz}}", &BTreeMap::new(), 4),

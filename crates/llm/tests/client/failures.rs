@@ -184,7 +184,11 @@ async fn an_upstream_that_streams_forever_is_cut_at_the_output_cap() {
     assert!(e.partial_output.len() <= 10_000);
     assert!(e.partial_output.len() > 10_000 - 12);
     assert!(e.partial_output.starts_with("é runaway é"));
-    assert_eq!(deltas.concat(), e.partial_output, "the deltas are the partial output");
+    assert_eq!(
+        deltas.concat(),
+        e.partial_output,
+        "the deltas are the partial output"
+    );
     assert_eq!(mock.chat_requests().len(), 1, "never retried");
 }
 

@@ -53,7 +53,10 @@ async fn estimated_token_counts_are_stored_marked_as_estimated(db: TestDb) {
         };
         store.runs().finish(new.id, &outcome).await.unwrap();
         let run = store.runs().get(new.id).await.unwrap();
-        assert_eq!((run.total_tokens, run.tokens_estimated), (Some(9), estimated));
+        assert_eq!(
+            (run.total_tokens, run.tokens_estimated),
+            (Some(9), estimated)
+        );
     }
 }
 

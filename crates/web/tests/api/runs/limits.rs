@@ -61,7 +61,9 @@ async fn a_render_larger_than_the_cap_is_422_rendered_too_large_and_nothing_runs
         assert_too_large(status, &body);
     }
     assert!(app.mock.chat_requests().is_empty(), "nothing was sent");
-    let (_, runs) = app.get(&format!("/api/test-runs?promptId={prompt_id}")).await;
+    let (_, runs) = app
+        .get(&format!("/api/test-runs?promptId={prompt_id}"))
+        .await;
     assert_eq!(runs["data"]["items"], json!([]), "nothing was stored");
     assert_eq!(app.app.runs_in_flight(), 0, "the permit is back");
 
@@ -115,7 +117,11 @@ async fn an_upstream_that_streams_forever_ends_failed_output_too_large_with_the_
 ) {
     let app = spawn_app(db).await;
     let (prompt_id, _) = text_prompt(&app, "Talk forever").await;
-    let r = run(&app, json!({ "promptId": prompt_id, "model": "mock-forever" })).await;
+    let r = run(
+        &app,
+        json!({ "promptId": prompt_id, "model": "mock-forever" }),
+    )
+    .await;
     assert_eq!(
         (r["status"].as_str(), r["errorCode"].as_str()),
         (Some("failed"), Some("output_too_large")),
@@ -124,12 +130,19 @@ async fn an_upstream_that_streams_forever_ends_failed_output_too_large_with_the_
     );
     let output = r["output"].as_str().unwrap();
     let cap = 1024 * 1024;
-    assert!(output.len() <= cap && output.len() > cap - 12, "{}", output.len());
+    assert!(
+        output.len() <= cap && output.len() > cap - 12,
+        "{}",
+        output.len()
+    );
     assert!(output.starts_with("lorem ipsum lorem ipsum"));
     let (_, stored) = app
         .get(&format!("/api/test-runs/{}", r["id"].as_str().unwrap()))
         .await;
-    assert_eq!(stored["data"]["output"].as_str().map(str::len), Some(output.len()));
+    assert_eq!(
+        stored["data"]["output"].as_str().map(str::len),
+        Some(output.len())
+    );
     assert_eq!(app.app.runs_in_flight(), 0);
 }
 

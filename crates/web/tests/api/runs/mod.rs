@@ -7,8 +7,8 @@
 
 mod failures;
 mod history;
-mod limits;
 mod lifecycle;
+mod limits;
 mod models;
 mod secrets;
 
@@ -77,7 +77,9 @@ impl SseReader {
             match self.body.next().await {
                 Some(chunk) => {
                     let chunk = chunk.expect("the stream reads");
-                    self.decoder.push(&chunk, &mut out).expect("a valid event stream");
+                    self.decoder
+                        .push(&chunk, &mut out)
+                        .expect("a valid event stream");
                 }
                 None => {
                     self.ended = true;
