@@ -40,15 +40,18 @@ fn reference(template: &str, vars: &BTreeMap<String, String>) -> (String, Vec<St
             }
             continue;
         }
-        if at(i, "{{") {
-            if let Some((name, len)) = reference_tag(&chars[i + 2..]) {
-                if let Some(v) = vars.get(&name) {
-                    out.push_str(v);
-                }
-                names.push(name);
-                i += 2 + len;
-                continue;
+        let tag = if at(i, "{{") {
+            reference_tag(&chars[i + 2..])
+        } else {
+            None
+        };
+        if let Some((name, len)) = tag {
+            if let Some(v) = vars.get(&name) {
+                out.push_str(v);
             }
+            names.push(name);
+            i += 2 + len;
+            continue;
         }
         // Not a tag: this brace (or character) is text, and the next one
         // may start a tag.
