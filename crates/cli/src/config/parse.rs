@@ -165,10 +165,11 @@ pub fn url_secrets(url: &str) -> Vec<String> {
     if let Some((_, query)) = url.split_once('?') {
         let query = query.split('#').next().unwrap_or_default();
         for kv in query.split('&') {
-            if let Some((k, v)) = kv.split_once('=') {
-                if secret_param(k) && !v.is_empty() {
-                    out.push(v.to_string());
-                }
+            if let Some((k, v)) = kv.split_once('=')
+                && secret_param(k)
+                && !v.is_empty()
+            {
+                out.push(v.to_string());
             }
         }
     }
