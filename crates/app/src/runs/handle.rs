@@ -150,7 +150,7 @@ pub struct RunDone(Inner);
 
 enum Inner {
     Task(JoinHandle<Result<Run>>),
-    Ready(Option<Result<Run>>),
+    Ready(Option<Box<Result<Run>>>),
 }
 
 impl RunDone {
@@ -159,7 +159,7 @@ impl RunDone {
     }
 
     pub(super) fn ready(result: Result<Run>) -> RunDone {
-        RunDone(Inner::Ready(Some(result)))
+        RunDone(Inner::Ready(Some(Box::new(result))))
     }
 }
 
@@ -173,11 +173,10 @@ impl Future for RunDone {
                     Err(AppError::Internal(format!("the run task failed: {e}")))
                 })
             }),
-            Inner::Ready(result) => Poll::Ready(
-                result
-                    .take()
-                    .unwrap_or_else(|| Err(AppError::Internal("polled after completion".into()))),
-            ),
+            Inner::Ready(result) => Poll::Ready(result.take().map_or_else(
+                || Err(AppError::Internal("polled after completion".into())),
+                |r| *r,
+            )),
         }
     }
 }
