@@ -138,11 +138,13 @@ async fn both_schemas_have_the_same_tables_columns_types_and_nullability() {
 
 /// Whether a SQLite declared type and a PostgreSQL type decode to the same
 /// Rust type through the store's codecs: ids (`DbUuid`), times (`DbTime`)
-/// and JSON are text on SQLite; every integer is `bigint` on PostgreSQL.
+/// and JSON are text on SQLite; every integer is `bigint` on PostgreSQL;
+/// a flag is `boolean` on PostgreSQL and a 0/1 integer on SQLite (sqlx
+/// decodes both as `bool`).
 fn same_rust_type(sqlite: &str, postgres: &str) -> bool {
     matches!(
         (sqlite, postgres),
-        ("text", "text" | "uuid" | "timestamptz" | "jsonb") | ("integer", "int8")
+        ("text", "text" | "uuid" | "timestamptz" | "jsonb") | ("integer", "int8" | "bool")
     )
 }
 
