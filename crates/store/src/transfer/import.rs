@@ -143,9 +143,9 @@ impl Store {
                                      variables, input, output, finish_reason, status, error_code,
                                      error_message, prompt_tokens, completion_tokens, total_tokens,
                                      cost_micro_usd, latency_ms, ttft_ms, request_id, created_at,
-                                     finished_at)
+                                     finished_at, tokens_estimated)
                                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                         $15, $16, $17, $18, $19, $20, $21, $22)",
+                                         $15, $16, $17, $18, $19, $20, $21, $22, $23)",
                             )
                             .bind(r.id)
                             .bind(r.prompt_id)
@@ -169,6 +169,7 @@ impl Store {
                             .bind(r.request_id.as_deref())
                             .bind(r.created_at)
                             .bind(r.finished_at)
+                            .bind(r.tokens_estimated)
                             .execute(&mut *tx)
                             .await?;
                         }

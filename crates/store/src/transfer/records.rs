@@ -122,6 +122,14 @@ pub(super) struct RunRec {
     pub request_id: Option<String>,
     pub created_at: DbTime,
     pub finished_at: Option<DbTime>,
+    /// Written only when true, so files of runs with counted usage (and files
+    /// written before estimates existed) read back unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tokens_estimated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, FromRow, Serialize, Deserialize)]

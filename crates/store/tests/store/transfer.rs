@@ -166,7 +166,8 @@ pub async fn fill(store: &Store) {
             prompt_tokens: Some(3),
             completion_tokens: Some(2),
             total_tokens: Some(5),
-            tokens_estimated: false,
+            // Estimated counts must survive a move like every other column.
+            tokens_estimated: status == RunStatus::Cancelled,
             cost_micro_usd: Some(i64::from(i32::MAX) * 4),
             latency_ms: Some(120),
             ttft_ms: Some(40),
@@ -210,6 +211,13 @@ async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
         assert_eq!(imported, counts);
         let (second, _) = export_bytes(&target, opts).await;
         assert_eq!(comparable(&first), comparable(&second));
+        assert_eq!(
+            String::from_utf8_lossy(&second)
+                .matches(r#""tokensEstimated":true"#)
+                .count(),
+            1,
+            "the estimated run keeps its mark through export and import"
+        );
 
         // What the application reads back is the same too.
         let p = target.prompts().get_by_slug("bobby-tables").await.unwrap();
