@@ -2,6 +2,8 @@
 //! of domain types. No HTTP and no SQL text live here: `web` calls these
 //! functions, and these call the store's repositories.
 
+#![warn(clippy::unwrap_used)]
+
 pub mod auth;
 pub mod error;
 pub mod prompts;

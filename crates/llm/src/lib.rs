@@ -80,6 +80,8 @@
 //! and answers one JSON completion; a stream that ends without `[DONE]` after
 //! its `finish_reason`.
 
+#![warn(clippy::unwrap_used)]
+
 mod answer;
 mod config;
 mod error;

@@ -13,6 +13,8 @@
 //! queue in the pool instead of fighting over `SQLITE_BUSY`, and reads never
 //! wait behind a write.
 
+#![warn(clippy::unwrap_used)]
+
 pub mod backup;
 pub mod codec;
 mod connect;

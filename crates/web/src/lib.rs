@@ -2,6 +2,8 @@
 //! ([`auth`]) and middleware. Both surfaces call the same `app` functions;
 //! neither contains SQL.
 
+#![warn(clippy::unwrap_used)]
+
 pub mod api;
 pub mod auth;
 pub mod config;
