@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::routing::get;
 
 /// A JSON body of exactly `bytes` bytes (at least the empty envelope).
-pub fn body(bytes: usize) -> String {
+pub(crate) fn body(bytes: usize) -> String {
     let head = r#"{"data":{"pad":""#;
     let tail = r#""},"error":null}"#;
     let pad = bytes.saturating_sub(head.len() + tail.len());
@@ -15,7 +15,7 @@ pub fn body(bytes: usize) -> String {
 }
 
 /// Serves the constant body on every path until killed; prints its URL first.
-pub async fn serve(bytes: usize) -> anyhow::Result<()> {
+pub(crate) async fn serve(bytes: usize) -> anyhow::Result<()> {
     let body = axum::body::Bytes::from(body(bytes));
     let app = Router::new().fallback(get(move || {
         let body = body.clone();

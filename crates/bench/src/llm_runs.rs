@@ -57,7 +57,7 @@ fn post(
     })
 }
 
-pub async fn b6(
+pub(crate) async fn b6(
     ctx: &Ctx<'_>,
     mock_base: &str,
     seeded: &Seeded,
@@ -144,7 +144,7 @@ fn b6_row(db: &'static str, stream: bool, via: &Stats, direct: &Stats) -> Row {
     )
 }
 
-pub async fn b7(
+pub(crate) async fn b7(
     ctx: &Ctx<'_>,
     server_pid: u32,
     seeded: &Seeded,

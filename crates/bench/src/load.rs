@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 /// One request; `true` when the answer was the expected one.
-pub type Shot = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+pub(crate) type Shot = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// Wraps a closure returning a future as a [`Shot`].
-pub fn shot<F, Fut>(f: F) -> Shot
+pub(crate) fn shot<F, Fut>(f: F) -> Shot
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send + 'static,
@@ -27,7 +27,7 @@ where
 
 /// What one measured phase gave.
 #[derive(Clone, Debug)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub ok: u64,
     pub errors: u64,
     pub elapsed: Duration,
@@ -36,7 +36,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn empty() -> Stats {
+    pub(crate) fn empty() -> Stats {
         Stats {
             ok: 0,
             errors: 0,
@@ -46,22 +46,22 @@ impl Stats {
     }
 
     /// Requests per second (successful ones).
-    pub fn rps(&self) -> f64 {
+    pub(crate) fn rps(&self) -> f64 {
         if self.elapsed.is_zero() {
             return 0.0;
         }
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
 
-    pub fn p50_ms(&self) -> f64 {
+    pub(crate) fn p50_ms(&self) -> f64 {
         self.hist.value_at_quantile(0.50) as f64 / 1000.0
     }
 
-    pub fn p99_ms(&self) -> f64 {
+    pub(crate) fn p99_ms(&self) -> f64 {
         self.hist.value_at_quantile(0.99) as f64 / 1000.0
     }
 
-    pub fn record(&mut self, took: Duration, ok: bool) {
+    pub(crate) fn record(&mut self, took: Duration, ok: bool) {
         if ok {
             self.ok += 1;
             let _ = self.hist.record(took.as_micros().max(1) as u64);
@@ -77,14 +77,14 @@ impl Stats {
     }
 }
 
-pub fn new_hist() -> Histogram<u64> {
+pub(crate) fn new_hist() -> Histogram<u64> {
     // 1 µs .. 10 min, 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
 }
 
 /// How long and how wide a phase runs.
 #[derive(Clone, Copy, Debug)]
-pub struct Load {
+pub(crate) struct Load {
     pub concurrency: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -92,7 +92,7 @@ pub struct Load {
 
 /// Runs `shot` from `load.concurrency` workers; each worker's request index is
 /// `worker + k * concurrency`, so indexes are unique across workers.
-pub async fn drive(load: Load, shot: Shot) -> Stats {
+pub(crate) async fn drive(load: Load, shot: Shot) -> Stats {
     let start = Instant::now();
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;

@@ -14,7 +14,7 @@ use crate::procs;
 use crate::report::{Row, Verdict};
 use crate::workloads::{Ctx, Seeded, fmt_ms};
 
-pub async fn b9(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
+pub(crate) async fn b9(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
     let cookie = HeaderValue::from_str(&procs::session_cookie(&ctx.http, &ctx.base).await?)?;
     let prompts = ctx.store.prompts().count().await?;
     let runs = ctx.plan.runs_small;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::load::Load;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Full,
     Quick,
     /// Tiny sizes for the CI smoke test: proves every row still runs.
@@ -13,7 +13,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Full => "full",
             Mode::Quick => "quick",
@@ -23,7 +23,7 @@ impl Mode {
 }
 
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub mode: Mode,
     pub warmup: Duration,
     pub phase: Duration,
@@ -38,7 +38,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(mode: Mode) -> Plan {
+    pub(crate) fn new(mode: Mode) -> Plan {
         let ms = Duration::from_millis;
         match mode {
             Mode::Full => Plan {
@@ -80,7 +80,7 @@ impl Plan {
         }
     }
 
-    pub fn load(&self, concurrency: usize) -> Load {
+    pub(crate) fn load(&self, concurrency: usize) -> Load {
         Load {
             concurrency,
             warmup: self.warmup,
@@ -88,13 +88,13 @@ impl Plan {
         }
     }
 
-    pub fn b7_model(&self) -> String {
+    pub(crate) fn b7_model(&self) -> String {
         format!("mock-stream-{}x{}ms", self.b7_tokens, self.b7_interval_ms)
     }
 }
 
 /// `12345` → `12k`, `1000000` → `1M`: sizes as the table shows them.
-pub fn size(n: usize) -> String {
+pub(crate) fn size(n: usize) -> String {
     if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
     } else if n >= 1_000 && n.is_multiple_of(1_000) {

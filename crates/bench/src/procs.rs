@@ -8,29 +8,29 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use promptrefine_testkit::{Capture, ServerProcess};
 
-pub const ADMIN_EMAIL: &str = "bench@example.com";
-pub const ADMIN_PASSWORD: &str = "bench-password-123";
+pub(crate) const ADMIN_EMAIL: &str = "bench@example.com";
+pub(crate) const ADMIN_PASSWORD: &str = "bench-password-123";
 
 /// A child (testkit's [`ServerProcess`]) that is stopped (SIGTERM, then
 /// SIGKILL) when dropped at the latest.
-pub struct Proc {
+pub(crate) struct Proc {
     process: ServerProcess,
     pub base: String,
 }
 
 impl Proc {
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.process.pid()
     }
 
     /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.process.stop_async(Duration::from_secs(10)).await;
     }
 }
 
 /// A loopback port nobody listens on right now.
-pub fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("bind a loopback port")?;
     Ok(l.local_addr()?.port())
 }
@@ -40,7 +40,7 @@ pub fn free_port() -> Result<u16> {
 /// cargo (or with the binary missing), it first runs `cargo build -p
 /// promptrefine` of the same profile, so the binary measured is never older
 /// than the sources; that is a no-op of a second when nothing changed.
-pub fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         if p.is_file() {
             return Ok(p.to_path_buf());
@@ -77,7 +77,7 @@ pub fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
 
 /// What the server is started with.
 #[derive(Clone, Debug)]
-pub struct ServerSpec {
+pub(crate) struct ServerSpec {
     pub bin: PathBuf,
     pub database_url: String,
     pub mock_base: String,
@@ -88,7 +88,10 @@ pub struct ServerSpec {
 
 /// Starts `promptrefine serve` and waits for `/readyz`; returns the process
 /// and the time from spawn to the first ready answer.
-pub async fn start_server(spec: &ServerSpec, http: &reqwest::Client) -> Result<(Proc, Duration)> {
+pub(crate) async fn start_server(
+    spec: &ServerSpec,
+    http: &reqwest::Client,
+) -> Result<(Proc, Duration)> {
     let port = free_port()?;
     let mut cmd = Command::new(&spec.bin);
     cmd.arg("serve")
@@ -130,7 +133,7 @@ pub async fn start_server(spec: &ServerSpec, http: &reqwest::Client) -> Result<(
 }
 
 /// Starts `promptrefine mock-llm` and reads its base URL from its output.
-pub async fn start_mock(bin: &Path, workdir: &Path) -> Result<Proc> {
+pub(crate) async fn start_mock(bin: &Path, workdir: &Path) -> Result<Proc> {
     let mut cmd = Command::new(bin);
     cmd.args(["mock-llm", "--port", "0"])
         .current_dir(workdir)
@@ -141,7 +144,7 @@ pub async fn start_mock(bin: &Path, workdir: &Path) -> Result<Proc> {
 }
 
 /// Starts this executable's hidden `baseline-server` (B0) answering `bytes` bytes.
-pub async fn start_baseline(bytes: usize) -> Result<Proc> {
+pub(crate) async fn start_baseline(bytes: usize) -> Result<Proc> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["baseline-server", "--bytes", &bytes.to_string()]);
     let process = ServerProcess::spawn(cmd, Capture::Collect, Capture::Inherit)
@@ -171,7 +174,7 @@ async fn announced(mut process: ServerProcess, suffix: &str) -> Result<Proc> {
 }
 
 /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
-pub fn proc_kib(pid: u32, key: &str) -> Option<u64> {
+pub(crate) fn proc_kib(pid: u32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
         .find(|l| l.starts_with(key) && l[key.len()..].starts_with(':'))
@@ -180,13 +183,13 @@ pub fn proc_kib(pid: u32, key: &str) -> Option<u64> {
 }
 
 /// Resets the process's peak RSS (`VmHWM`) to its current RSS (Linux ≥ 4.0).
-pub fn reset_peak_rss(pid: u32) -> bool {
+pub(crate) fn reset_peak_rss(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
 /// Signs in as the admin and creates an API token (the CSRF rule wants an
 /// `Origin` of this site for a cookie-authenticated POST).
-pub async fn api_token(http: &reqwest::Client, base: &str) -> Result<String> {
+pub(crate) async fn api_token(http: &reqwest::Client, base: &str) -> Result<String> {
     let cookie = session_cookie(http, base).await?;
     let res = http
         .post(format!("{base}/api/tokens"))
@@ -207,7 +210,7 @@ pub async fn api_token(http: &reqwest::Client, base: &str) -> Result<String> {
 
 /// Signs in as the admin; returns the `pr_session=…` cookie pair (pages take
 /// a session, not a token).
-pub async fn session_cookie(http: &reqwest::Client, base: &str) -> Result<String> {
+pub(crate) async fn session_cookie(http: &reqwest::Client, base: &str) -> Result<String> {
     let login = http
         .post(format!("{base}/api/auth/login"))
         .json(&serde_json::json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))

@@ -50,7 +50,7 @@ fn ratio(a: &Stats, b: &Stats) -> f64 {
 }
 
 /// B0, B1 and B2, whose baselines share one baseline process.
-pub async fn b0_b1_b2(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
+pub(crate) async fn b0_b1_b2(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
     let db = ctx.db;
     let one = format!("{}/api/prompts/{}", ctx.base, seeded.read_prompt);
     let probe = ctx
@@ -150,7 +150,7 @@ pub async fn b0_b1_b2(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Re
 }
 
 /// B5: one page of 50 at two sizes; the prompts list grows between the two.
-pub async fn b5(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
+pub(crate) async fn b5(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
     let plan = ctx.plan;
     let runs = |p| format!("{}/api/test-runs?promptId={p}&limit=50", ctx.base);
     let small = measure(

@@ -24,7 +24,7 @@ const BATCH: usize = 2_000;
 const BATCHES_PER_TX: usize = 25;
 
 /// A prompt body of a realistic size (about 600 bytes), the same for every save.
-pub fn body_text(n: u64) -> String {
+pub(crate) fn body_text(n: u64) -> String {
     format!(
         "You are a careful assistant for {{{{company}}}}. Answer the customer's question in \
          {{{{language}}}}, in at most three short paragraphs, citing the relevant policy section \
@@ -36,7 +36,7 @@ pub fn body_text(n: u64) -> String {
 }
 
 /// Opens a store on `url` and brings its schema up to date.
-pub async fn open(url: &str) -> Result<Store> {
+pub(crate) async fn open(url: &str) -> Result<Store> {
     let store = Store::connect(&StoreOptions::new(url))
         .await
         .with_context(|| format!("cannot open {url}"))?;
@@ -45,7 +45,7 @@ pub async fn open(url: &str) -> Result<Store> {
 }
 
 /// A prompt with version 1 and the `production` label on it.
-pub async fn prompt(store: &Store, slug: &str) -> Result<(PromptId, VersionId)> {
+pub(crate) async fn prompt(store: &Store, slug: &str) -> Result<(PromptId, VersionId)> {
     let (p, v) = store
         .prompts()
         .create(NewPrompt {
@@ -75,7 +75,7 @@ pub async fn prompt(store: &Store, slug: &str) -> Result<(PromptId, VersionId)> 
 }
 
 /// Adds `n` finished runs to one prompt, older than now, newest last.
-pub async fn bulk_runs(
+pub(crate) async fn bulk_runs(
     store: &Store,
     prompt: PromptId,
     version: VersionId,
@@ -128,7 +128,7 @@ pub async fn bulk_runs(
 }
 
 /// Adds `n` prompts without versions, slugs `bulk-{first}…`, changed in the past.
-pub async fn bulk_prompts(store: &Store, first: usize, n: usize) -> Result<()> {
+pub(crate) async fn bulk_prompts(store: &Store, first: usize, n: usize) -> Result<()> {
     let now = OffsetDateTime::now_utc();
     let mut done = 0;
     while done < n {
@@ -163,7 +163,7 @@ pub async fn bulk_prompts(store: &Store, first: usize, n: usize) -> Result<()> {
 
 /// Fresh planner statistics after a bulk load (PostgreSQL; autovacuum would
 /// get there, later). SQLite plans these queries from the indexes alone.
-pub async fn analyze(store: &Store) -> Result<()> {
+pub(crate) async fn analyze(store: &Store) -> Result<()> {
     if let promptrefine_store::Backend::Postgres(pool) = store.backend() {
         sqlx::query("analyze").execute(pool).await?;
     }
@@ -172,7 +172,11 @@ pub async fn analyze(store: &Store) -> Result<()> {
 
 /// B3's baseline: one version row per transaction (`begin; insert; commit`),
 /// sequentially, on the store's own writer with the server's settings.
-pub async fn raw_version_inserts(store: &Store, prompt: PromptId, load: Load) -> Result<Stats> {
+pub(crate) async fn raw_version_inserts(
+    store: &Store,
+    prompt: PromptId,
+    load: Load,
+) -> Result<Stats> {
     let content = Json(Content::Text(body_text(2)));
     let settings = Json(ModelSettings::default());
     let variables = Json(vec!["company".to_string()]);
@@ -217,7 +221,7 @@ pub async fn raw_version_inserts(store: &Store, prompt: PromptId, load: Load) ->
 }
 
 /// A prompt's version numbers, ascending.
-pub async fn version_numbers(store: &Store, prompt: PromptId) -> Result<Vec<i64>> {
+pub(crate) async fn version_numbers(store: &Store, prompt: PromptId) -> Result<Vec<i64>> {
     Ok(on_backend!(store, read, |pool, _pg| {
         sqlx::query_scalar(
             "select number from prompt_versions where prompt_id = $1 order by number",
@@ -229,7 +233,7 @@ pub async fn version_numbers(store: &Store, prompt: PromptId) -> Result<Vec<i64>
 }
 
 /// How many of a prompt's runs have this status.
-pub async fn count_runs(store: &Store, prompt: PromptId, status: &str) -> Result<i64> {
+pub(crate) async fn count_runs(store: &Store, prompt: PromptId, status: &str) -> Result<i64> {
     Ok(on_backend!(store, read, |pool, _pg| {
         sqlx::query_scalar("select count(*) from test_runs where prompt_id = $1 and status = $2")
             .bind(DbUuid::from(prompt))
@@ -241,7 +245,11 @@ pub async fn count_runs(store: &Store, prompt: PromptId, status: &str) -> Result
 
 /// Waits until no run of the prompt is `running` (runs are stored just after
 /// their stream ends), at most `limit`.
-pub async fn wait_runs_settled(store: &Store, prompt: PromptId, limit: Duration) -> Result<()> {
+pub(crate) async fn wait_runs_settled(
+    store: &Store,
+    prompt: PromptId,
+    limit: Duration,
+) -> Result<()> {
     let t0 = Instant::now();
     while count_runs(store, prompt, "running").await? > 0 && t0.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(50)).await;

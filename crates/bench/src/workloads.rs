@@ -17,7 +17,7 @@ use crate::report::{Row, Verdict};
 use crate::{llm_runs, reads, seed, writes};
 
 /// What every workload needs.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub plan: &'a Plan,
     pub db: &'static str,
     pub http: reqwest::Client,
@@ -29,7 +29,7 @@ pub struct Ctx<'a> {
 }
 
 /// The prompts seeded for the workloads.
-pub struct Seeded {
+pub(crate) struct Seeded {
     pub read_prompt: PromptId,
     pub read_slug: String,
     pub save_prompt: PromptId,
@@ -41,7 +41,7 @@ pub struct Seeded {
     pub b7_prompt: PromptId,
 }
 
-pub fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     if ms < 10.0 {
         format!("{ms:.2} ms")
     } else {
@@ -49,12 +49,12 @@ pub fn fmt_ms(ms: f64) -> String {
     }
 }
 
-pub fn fmt_rps(s: &Stats) -> String {
+pub(crate) fn fmt_rps(s: &Stats) -> String {
     format!("{:.0} req/s", s.rps())
 }
 
 /// `1234 req/s, p50 0.40 ms, p99 1.20 ms` (+ errors when any).
-pub fn throughput(s: &Stats) -> String {
+pub(crate) fn throughput(s: &Stats) -> String {
     let mut t = format!(
         "{}, p50 {}, p99 {}",
         fmt_rps(s),
@@ -80,7 +80,7 @@ async fn scratch_db(kind: &str, workdir: &Path) -> Result<TestDb> {
 
 /// Every row of one database; a workload that fails becomes a MISSED row
 /// saying why, and the others still run.
-pub async fn run_db(
+pub(crate) async fn run_db(
     plan: &Plan,
     kind: &'static str,
     bin: &Path,

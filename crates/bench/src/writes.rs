@@ -34,7 +34,7 @@ fn save(ctx: &Ctx<'_>, prompt: String) -> load::Shot {
     })
 }
 
-pub async fn b3_b4(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
+pub(crate) async fn b3_b4(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> Result<()> {
     let db = ctx.db;
     let api = load::drive(ctx.plan.load(1), save(ctx, seeded.save_prompt.to_string())).await;
     let raw = seed::raw_version_inserts(&ctx.store, seeded.raw_prompt, ctx.plan.load(1)).await?;

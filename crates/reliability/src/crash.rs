@@ -27,7 +27,7 @@ use crate::report::Row;
 const PROMPTS: usize = 3;
 const WORKERS: usize = 4;
 
-pub fn backends(db: &str) -> Vec<&'static str> {
+pub(crate) fn backends(db: &str) -> Vec<&'static str> {
     match db {
         "sqlite" => vec!["sqlite"],
         "postgres" => vec!["postgres"],
@@ -48,7 +48,7 @@ struct Ledger {
     acknowledged: usize,
 }
 
-pub async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Row> {
+pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Row> {
     let kills = args.kills.unwrap_or(if args.quick { 5 } else { 20 });
     let bin = procs::binary()?;
     let mock = procs::start_mock(&bin).await?;
@@ -415,7 +415,7 @@ async fn call(
 }
 
 /// Signs in and makes an API token; returns a client that sends it.
-pub async fn token_client(server: &Server) -> anyhow::Result<reqwest::Client> {
+pub(crate) async fn token_client(server: &Server) -> anyhow::Result<reqwest::Client> {
     let browser = reqwest::Client::builder().cookie_store(true).build()?;
     let origin = server.url("");
     let res = browser

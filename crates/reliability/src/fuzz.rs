@@ -18,9 +18,9 @@ use crate::Args;
 use crate::procs::{self, Server};
 use crate::report::Row;
 
-pub const SCHEMATHESIS_VERSION: &str = "3.39.16";
+pub(crate) const SCHEMATHESIS_VERSION: &str = "3.39.16";
 
-pub async fn run(args: &Args) -> anyhow::Result<Row> {
+pub(crate) async fn run(args: &Args) -> anyhow::Result<Row> {
     let st = which_st().context(format!(
         "schemathesis is not installed: pip install schemathesis=={SCHEMATHESIS_VERSION} hypothesis==6.131.14"
     ))?;

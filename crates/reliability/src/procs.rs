@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use promptrefine_testkit::{Capture, ServerProcess};
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// `promptrefine` next to this executable (target/{debug,release}, or one
 /// level up from `deps/` when run as a test); `PROMPTREFINE_BIN` overrides.
-pub fn binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn binary() -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var("PROMPTREFINE_BIN") {
         return Ok(p.into());
     }
@@ -37,12 +37,12 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 }
 
 /// The mock OpenAI server; killed when dropped.
-pub struct Mock {
+pub(crate) struct Mock {
     pub base_url: String,
     _process: ServerProcess,
 }
 
-pub async fn start_mock(bin: &PathBuf) -> anyhow::Result<Mock> {
+pub(crate) async fn start_mock(bin: &PathBuf) -> anyhow::Result<Mock> {
     let mut cmd = Command::new(bin);
     cmd.args(["mock-llm", "--port", "0"])
         .env("LOG_LEVEL", "warn");
@@ -67,7 +67,7 @@ pub async fn start_mock(bin: &PathBuf) -> anyhow::Result<Mock> {
 }
 
 /// A free loopback port (bound, then released for the server to take).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -75,7 +75,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub bin: PathBuf,
     pub database_url: String,
     pub port: u16,
@@ -84,7 +84,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(bin: PathBuf, database_url: String, mock_url: String) -> Server {
+    pub(crate) fn new(bin: PathBuf, database_url: String, mock_url: String) -> Server {
         Server {
             bin,
             database_url,
@@ -94,13 +94,13 @@ impl Server {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Starts the server and waits for `/readyz`; returns the time from spawn
     /// to the first green answer.
-    pub async fn start(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
+    pub(crate) async fn start(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
         let started = Instant::now();
         let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
@@ -143,7 +143,7 @@ impl Server {
     }
 
     /// SIGKILL (a crash), and wait for the process to be gone.
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.kill();
         }

@@ -23,7 +23,7 @@ const CHECKS: [(&str, &str); 3] = [
     ),
 ];
 
-pub async fn verify(database_url: &str) -> anyhow::Result<()> {
+pub(crate) async fn verify(database_url: &str) -> anyhow::Result<()> {
     if database_url.starts_with("sqlite:") {
         let mut conn = sqlx::SqliteConnection::connect(database_url)
             .await

@@ -110,7 +110,7 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 
 /// Largest request head (start line and headers) accepted; hyper answers 431
 /// above it. Its default is only the ~400 KiB read buffer.
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Serves a prepared router (see [`router_with`]) until `shutdown`; called
 /// by [`crate::launch`], which adds the run lifecycle around it.

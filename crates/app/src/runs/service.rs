@@ -83,7 +83,7 @@ pub enum RunSetupError {
 
 /// The largest cap accepted: far beyond what one process can serve, and
 /// small enough for a semaphore to take every permit at once (`drain`).
-pub const MAX_IN_FLIGHT: usize = 100_000;
+pub(super) const MAX_IN_FLIGHT: usize = 100_000;
 
 /// A run in flight in this process, as the cancel path sees it.
 struct InFlight {

@@ -30,7 +30,7 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Values shorter than this are not registered: replacing them everywhere
 /// would blank out ordinary words and make logs useless.
-pub const MIN_SECRET_CHARS: usize = 6;
+pub(super) const MIN_SECRET_CHARS: usize = 6;
 
 #[derive(Default)]
 struct Registry {

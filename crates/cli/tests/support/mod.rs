@@ -11,7 +11,7 @@ use promptrefine_testkit::{Capture, ServerProcess, port_after};
 
 /// The settings every test starts from: its own database, any free port,
 /// JSON logs (what the assertions parse).
-pub fn base_env(database_url: &str) -> Vec<(String, String)> {
+pub(crate) fn base_env(database_url: &str) -> Vec<(String, String)> {
     [
         ("DATABASE_URL", database_url),
         ("BIND", "127.0.0.1:0"),
@@ -35,17 +35,17 @@ fn command(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
 }
 
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub fn promptrefine(dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
+pub(crate) fn promptrefine(dir: &Path, args: &[&str], env: &[(String, String)]) -> Run {
     promptrefine_with_stdin(dir, args, env, "")
 }
 
-pub fn promptrefine_with_stdin(
+pub(crate) fn promptrefine_with_stdin(
     dir: &Path,
     args: &[&str],
     env: &[(String, String)],
@@ -73,14 +73,14 @@ pub fn promptrefine_with_stdin(
 
 /// A background `promptrefine` process (testkit's [`ServerProcess`]: real
 /// signals, output collected, killed if the test panics).
-pub struct Server {
+pub(crate) struct Server {
     process: ServerProcess,
     pub port: u16,
 }
 
 impl Server {
     /// `promptrefine serve`, once it logs that it listens.
-    pub fn start(dir: &Path, args: &[&str], env: &[(String, String)]) -> Server {
+    pub(crate) fn start(dir: &Path, args: &[&str], env: &[(String, String)]) -> Server {
         let mut all = vec!["serve"];
         all.extend_from_slice(args);
         Server::start_matching(dir, &all, env, "listening on http://")
@@ -88,7 +88,7 @@ impl Server {
 
     /// Any command; ready when stdout has a line containing `ready` followed
     /// by `HOST:PORT`.
-    pub fn start_matching(
+    pub(crate) fn start_matching(
         dir: &Path,
         args: &[&str],
         env: &[(String, String)],
@@ -104,7 +104,7 @@ impl Server {
     }
 
     /// SIGTERM, then waits for the exit: (exit code, stdout, stderr).
-    pub fn stop(self) -> (Option<i32>, String, String) {
+    pub(crate) fn stop(self) -> (Option<i32>, String, String) {
         let exited = self.process.stop(Duration::from_secs(30));
         assert!(
             exited.stopped_in_time,
@@ -115,14 +115,14 @@ impl Server {
 }
 
 #[derive(Debug)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub head: String,
     pub body: String,
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.head.lines().find_map(|l| {
             let (n, v) = l.split_once(':')?;
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
@@ -131,7 +131,7 @@ impl Response {
 }
 
 /// A minimal HTTP/1.1 request over loopback (no client library needed).
-pub fn http(
+pub(crate) fn http(
     port: u16,
     method: &str,
     path: &str,
@@ -169,7 +169,7 @@ pub fn http(
 }
 
 /// Pretends a newer binary applied migration `version` (SQLite only).
-pub fn record_future_migration(sqlite_url: &str, version: i64) {
+pub(crate) fn record_future_migration(sqlite_url: &str, version: i64) {
     use sqlx::Connection;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,10 +6,10 @@ use promptrefine_llm::{
 };
 use promptrefine_mock_openai::MockOpenAi;
 
-pub const KEY: &str = "sk-test-0123456789abcdef";
+pub(crate) const KEY: &str = "sk-test-0123456789abcdef";
 
 /// Short timeouts and tiny backoffs, so failure tests are quick.
-pub fn fast_settings() -> ClientSettings {
+pub(crate) fn fast_settings() -> ClientSettings {
     ClientSettings {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(20),
@@ -22,7 +22,7 @@ pub fn fast_settings() -> ClientSettings {
     }
 }
 
-pub fn provider_at(base_url: &str, settings: ClientSettings) -> Provider {
+pub(crate) fn provider_at(base_url: &str, settings: ClientSettings) -> Provider {
     Provider::new(
         ProviderConfig {
             name: "mock".into(),
@@ -36,11 +36,11 @@ pub fn provider_at(base_url: &str, settings: ClientSettings) -> Provider {
     .unwrap()
 }
 
-pub fn provider(mock: &MockOpenAi) -> Provider {
+pub(crate) fn provider(mock: &MockOpenAi) -> Provider {
     provider_at(&mock.base_url(), fast_settings())
 }
 
-pub fn request(model: &str, stream: bool) -> ChatRequest {
+pub(crate) fn request(model: &str, stream: bool) -> ChatRequest {
     ChatRequest {
         model: model.into(),
         messages: vec![
@@ -60,7 +60,10 @@ pub fn request(model: &str, stream: bool) -> ChatRequest {
 }
 
 /// Runs a chat and collects the deltas it sent.
-pub async fn chat(p: &Provider, req: &ChatRequest) -> (Result<Completion, LlmError>, Vec<String>) {
+pub(crate) async fn chat(
+    p: &Provider,
+    req: &ChatRequest,
+) -> (Result<Completion, LlmError>, Vec<String>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     // The channel is bounded: read it while the chat runs.
     let reader = tokio::spawn(async move {

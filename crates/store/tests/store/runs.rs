@@ -6,7 +6,7 @@ use promptrefine_testkit::{TestDb, both_backends};
 
 use crate::{new_prompt, open, text_version};
 
-pub fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
+pub(crate) fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
     NewRun {
         id: RunId::new(),
         prompt_id,

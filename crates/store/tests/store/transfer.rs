@@ -25,7 +25,7 @@ const SECRETS: ExportOptions = ExportOptions {
 
 /// Data of every kind the format carries, with text that tends to break
 /// things: unicode, quotes, SQL, JSON-looking strings, newlines.
-pub async fn fill(store: &Store) {
+pub(crate) async fn fill(store: &Store) {
     let ada = store
         .users()
         .create(
@@ -178,14 +178,14 @@ pub async fn fill(store: &Store) {
     store.runs().start(&run(chat.id, c1.id)).await.unwrap();
 }
 
-pub async fn export_bytes(store: &Store, opts: ExportOptions) -> (Vec<u8>, Counts) {
+pub(crate) async fn export_bytes(store: &Store, opts: ExportOptions) -> (Vec<u8>, Counts) {
     let mut out = Vec::new();
     let counts = store.export(&mut out, opts, |_| {}).await.unwrap();
     (out, counts)
 }
 
 /// The file without its header's `exportedAt`: what must match across a trip.
-pub fn comparable(file: &[u8]) -> (serde_json::Value, String) {
+pub(crate) fn comparable(file: &[u8]) -> (serde_json::Value, String) {
     let text = std::str::from_utf8(file).unwrap();
     let (head, body) = text.split_once('\n').unwrap();
     let mut head: serde_json::Value = serde_json::from_str(head).unwrap();

@@ -16,7 +16,7 @@ use crate::api::extract::ApiJson;
 use crate::auth::{CurrentUser, client_addr, cookie, csrf};
 use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(logout))
@@ -26,7 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(super) struct LoginRequest {
     email: String,
     #[schema(value_type = String, format = Password)]
     password: SecretString,
@@ -62,7 +62,7 @@ fn refuse_cross_site(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SignedOut {
+pub(super) struct SignedOut {
     signed_out: bool,
 }
 
@@ -94,7 +94,7 @@ async fn me(user: CurrentUser, State(state): State<AppState>) -> Result<Data<Use
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SetupRequest {
+pub(super) struct SetupRequest {
     token: String,
     email: String,
     #[schema(value_type = String, format = Password)]

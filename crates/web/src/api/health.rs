@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -11,7 +11,7 @@ use super::extract::{ApiJson, parse_id};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(set, remove))

@@ -10,7 +10,7 @@ use super::envelope::{ApiError, Data, Envelope, ErrorEnvelope};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
 }
 

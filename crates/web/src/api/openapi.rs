@@ -11,7 +11,7 @@ use super::envelope::{ErrorBody, ErrorEnvelope};
 )]
 struct Base;
 
-pub fn base() -> utoipa::openapi::OpenApi {
+pub(super) fn base() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
     if let Some(c) = doc.components.as_mut() {
         c.add_security_scheme(
@@ -149,7 +149,7 @@ const LINKS: &[Link] = &[
 
 /// Adds [`LINKS`] to the responses they start from. A link whose source or
 /// target operation is missing is skipped (a test checks there is none).
-pub fn with_links(mut doc: serde_json::Value) -> serde_json::Value {
+pub(super) fn with_links(mut doc: serde_json::Value) -> serde_json::Value {
     for l in LINKS {
         if doc["paths"][l.target][l.target_method].is_null() {
             continue;

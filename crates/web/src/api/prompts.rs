@@ -18,7 +18,7 @@ use super::extract::{ApiJson, ApiQuery, parse_id};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))

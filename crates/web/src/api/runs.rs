@@ -43,7 +43,7 @@ use crate::auth::CurrentUser;
 use crate::middleware::request_id::RequestId;
 use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, start))
         .routes(routes!(get_one))
@@ -53,7 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `POST /api/test-runs`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StartRunBody {
+pub(super) struct StartRunBody {
     prompt_id: PromptId,
     /// Default: the prompt's current version.
     #[serde(default)]
@@ -190,7 +190,7 @@ fn sse<T: Serialize>(name: &'static str, data: &T) -> Event {
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     /// The prompt whose runs to list.
     #[param(required = true)]
     prompt_id: Option<String>,
@@ -205,7 +205,7 @@ pub struct ListQuery {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RunPage {
+pub(super) struct RunPage {
     items: Vec<Run>,
     next_cursor: Option<String>,
 }

@@ -17,7 +17,7 @@ use crate::api::extract::{ApiJson, parse_id};
 use crate::auth::SessionUser;
 use crate::state::AppState;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
@@ -26,7 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// A token as answered (never its secret or hash).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TokenInfo {
+pub(super) struct TokenInfo {
     id: TokenId,
     name: String,
     prefix: String,
@@ -68,7 +68,7 @@ async fn list_tokens(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateToken {
+pub(super) struct CreateToken {
     name: String,
     /// Days until the token expires (1 to 3650); without it, it never does.
     #[schema(minimum = 1, maximum = 3650)]
@@ -77,7 +77,7 @@ pub struct CreateToken {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CreatedToken {
+pub(super) struct CreatedToken {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     info: TokenInfo,
@@ -104,7 +104,7 @@ async fn create_token(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Revoked {
+pub(super) struct Revoked {
     revoked: bool,
 }
 

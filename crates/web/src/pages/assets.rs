@@ -29,13 +29,13 @@ static URLS: LazyLock<AssetUrls> = LazyLock::new(|| AssetUrls {
     js: format!("/assets/app.js?v={}", short_hash(JS)),
 });
 
-pub fn urls() -> &'static AssetUrls {
+pub(super) fn urls() -> &'static AssetUrls {
     &URLS
 }
 
 const CACHE: &str = "public, max-age=31536000, immutable";
 
-pub async fn css() -> Response {
+pub(super) async fn css() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -46,7 +46,7 @@ pub async fn css() -> Response {
         .into_response()
 }
 
-pub async fn js() -> Response {
+pub(super) async fn js() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -58,7 +58,7 @@ pub async fn js() -> Response {
 }
 
 /// `/favicon.ico` and `/favicon.svg`: cached for a day (the URL carries no hash).
-pub async fn icon() -> Response {
+pub(super) async fn icon() -> Response {
     (
         [
             (header::CONTENT_TYPE, "image/svg+xml"),

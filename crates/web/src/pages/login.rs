@@ -24,12 +24,12 @@ struct LoginPage {
 }
 
 #[derive(Deserialize)]
-pub struct NextQuery {
+pub(super) struct NextQuery {
     next: Option<String>,
     ok: Option<String>,
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     parts: Parts,
     Query(q): Query<NextQuery>,
@@ -73,7 +73,7 @@ fn cross_site(parts: &Parts, state: &AppState) -> bool {
     csrf::cross_site_browser_request(parts, state)
 }
 
-pub async fn submit(
+pub(super) async fn submit(
     State(state): State<AppState>,
     parts: Parts,
     body: axum::body::Bytes,
@@ -130,7 +130,11 @@ pub async fn submit(
     }
 }
 
-pub async fn logout(State(state): State<AppState>, parts: Parts, post: PostForm) -> PageResult {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    parts: Parts,
+    post: PostForm,
+) -> PageResult {
     let _ = post.user;
     if let Some(raw) = cookie::session_cookie(&parts, &state) {
         state.app.logout(&raw).await?;
@@ -154,11 +158,14 @@ struct SetupPage {
 }
 
 #[derive(Deserialize)]
-pub struct SetupQuery {
+pub(super) struct SetupQuery {
     token: Option<String>,
 }
 
-pub async fn setup_show(State(state): State<AppState>, Query(q): Query<SetupQuery>) -> PageResult {
+pub(super) async fn setup_show(
+    State(state): State<AppState>,
+    Query(q): Query<SetupQuery>,
+) -> PageResult {
     if state.app.user_count().await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
@@ -182,7 +189,7 @@ pub async fn setup_show(State(state): State<AppState>, Query(q): Query<SetupQuer
     .into_response())
 }
 
-pub async fn setup_submit(
+pub(super) async fn setup_submit(
     State(state): State<AppState>,
     parts: Parts,
     body: axum::body::Bytes,

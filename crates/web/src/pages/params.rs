@@ -10,28 +10,28 @@ use promptrefine_core::VersionNumber;
 use super::support::PageError;
 
 /// A path segment as `T`; text that does not parse names nothing (404).
-pub fn parse<T: FromStr>(text: &str) -> Result<T, PageError> {
+pub(super) fn parse<T: FromStr>(text: &str) -> Result<T, PageError> {
     text.parse().map_err(|_| PageError::not_found())
 }
 
 /// A version number from a path or form: one that cannot exist is a
 /// missing version (404), as asking the store for it would be.
-pub fn version_number(n: i64) -> Result<VersionNumber, PageError> {
+pub(super) fn version_number(n: i64) -> Result<VersionNumber, PageError> {
     VersionNumber::new(n).ok_or(PageError::App(AppError::NotFound("version")))
 }
 
 /// Trimmed text, or `None` when blank.
-pub fn nonempty(s: Option<String>) -> Option<String> {
+pub(super) fn nonempty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// `s` for a query string.
-pub fn url_enc(s: &str) -> String {
+pub(super) fn url_enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `a, b ,c` as `["a", "b", "c"]` (blank entries dropped).
-pub fn split_tags(text: &str) -> Vec<String> {
+pub(super) fn split_tags(text: &str) -> Vec<String> {
     text.split(',')
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())

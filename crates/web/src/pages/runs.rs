@@ -11,7 +11,7 @@ use super::support::{PageError, PageResult, PageUser, fmt_cost, fmt_opt, fmt_tim
 use crate::state::AppState;
 
 /// A run as the pages show it.
-pub struct RunView {
+pub(super) struct RunView {
     pub id: String,
     pub prompt_id: String,
     pub prompt_title: String,
@@ -91,7 +91,7 @@ struct RunPage {
     run: RunView,
 }
 
-pub async fn show(
+pub(super) async fn show(
     user: PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -117,7 +117,7 @@ struct ComparePage {
 }
 
 /// `?a=&b=`, or the history form's two checked `run` boxes.
-pub async fn compare(
+pub(super) async fn compare(
     user: PageUser,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -14,7 +14,7 @@ use super::params::parse;
 use super::support::{Errors, PageResult, PageUser, PostForm, fmt_time};
 use crate::state::AppState;
 
-pub struct TokenRow {
+pub(super) struct TokenRow {
     pub id: String,
     pub name: String,
     pub prefix: String,
@@ -23,7 +23,7 @@ pub struct TokenRow {
     pub revoked: bool,
 }
 
-pub struct ProviderRow {
+pub(super) struct ProviderRow {
     pub name: String,
     pub models: String,
     pub source: String,
@@ -42,7 +42,7 @@ struct SettingsPage {
 }
 
 #[derive(Deserialize)]
-pub struct SettingsQuery {
+pub(super) struct SettingsQuery {
     ok: Option<String>,
 }
 
@@ -91,7 +91,7 @@ async fn render(
     .render()?)
 }
 
-pub async fn show(
+pub(super) async fn show(
     user: PageUser,
     State(state): State<AppState>,
     Query(q): Query<SettingsQuery>,
@@ -110,7 +110,7 @@ pub async fn show(
 
 /// Shows the new token once, on this response only (no redirect: the secret
 /// must not travel in a URL or a flash cookie).
-pub async fn create_token(
+pub(super) async fn create_token(
     State(state): State<AppState>,
     PostForm { user, form }: PostForm,
 ) -> PageResult {
@@ -140,7 +140,7 @@ pub async fn create_token(
     }
 }
 
-pub async fn revoke_token(
+pub(super) async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
     PostForm { user, form: _ }: PostForm,

@@ -74,10 +74,10 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// An urlencoded form body, keeping repeated fields in order (chat messages).
 #[derive(Debug, Default)]
-pub struct FormData(pub Vec<(String, String)>);
+pub(super) struct FormData(pub Vec<(String, String)>);
 
 impl FormData {
-    pub fn parse(body: &[u8]) -> FormData {
+    pub(super) fn parse(body: &[u8]) -> FormData {
         FormData(
             form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -85,7 +85,7 @@ impl FormData {
         )
     }
 
-    pub fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -93,7 +93,7 @@ impl FormData {
             .unwrap_or("")
     }
 
-    pub fn all(&self, name: &str) -> Vec<String> {
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -104,7 +104,7 @@ impl FormData {
 
 /// A form post from a signed-in user: the request came from this site
 /// (Origin / Sec-Fetch-Site) AND carries the session's CSRF token.
-pub struct PostForm {
+pub(super) struct PostForm {
     pub user: PageUser,
     pub form: FormData,
 }
@@ -131,17 +131,17 @@ impl FromRequest<AppState> for PostForm {
 
 /// A page-level failure, rendered as a small error page (never internals).
 #[derive(Debug)]
-pub enum PageError {
+pub(super) enum PageError {
     App(AppError),
     Csrf,
     Status(StatusCode),
 }
 
 impl PageError {
-    pub fn from_status(status: StatusCode) -> PageError {
+    pub(super) fn from_status(status: StatusCode) -> PageError {
         PageError::Status(status)
     }
-    pub fn not_found() -> PageError {
+    pub(super) fn not_found() -> PageError {
         PageError::Status(StatusCode::NOT_FOUND)
     }
 }
@@ -158,7 +158,7 @@ impl From<askama::Error> for PageError {
     }
 }
 
-pub type PageResult<T = Response> = Result<T, PageError>;
+pub(super) type PageResult<T = Response> = Result<T, PageError>;
 
 #[derive(askama::Template)]
 #[template(path = "error.html")]
@@ -233,7 +233,7 @@ impl IntoResponse for PageError {
 }
 
 /// `2025-01-31 14:05 UTC`.
-pub fn fmt_time(t: OffsetDateTime) -> String {
+pub(super) fn fmt_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{}-{:02}-{:02} {:02}:{:02} UTC",
@@ -246,26 +246,26 @@ pub fn fmt_time(t: OffsetDateTime) -> String {
 }
 
 /// RFC 3339 for `<time datetime>`.
-pub fn iso_time(t: OffsetDateTime) -> String {
+pub(super) fn iso_time(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
 /// Integer micro-USD as dollars.
-pub fn fmt_cost(micro: Option<i64>) -> String {
+pub(super) fn fmt_cost(micro: Option<i64>) -> String {
     match micro {
         Some(m) => format!("${:.6}", m as f64 / 1_000_000.0),
         None => "—".into(),
     }
 }
 
-pub fn fmt_opt(v: Option<i64>, unit: &str) -> String {
+pub(super) fn fmt_opt(v: Option<i64>, unit: &str) -> String {
     v.map(|v| format!("{v}{unit}"))
         .unwrap_or_else(|| "—".into())
 }
 
 /// A fixed flash message for a `?ok=` code (never echoes user text).
-pub fn flash(code: Option<&str>) -> Option<&'static str> {
+pub(super) fn flash(code: Option<&str>) -> Option<&'static str> {
     Some(match code? {
         "created" => "Prompt created.",
         "saved" => "New version saved.",
@@ -282,10 +282,10 @@ pub fn flash(code: Option<&str>) -> Option<&'static str> {
 
 /// A form's validation messages, by field.
 #[derive(Debug, Default)]
-pub struct Errors(pub Vec<(String, String)>);
+pub(super) struct Errors(pub Vec<(String, String)>);
 
 impl Errors {
-    pub fn of(err: &AppError) -> Errors {
+    pub(super) fn of(err: &AppError) -> Errors {
         Errors(match err {
             AppError::Conflict { field, message } => vec![(field.to_string(), message.clone())],
             AppError::Invalid(_) => err
@@ -299,7 +299,7 @@ impl Errors {
     }
 
     /// The messages for `field` (and its sub-fields such as `field.0`).
-    pub fn get(&self, field: &str) -> String {
+    pub(super) fn get(&self, field: &str) -> String {
         self.0
             .iter()
             .filter(|(f, _)| {
@@ -312,16 +312,16 @@ impl Errors {
             .join(" ")
     }
 
-    pub fn has(&self, field: &str) -> bool {
+    pub(super) fn has(&self, field: &str) -> bool {
         !self.get(field).is_empty()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// Messages whose field no form input shows.
-    pub fn others(&self, shown: &[&str]) -> Vec<String> {
+    pub(super) fn others(&self, shown: &[&str]) -> Vec<String> {
         self.0
             .iter()
             .filter(|(f, _)| {

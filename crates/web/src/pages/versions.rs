@@ -29,7 +29,7 @@ struct VersionPage {
     labels: Vec<String>,
 }
 
-pub async fn show(
+pub(super) async fn show(
     user: PageUser,
     State(state): State<AppState>,
     Path((id, n)): Path<(String, String)>,
@@ -63,7 +63,7 @@ pub async fn show(
     .into_response())
 }
 
-pub async fn restore(
+pub(super) async fn restore(
     State(state): State<AppState>,
     Path((id, n)): Path<(String, String)>,
     PostForm { user: _, form: _ }: PostForm,
@@ -75,7 +75,7 @@ pub async fn restore(
     Ok(Redirect::to(&format!("/app/prompts/{id}?ok=restored")).into_response())
 }
 
-pub async fn set_label(
+pub(super) async fn set_label(
     State(state): State<AppState>,
     Path(id): Path<String>,
     PostForm { user: _, form }: PostForm,
@@ -94,7 +94,7 @@ pub async fn set_label(
     Ok(Redirect::to(&format!("/app/prompts/{id}?ok=label#history")).into_response())
 }
 
-pub async fn remove_label(
+pub(super) async fn remove_label(
     State(state): State<AppState>,
     Path((id, label)): Path<(String, String)>,
     PostForm { user: _, form: _ }: PostForm,
@@ -105,7 +105,7 @@ pub async fn remove_label(
 }
 
 /// One row of a side-by-side diff: old on the left, new on the right.
-pub struct SplitRow {
+pub(super) struct SplitRow {
     pub left_no: String,
     pub left: String,
     pub left_kind: &'static str,
@@ -114,7 +114,7 @@ pub struct SplitRow {
     pub right_kind: &'static str,
 }
 
-pub struct InlineRow {
+pub(super) struct InlineRow {
     pub old_no: String,
     pub new_no: String,
     pub sign: &'static str,
@@ -213,13 +213,13 @@ struct DiffPage {
 }
 
 #[derive(Deserialize)]
-pub struct DiffQuery {
+pub(super) struct DiffQuery {
     from: Option<String>,
     to: Option<String>,
     mode: Option<String>,
 }
 
-pub async fn diff(
+pub(super) async fn diff(
     user: PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,

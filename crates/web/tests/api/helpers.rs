@@ -18,10 +18,10 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: String,
     pub store: Store,
     pub app: App,
@@ -36,7 +36,7 @@ pub struct TestApp {
     pub _db: TestDb,
 }
 
-pub struct Options {
+pub(crate) struct Options {
     pub web: WebConfig,
     pub auth: AuthPolicy,
     /// Routes mounted inside the middleware stack (e.g. one that panics).
@@ -48,7 +48,7 @@ pub struct Options {
 }
 
 /// Builds run settings from the mock's base URL.
-pub type RunSettingsFn = Box<dyn FnOnce(&str) -> RunSettings + Send>;
+pub(crate) type RunSettingsFn = Box<dyn FnOnce(&str) -> RunSettings + Send>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -63,10 +63,10 @@ impl Default for Options {
 }
 
 /// The API key the test provider sends; tests check it never leaks.
-pub const TEST_API_KEY: &str = "sk-test-secret-key-123456";
+pub(crate) const TEST_API_KEY: &str = "sk-test-secret-key-123456";
 
 /// One provider, `openai`, pointing at the mock, with short timeouts and fast retries.
-pub fn test_run_settings(base_url: &str) -> RunSettings {
+pub(crate) fn test_run_settings(base_url: &str) -> RunSettings {
     RunSettings {
         providers: vec![ProviderConfig {
             name: "openai".into(),
@@ -90,11 +90,11 @@ pub fn test_run_settings(base_url: &str) -> RunSettings {
     }
 }
 
-pub async fn spawn_app(db: TestDb) -> TestApp {
+pub(crate) async fn spawn_app(db: TestDb) -> TestApp {
     spawn_app_with(db, Options::default()).await
 }
 
-pub async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
+pub(crate) async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
     let store = Store::connect(&StoreOptions::new(db.url()))
         .await
         .expect("connect");
@@ -161,12 +161,12 @@ pub async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }
 
     /// A browser-like client with its own cookie jar (not signed in yet).
-    pub fn browser(&self) -> reqwest::Client {
+    pub(crate) fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .cookie_store(true)
             .timeout(Duration::from_secs(60))
@@ -175,7 +175,7 @@ impl TestApp {
     }
 
     /// Signs a cookie client in through the API, as the login page's script would.
-    pub async fn login(&self, client: &reqwest::Client) -> reqwest::Response {
+    pub(crate) async fn login(&self, client: &reqwest::Client) -> reqwest::Response {
         client
             .post(self.url("/api/auth/login"))
             .header("origin", &self.addr)
@@ -185,12 +185,12 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let res = self.api.get(self.url(path)).send().await.unwrap();
         read(res).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self
             .api
             .post(self.url(path))
@@ -201,7 +201,7 @@ impl TestApp {
         read(res).await
     }
 
-    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self
             .api
             .patch(self.url(path))
@@ -212,7 +212,7 @@ impl TestApp {
         read(res).await
     }
 
-    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self
             .api
             .put(self.url(path))
@@ -223,13 +223,13 @@ impl TestApp {
         read(res).await
     }
 
-    pub async fn delete(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn delete(&self, path: &str) -> (u16, Value) {
         let res = self.api.delete(self.url(path)).send().await.unwrap();
         read(res).await
     }
 
     /// Creates a prompt (with a first version when `body` is given); returns its JSON.
-    pub async fn create_prompt(&self, title: &str, body: Option<&str>) -> Value {
+    pub(crate) async fn create_prompt(&self, title: &str, body: Option<&str>) -> Value {
         let mut req = json!({ "title": title, "type": "text", "tags": ["test"] });
         if let Some(b) = body {
             req["content"] = json!(b);
@@ -240,7 +240,7 @@ impl TestApp {
     }
 
     /// Stops the server gracefully (requests, then runs) and waits for it.
-    pub async fn stop(&mut self) -> Result<Stopped, LaunchError> {
+    pub(crate) async fn stop(&mut self) -> Result<Stopped, LaunchError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -257,7 +257,7 @@ impl TestApp {
 impl TestApp {
     /// Stops this server and launches a new one on the same database, as a
     /// process restart would (a new mock and API token too).
-    pub async fn restart(mut self) -> TestApp {
+    pub(crate) async fn restart(mut self) -> TestApp {
         self.stop().await.expect("a clean stop");
         let db = std::mem::replace(&mut self._db, TestDb::sqlite());
         self.store.close().await;
@@ -287,7 +287,7 @@ async fn wait_until_serving(addr: &str) {
 }
 
 /// Status and JSON body; asserts the envelope's shape on every answer.
-pub async fn read(res: reqwest::Response) -> (u16, Value) {
+pub(crate) async fn read(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     let json: Value =
@@ -296,7 +296,7 @@ pub async fn read(res: reqwest::Response) -> (u16, Value) {
     (status, json)
 }
 
-pub fn assert_envelope(status: u16, json: &Value) {
+pub(crate) fn assert_envelope(status: u16, json: &Value) {
     let obj = json
         .as_object()
         .unwrap_or_else(|| panic!("not an object: {json}"));
@@ -318,7 +318,7 @@ pub fn assert_envelope(status: u16, json: &Value) {
 }
 
 /// The field names of a 422's details.
-pub fn fields(json: &Value) -> Vec<String> {
+pub(crate) fn fields(json: &Value) -> Vec<String> {
     json["error"]["details"]["fields"]
         .as_array()
         .map(|a| {

@@ -17,10 +17,10 @@ use promptrefine_web::{LaunchConfig, WebConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
-pub struct Server {
+pub(crate) struct Server {
     pub addr: String,
     pub app: App,
     pub setup_token: Option<String>,
@@ -30,12 +30,12 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }
 
     /// Creates a text prompt with a first version through the app (fast setup).
-    pub async fn prompt(&self, title: &str, body: &str, model: &str) -> String {
+    pub(crate) async fn prompt(&self, title: &str, body: &str, model: &str) -> String {
         let input = promptrefine_app::prompts::CreatePrompt {
             title: title.into(),
             prompt_type: promptrefine_core::PromptType::Text,
@@ -91,7 +91,7 @@ fn run_settings(base_url: &str) -> RunSettings {
 }
 
 /// With `admin`, the admin account exists; without, a setup token is made.
-pub async fn spawn(admin: bool) -> Server {
+pub(crate) async fn spawn(admin: bool) -> Server {
     let db = TestDb::sqlite();
     let store = Store::connect(&StoreOptions::new(db.url()))
         .await
@@ -137,7 +137,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 static BROWSER_LOCK: LazyLock<tokio::sync::Mutex<()>> =
     LazyLock::new(|| tokio::sync::Mutex::new(()));
 
-pub struct Browser {
+pub(crate) struct Browser {
     pub c: Client,
     driver: ServerProcess,
     profile: PathBuf,
@@ -152,7 +152,7 @@ impl Drop for Browser {
 }
 
 /// None (with a notice) when chromedriver is missing outside CI; fails in CI.
-pub async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
     if !std::path::Path::new(CHROMEDRIVER).exists() {
         assert!(
             !promptrefine_testkit::in_ci(),
@@ -209,21 +209,21 @@ pub async fn browser() -> Option<Browser> {
 }
 
 impl Browser {
-    pub async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.c.goto(url).await.unwrap();
     }
 
-    pub async fn fill(&self, css: &str, text: &str) {
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
         let e = self.wait(css).await;
         e.clear().await.unwrap();
         e.send_keys(text).await.unwrap();
     }
 
-    pub async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.wait(css).await.click().await.unwrap();
     }
 
-    pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait(&self, css: &str) -> fantoccini::elements::Element {
         self.c
             .wait()
             .at_most(Duration::from_secs(15))
@@ -232,15 +232,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
-    pub async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.wait(css).await.text().await.unwrap()
     }
 
-    pub async fn body(&self) -> String {
+    pub(crate) async fn body(&self) -> String {
         self.text("body").await
     }
 
-    pub async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         let u = self.c.current_url().await.unwrap();
         match u.query() {
             Some(q) => format!("{}?{q}", u.path()),
@@ -249,7 +249,7 @@ impl Browser {
     }
 
     /// Waits until `check` holds for the page's text (polling, bounded).
-    pub async fn wait_text(&self, css: &str, needle: &str) {
+    pub(crate) async fn wait_text(&self, css: &str, needle: &str) {
         for _ in 0..150 {
             if let Ok(e) = self.c.find(Locator::Css(css)).await
                 && e.text().await.unwrap_or_default().contains(needle)
@@ -262,11 +262,11 @@ impl Browser {
     }
 
     /// Runs a script; its `return` value.
-    pub async fn js(&self, script: &str) -> serde_json::Value {
+    pub(crate) async fn js(&self, script: &str) -> serde_json::Value {
         self.c.execute(script, vec![]).await.unwrap()
     }
 
-    pub async fn login(&self, server: &Server) {
+    pub(crate) async fn login(&self, server: &Server) {
         self.goto(&server.url("/login")).await;
         self.fill("#email", ADMIN_EMAIL).await;
         self.fill("#password", ADMIN_PASSWORD).await;
@@ -276,7 +276,7 @@ impl Browser {
     }
 
     /// Accepts the confirm() dialog a click opened.
-    pub async fn accept_dialog(&self) {
+    pub(crate) async fn accept_dialog(&self) {
         for _ in 0..50 {
             if self.c.accept_alert().await.is_ok() {
                 return;
@@ -287,19 +287,19 @@ impl Browser {
     }
 
     /// Saves the page as `target/test-output/screenshots/{name}.png`.
-    pub async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let dir = screenshots_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.c.clone().close().await;
     }
 }
 
-pub fn screenshots_dir() -> PathBuf {
+pub(crate) fn screenshots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));

@@ -13,7 +13,7 @@ const MAX_ANSWER: u64 = 16 * 1024;
 /// True when `bind` (as configured, `host:port`) answers `/healthz` the
 /// way PromptRefine does: 200, an `x-request-id` header and the JSON
 /// envelope `{"data":{"status":"ok"},"error":null}`.
-pub fn is_promptrefine(bind: &str) -> bool {
+pub(super) fn is_promptrefine(bind: &str) -> bool {
     let Some(addr) = reachable_addr(bind) else {
         return false;
     };

@@ -7,7 +7,7 @@ use promptrefine_core::{ChatMessage, Content, ModelSettings, PromptType, Role, V
 use crate::pages::support::{Errors, FormData};
 
 /// The editor's fields, as saved or as the user typed them.
-pub struct Editor {
+pub(super) struct Editor {
     pub text: String,
     pub messages: Vec<(String, String)>,
     pub model: String,

@@ -20,11 +20,11 @@ use super::params::{nonempty, parse, split_tags, url_enc};
 use super::support::{Errors, PageResult, PageUser, PostForm, fmt_time, iso_time};
 use crate::state::AppState;
 
-pub use show::{rename, save, show};
+pub(super) use show::{rename, save, show};
 
 // --- list and create ---------------------------------------------------------
 
-pub struct PromptRow {
+pub(super) struct PromptRow {
     pub id: String,
     pub title: String,
     pub slug: String,
@@ -50,7 +50,7 @@ impl From<&Prompt> for PromptRow {
 
 /// What the new-prompt form shows (the user's input on an error).
 #[derive(Default)]
-pub struct NewForm {
+pub(super) struct NewForm {
     pub title: String,
     pub kind: String,
     pub tags: String,
@@ -72,7 +72,7 @@ struct ListPage {
 }
 
 #[derive(Deserialize, Default)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     q: Option<String>,
     tag: Option<String>,
     #[serde(rename = "type")]
@@ -123,7 +123,7 @@ async fn render_list(
     .render()?)
 }
 
-pub async fn list(
+pub(super) async fn list(
     user: PageUser,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -135,7 +135,7 @@ pub async fn list(
     Ok(Html(render_list(&state, &user, q, new, Errors::default()).await?).into_response())
 }
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     PostForm { user, form }: PostForm,
 ) -> PageResult {
@@ -199,7 +199,7 @@ struct DeletePage {
     title: String,
 }
 
-pub async fn confirm_delete(
+pub(super) async fn confirm_delete(
     user: PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -217,7 +217,7 @@ pub async fn confirm_delete(
     .into_response())
 }
 
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
     PostForm { user: _, form: _ }: PostForm,

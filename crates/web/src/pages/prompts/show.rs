@@ -21,7 +21,7 @@ use crate::pages::support::{
 };
 use crate::state::AppState;
 
-pub struct VersionRow {
+pub(super) struct VersionRow {
     pub number: i64,
     pub note: String,
     pub time: String,
@@ -30,7 +30,7 @@ pub struct VersionRow {
     pub current: bool,
 }
 
-pub struct RunRow {
+pub(super) struct RunRow {
     pub id: String,
     pub status: &'static str,
     pub version: String,
@@ -42,7 +42,7 @@ pub struct RunRow {
     pub iso: String,
 }
 
-pub fn run_row(r: &promptrefine_core::Run, numbers: &HashMap<VersionId, i64>) -> RunRow {
+pub(super) fn run_row(r: &promptrefine_core::Run, numbers: &HashMap<VersionId, i64>) -> RunRow {
     RunRow {
         id: r.id.to_string(),
         status: r.status.as_str(),
@@ -93,7 +93,7 @@ struct PromptPage {
 }
 
 #[derive(Deserialize, Default)]
-pub struct ShowQuery {
+pub(crate) struct ShowQuery {
     ok: Option<String>,
     run_version: Option<String>,
     run_status: Option<String>,
@@ -243,7 +243,7 @@ async fn render_prompt(
     .render()?)
 }
 
-pub async fn show(
+pub(crate) async fn show(
     user: PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -253,7 +253,7 @@ pub async fn show(
     Ok(Html(render_prompt(&state, &user, id, q, Pending::default()).await?).into_response())
 }
 
-pub async fn save(
+pub(crate) async fn save(
     State(state): State<AppState>,
     Path(id): Path<String>,
     PostForm { user, form }: PostForm,
@@ -309,7 +309,7 @@ pub async fn save(
     }
 }
 
-pub async fn rename(
+pub(crate) async fn rename(
     State(state): State<AppState>,
     Path(id): Path<String>,
     PostForm { user, form }: PostForm,

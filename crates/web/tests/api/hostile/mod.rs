@@ -17,21 +17,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A raw HTTP/1.1 connection, for what reqwest will not send.
-pub struct RawConn {
+pub(crate) struct RawConn {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 /// One response read off a [`RawConn`].
 #[derive(Debug)]
-pub struct RawResponse {
+pub(crate) struct RawResponse {
     pub status: u16,
     pub head: String,
     pub body: Vec<u8>,
 }
 
 impl RawConn {
-    pub async fn open(addr: &str) -> RawConn {
+    pub(crate) async fn open(addr: &str) -> RawConn {
         let host = addr.trim_start_matches("http://");
         RawConn {
             stream: TcpStream::connect(host).await.unwrap(),
@@ -39,13 +39,13 @@ impl RawConn {
         }
     }
 
-    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes).await
     }
 
     /// Reads one response (Content-Length bodies only, which is all we send
     /// for); None when the server closed the connection first.
-    pub async fn read_response(&mut self) -> Option<RawResponse> {
+    pub(crate) async fn read_response(&mut self) -> Option<RawResponse> {
         let deadline = Duration::from_secs(20);
         tokio::time::timeout(deadline, self.read_response_inner())
             .await
@@ -93,13 +93,13 @@ impl RawConn {
     }
 
     /// Ends our sending half (the server sees EOF).
-    pub async fn shutdown_write(&mut self) {
+    pub(crate) async fn shutdown_write(&mut self) {
         let _ = self.stream.shutdown().await;
     }
 
     /// Whether the server has closed the connection (reads EOF or an error
     /// within `wait`).
-    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+    pub(crate) async fn closed_within(&mut self, wait: Duration) -> bool {
         let mut chunk = [0u8; 1024];
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -117,13 +117,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A GET with a bearer token, ready to write to a [`RawConn`].
-pub fn raw_get(path: &str, token: &str) -> Vec<u8> {
+pub(crate) fn raw_get(path: &str, token: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {token}\r\n\r\n")
         .into_bytes()
 }
 
 /// A JSON POST with a bearer token and an exact body.
-pub fn raw_post(path: &str, token: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn raw_post(path: &str, token: &str, body: &[u8]) -> Vec<u8> {
     let mut req = format!(
         "POST {path} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::helpers::TestApp;
 
-pub async fn text_prompt(app: &TestApp, body: &str) -> (String, String) {
+pub(crate) async fn text_prompt(app: &TestApp, body: &str) -> (String, String) {
     let p = app.create_prompt("Greeter", Some(body)).await;
     (
         p["id"].as_str().unwrap().to_string(),
@@ -28,7 +28,7 @@ pub async fn text_prompt(app: &TestApp, body: &str) -> (String, String) {
     )
 }
 
-pub async fn run(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn run(app: &TestApp, body: Value) -> Value {
     let (status, json) = app.post("/api/test-runs", body).await;
     assert_eq!(status, 201, "{json}");
     json["data"].clone()
@@ -36,14 +36,14 @@ pub async fn run(app: &TestApp, body: Value) -> Value {
 
 /// One Server-Sent Event: its name and its data as JSON.
 #[derive(Debug)]
-pub struct Sse {
+pub(crate) struct Sse {
     pub event: String,
     pub data: Value,
 }
 
 /// Reads events off a streamed response as they arrive, with the product's
 /// own decoder (`promptrefine_llm::sse`), not a second parser.
-pub struct SseReader {
+pub(crate) struct SseReader {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     decoder: SseDecoder,
     ready: std::collections::VecDeque<SseEvent>,
@@ -51,7 +51,7 @@ pub struct SseReader {
 }
 
 impl SseReader {
-    pub fn new(res: reqwest::Response) -> SseReader {
+    pub(crate) fn new(res: reqwest::Response) -> SseReader {
         assert_eq!(res.status(), 200);
         let ct = res.headers()["content-type"].to_str().unwrap().to_string();
         assert!(ct.starts_with("text/event-stream"), "{ct}");
@@ -63,7 +63,7 @@ impl SseReader {
         }
     }
 
-    pub async fn next(&mut self) -> Option<Sse> {
+    pub(crate) async fn next(&mut self) -> Option<Sse> {
         loop {
             if let Some(e) = self.ready.pop_front() {
                 let data = serde_json::from_str(&e.data()).expect("event data is JSON");
@@ -90,7 +90,7 @@ impl SseReader {
         }
     }
 
-    pub async fn all(mut self) -> Vec<Sse> {
+    pub(crate) async fn all(mut self) -> Vec<Sse> {
         let mut out = Vec::new();
         while let Some(e) = self.next().await {
             out.push(e);
@@ -99,7 +99,7 @@ impl SseReader {
     }
 }
 
-pub async fn stream(app: &TestApp, body: Value) -> SseReader {
+pub(crate) async fn stream(app: &TestApp, body: Value) -> SseReader {
     let res = app
         .api
         .post(app.url("/api/test-runs"))
@@ -111,7 +111,7 @@ pub async fn stream(app: &TestApp, body: Value) -> SseReader {
 }
 
 /// Polls until `check` holds, for up to ten seconds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
