@@ -10,10 +10,20 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::keys::KEYS;
 
+/// `promptrefine --version`: the version, the git revision and the build date.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PROMPTREFINE_GIT_REVISION"),
+    ", built ",
+    env!("PROMPTREFINE_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "promptrefine",
-    version,
+    version = VERSION,
     about = "PromptRefine: a self-hosted prompt workbench",
     long_about = "PromptRefine: a self-hosted prompt workbench.\n\n\
         Settings come from (highest first): flags, environment variables, a .env file in the \

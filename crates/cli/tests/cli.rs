@@ -546,6 +546,32 @@ fn set_password_replaces_the_password_and_signs_the_user_out() {
 // --- mock-llm -----------------------------------------------------------------------
 
 #[test]
+fn version_names_the_release_the_git_revision_and_the_build_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = promptrefine(dir.path(), &["--version"], &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let line = run.stdout.trim();
+    let rest = line
+        .strip_prefix(&format!("promptrefine {} (", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("version first: {line}"));
+    let (revision, date) = rest
+        .strip_suffix(')')
+        .and_then(|r| r.split_once(", built "))
+        .unwrap_or_else(|| panic!("revision and date: {line}"));
+    let hex = revision.strip_suffix("-dirty").unwrap_or(revision);
+    assert!(
+        revision == "unknown" || (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit())),
+        "a 12-digit revision (or unknown outside git): {line}"
+    );
+    let shape_ok = date.len() == 10
+        && date.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            _ => c.is_ascii_digit(),
+        });
+    assert!(shape_ok, "a YYYY-MM-DD build date: {line}");
+}
+
+#[test]
 fn mock_llm_prints_its_base_url_and_answers_like_openai() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_matching(

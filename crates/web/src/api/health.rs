@@ -16,7 +16,10 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(json!({ "data": { "status": "ok" }, "error": null }))
+    // The version lets a deploy check which build a replica runs.
+    axum::Json(
+        json!({ "data": { "status": "ok", "version": env!("CARGO_PKG_VERSION") }, "error": null }),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {

@@ -26,6 +26,11 @@ async fn health_and_readiness_answer(db: TestDb) {
     let app = spawn_app(db).await;
     let (status, body) = read(app.anon.get(app.url("/healthz")).send().await.unwrap()).await;
     assert_eq!((status, body["data"]["status"].as_str()), (200, Some("ok")));
+    assert_eq!(
+        body["data"]["version"].as_str(),
+        Some(env!("CARGO_PKG_VERSION")),
+        "healthz names the running version"
+    );
     let (status, body) = read(app.anon.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["database"], app._db.kind());
