@@ -7,7 +7,7 @@ use std::time::Duration;
 use promptrefine_app::auth::AuthPolicy;
 use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, read, spawn_app, spawn_app_with};
 
@@ -425,15 +425,7 @@ async fn tokens_are_created_used_listed_and_revoked(db: TestDb) {
 /// own route list) and sends it without credentials.
 async fn every_api_route_needs_credentials(db: TestDb) {
     let app = spawn_app(db).await;
-    let doc: Value = app
-        .anon
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let open = ["/api/auth/login", "/api/auth/setup"];
     let mut checked = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {

@@ -274,15 +274,7 @@ async fn graceful_shutdown_finishes_requests_in_flight(db: TestDb) {
 
 async fn the_openapi_document_lists_every_api_route(db: TestDb) {
     let app = spawn_app(db).await;
-    let doc: Value = app
-        .anon
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let paths = doc["paths"].as_object().unwrap();
     for p in [
         "/api/prompts",

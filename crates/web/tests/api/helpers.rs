@@ -185,6 +185,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The OpenAPI document as the server serves it (no credentials needed).
+    pub(crate) async fn openapi(&self) -> Value {
+        let res = self
+            .anon
+            .get(self.url("/api/openapi.json"))
+            .send()
+            .await
+            .expect("the OpenAPI document is served");
+        assert_eq!(res.status(), 200, "GET /api/openapi.json");
+        res.json().await.expect("the OpenAPI document is JSON")
+    }
+
     pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let res = self.api.get(self.url(path)).send().await.unwrap();
         read(res).await

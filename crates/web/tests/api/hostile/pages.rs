@@ -4,7 +4,7 @@
 
 use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
@@ -209,15 +209,7 @@ async fn every_route_answers_with_the_security_headers(db: TestDb) {
         assert_security_headers(&format!("POST {path}"), &res);
     }
     // Every operation of the OpenAPI document, with and without credentials.
-    let doc: Value = app
-        .anon
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let concrete = path
             .replace("{id}", &id)

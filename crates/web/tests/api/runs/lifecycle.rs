@@ -3,7 +3,7 @@
 
 use promptrefine_testkit::mock_openai::stream_text;
 use promptrefine_testkit::{TestDb, both_backends};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{SseReader, run, stream, text_prompt};
 use crate::helpers::{TEST_API_KEY, fields, read, spawn_app};
@@ -323,15 +323,7 @@ async fn bad_input_is_refused_before_anything_is_stored_or_sent(db: TestDb) {
 
 async fn the_run_routes_are_in_the_openapi_document(db: TestDb) {
     let app = spawn_app(db).await;
-    let doc: Value = app
-        .anon
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let paths = &doc["paths"];
     for (path, method) in [
         ("/api/test-runs", "post"),

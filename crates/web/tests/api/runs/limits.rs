@@ -212,15 +212,7 @@ async fn tokens_are_estimated_and_marked_when_the_upstream_sends_no_usage(db: Te
         .await;
     assert_eq!(stored["data"]["tokensEstimated"], true);
 
-    let doc: Value = app
-        .anon
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let run_schema = &doc["components"]["schemas"]["Run"];
     assert_eq!(
         run_schema["properties"]["tokensEstimated"]["type"], "boolean",
