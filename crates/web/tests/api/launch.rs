@@ -59,6 +59,13 @@ async fn a_restarted_server_marks_runs_left_running_as_interrupted_before_it_ser
     // The first answer of the new server already sees it interrupted.
     let (_, after) = app.get(&format!("/api/test-runs/{id}")).await;
     assert_eq!(after["data"]["status"], "interrupted", "{after}");
+    let (status, _) = app
+        .post(
+            &format!("/api/test-runs/{id}/cancel"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "an interrupted run has ended");
     let stopped = app.stop().await.unwrap();
     assert_eq!(stopped.interrupted_at_start, 1);
 }

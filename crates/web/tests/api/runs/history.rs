@@ -1,20 +1,13 @@
-//! The run history: newest first, paged, filtered; runs a crash left
-//! behind read as `interrupted`.
+//! The run history: newest first, paged, filtered. (Runs a crash left behind
+//! read as `interrupted`: `tests/api/launch.rs`, through a real restart.)
 
-use std::str::FromStr;
-
-use promptrefine_core::{ChatMessage, ModelSettings, PromptId, Role, RunId, VersionId};
-use promptrefine_store::NewRun;
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::json;
 
 use super::{run, text_prompt};
 use crate::helpers::{fields, spawn_app};
 
-both_backends!(
-    history_is_newest_first_paged_and_filtered,
-    runs_left_in_flight_at_start_up_read_as_interrupted,
-);
+both_backends!(history_is_newest_first_paged_and_filtered,);
 
 async fn history_is_newest_first_paged_and_filtered(db: TestDb) {
     let app = spawn_app(db).await;
@@ -113,57 +106,4 @@ async fn history_is_newest_first_paged_and_filtered(db: TestDb) {
     assert_eq!(status, 404);
     let (status, _) = app.get("/api/test-runs/not-an-id").await;
     assert_eq!(status, 404);
-}
-
-async fn runs_left_in_flight_at_start_up_read_as_interrupted(db: TestDb) {
-    let app = spawn_app(db).await;
-    let (prompt_id, version_id) = text_prompt(&app, "Hi").await;
-    let id = RunId::new();
-    app.store
-        .runs()
-        .start(&NewRun {
-            id,
-            prompt_id: PromptId::from_str(&prompt_id).unwrap(),
-            version_id: VersionId::from_str(&version_id).unwrap(),
-            provider: "openai".into(),
-            model: "gpt-4o-mini".into(),
-            params: ModelSettings::default(),
-            variables: Default::default(),
-            input: vec![ChatMessage {
-                role: Role::User,
-                content: "Hi".into(),
-            }],
-            request_id: None,
-        })
-        .await
-        .unwrap();
-    let (_, before) = app.get(&format!("/api/test-runs/{id}")).await;
-    assert_eq!(before["data"]["status"], "running");
-    // What `serve` does before taking requests.
-    assert_eq!(
-        app.store
-            .runs()
-            .mark_unfinished_interrupted()
-            .await
-            .unwrap(),
-        1
-    );
-    let (status, after) = app.get(&format!("/api/test-runs/{id}")).await;
-    assert_eq!(status, 200);
-    let r = &after["data"];
-    assert_eq!(
-        (r["status"].as_str(), r["errorCode"].as_str()),
-        (Some("interrupted"), Some("interrupted"))
-    );
-    assert!(r["finishedAt"].is_string());
-    let (_, list) = app
-        .get(&format!(
-            "/api/test-runs?promptId={prompt_id}&status=interrupted"
-        ))
-        .await;
-    assert_eq!(list["data"]["items"][0]["id"], id.to_string());
-    let (status, _) = app
-        .post(&format!("/api/test-runs/{id}/cancel"), json!({}))
-        .await;
-    assert_eq!(status, 409, "an interrupted run has ended");
 }
