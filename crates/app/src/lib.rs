@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod instance;
 pub mod prompts;
 pub mod runs;
 pub mod seed;
@@ -20,6 +21,8 @@ pub use error::{AppError, Result};
 #[derive(Clone)]
 pub struct App {
     store: Store,
+    /// The owner of the work this process starts (see [`instance`]).
+    instance: promptrefine_core::InstanceId,
     auth: auth::AuthState,
     /// Providers, the in-flight cap and cancel registry (see [`runs`]).
     runs: Arc<runs::RunService>,
@@ -31,6 +34,7 @@ impl App {
     pub fn new(store: Store, auth: auth::AuthPolicy) -> App {
         App {
             store,
+            instance: promptrefine_core::InstanceId::new(),
             auth: auth::AuthState::new(auth),
             runs: Arc::new(runs::RunService::disabled()),
             observer: None,

@@ -208,6 +208,7 @@ impl App {
                     variables: variables.clone(),
                     input: input.clone(),
                     request_id: None,
+                    owner: self.instance_id(),
                 };
                 self.store.runs().start(&new).await?;
                 let output = match status {

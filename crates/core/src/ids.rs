@@ -76,6 +76,15 @@ id_type!(
     /// A named API token.
     TokenId
 );
+id_type!(
+    /// A batch of runs: prompt versions over a pinned dataset version.
+    ExperimentId
+);
+id_type!(
+    /// One server process (or CLI worker) while it lives: the owner of the
+    /// work it started, for as long as it renews its lease.
+    InstanceId
+);
 
 #[cfg(test)]
 mod tests {

@@ -399,7 +399,7 @@ async fn verify(
     Ok(interrupted)
 }
 
-async fn call(
+pub(crate) async fn call(
     api: &reqwest::Client,
     method: reqwest::Method,
     url: &str,

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! promptrefine-reliability crash [--db sqlite|postgres|both] [--kills N] [--quick] [--no-pg-restart] [--no-doc]
+//! promptrefine-reliability replicas [--db sqlite|postgres|both] [--no-doc]
 //! promptrefine-reliability schemathesis [--quick] [--no-doc]
 //! promptrefine-reliability all [--quick]
 //! ```
@@ -14,6 +15,7 @@
 mod crash;
 mod fuzz;
 mod procs;
+mod replicas;
 mod report;
 mod store_check;
 
@@ -74,12 +76,20 @@ async fn main() -> ExitCode {
                 rows.push(crash::run(&args, db).await?);
             }
         }
+        if matches!(args.command.as_str(), "replicas" | "all") {
+            for db in crash::backends(&args.db) {
+                rows.push(replicas::run(&args, db).await?);
+            }
+        }
         if matches!(args.command.as_str(), "schemathesis" | "all") {
             rows.push(fuzz::run(&args).await?);
         }
-        if !matches!(args.command.as_str(), "crash" | "schemathesis" | "all") {
+        if !matches!(
+            args.command.as_str(),
+            "crash" | "replicas" | "schemathesis" | "all"
+        ) {
             anyhow::bail!(
-                "unknown command {:?} (crash, schemathesis, all)",
+                "unknown command {:?} (crash, replicas, schemathesis, all)",
                 args.command
             );
         }

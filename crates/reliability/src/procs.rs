@@ -80,6 +80,8 @@ pub(crate) struct Server {
     pub database_url: String,
     pub port: u16,
     pub mock_url: String,
+    /// More environment for `serve` (e.g. a short `INSTANCE_LEASE_SECS`).
+    pub env: Vec<(String, String)>,
     process: Option<ServerProcess>,
 }
 
@@ -90,6 +92,7 @@ impl Server {
             database_url,
             port: free_port(),
             mock_url,
+            env: vec![],
             process: None,
         }
     }
@@ -114,7 +117,8 @@ impl Server {
             .env("LLM_MAX_RETRIES", "0")
             .env("SHUTDOWN_GRACE_SECS", "1")
             .env("LOG_LEVEL", "warn")
-            .env("LOG_FORMAT", "json");
+            .env("LOG_FORMAT", "json")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let process = ServerProcess::spawn(cmd, Capture::Discard, Capture::Discard)
             .context("start promptrefine serve")?;
         self.process = Some(process);

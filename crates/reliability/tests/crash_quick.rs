@@ -7,15 +7,11 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn the_server_loses_no_acknowledged_write_across_five_sigkills() {
-    // The suite drives the real `promptrefine` binary; make sure it is built
-    // (a no-op when it is current). Cargo's lock is free while tests run.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "-q", "-p", "promptrefine", "--bin", "promptrefine"])
-        .status()
-        .expect("run cargo build");
-    assert!(built.success(), "cargo build -p promptrefine failed");
-
+    // The suite drives the real `promptrefine` binary next to its own under
+    // target/: the workspace test build (`cargo nextest run --workspace`)
+    // builds it with the same features. (A `cargo build -p promptrefine`
+    // here resolved features for that package alone and rebuilt half the
+    // dependency graph in the middle of the test run.)
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_promptrefine-reliability"))
         .args(["crash", "--db", "sqlite", "--quick", "--no-doc"])

@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod page;
 pub mod transfer;
 
+mod instances;
 mod labels;
 mod prompts;
 mod runs;
@@ -35,6 +36,7 @@ mod versions;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::{Constraint, Result, StoreError};
+pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::LabelRepo;
 pub use page::{Cursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};

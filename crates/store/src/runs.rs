@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use promptrefine_core::{ChatMessage, ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
+use promptrefine_core::{
+    ChatMessage, InstanceId, ModelSettings, PromptId, Run, RunId, RunStatus, VersionId,
+};
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
@@ -85,6 +87,9 @@ pub struct NewRun {
     pub variables: BTreeMap<String, String>,
     pub input: Vec<ChatMessage>,
     pub request_id: Option<String>,
+    /// The process that executes it; the run is only taken from it (marked
+    /// `interrupted`) once its lease is gone (see [`crate::InstanceRepo`]).
+    pub owner: InstanceId,
 }
 
 /// How a run ended.
@@ -122,15 +127,16 @@ impl Store {
 }
 
 impl RunRepo<'_> {
-    /// Records a run as `running` before the upstream call, so a crash leaves a
-    /// trace that start-up turns into `interrupted`.
+    /// Records a run as `running`, owned by `new.owner`, before the upstream
+    /// call, so a crash leaves a trace that the lease sweep turns into
+    /// `interrupted` once the owner's lease is gone.
     pub async fn start(&self, new: &NewRun) -> Result<Run> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
             sqlx::query(
                 "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
-                                        status, request_id, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10)",
+                                        status, request_id, created_at, owner_instance)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11)",
             )
             .bind(DbUuid::from(new.id))
             .bind(DbUuid::from(new.prompt_id))
@@ -142,6 +148,7 @@ impl RunRepo<'_> {
             .bind(Json(&new.input))
             .bind(new.request_id.as_deref())
             .bind(now)
+            .bind(DbUuid::from(new.owner))
             .execute(pool)
             .await?;
             Ok::<_, StoreError>(())
@@ -229,23 +236,6 @@ impl RunRepo<'_> {
             time: r.created_at.into(),
             id: r.id.0,
         }))
-    }
-
-    /// Marks runs left `queued`/`running` by a crash as `interrupted`. Called at
-    /// start-up, before the server takes requests. Returns how many.
-    pub async fn mark_unfinished_interrupted(&self) -> Result<u64> {
-        let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
-            let done = sqlx::query(
-                "update test_runs set status = 'interrupted', error_code = 'interrupted',
-                        error_message = 'the server stopped while this run was in flight', finished_at = $1
-                 where status in ('queued', 'running')",
-            )
-            .bind(now)
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected())
-        })
     }
 
     /// Counts by status (for metrics and the reliability suite).

@@ -2,14 +2,16 @@
 //! every test that starts the server in-process, so tests exercise the same
 //! lifecycle as production:
 //!
-//! 1. runs a previous process left `queued`/`running` are marked
-//!    `interrupted`, before the first request is accepted (so before any new
-//!    run can start);
+//! 1. the process joins: it registers its lease (`instances`), and runs
+//!    whose owner is dead — a previous process under the same `host:port`
+//!    name, or one whose lease expired — are marked `interrupted`, before
+//!    the first request is accepted. Runs of live replicas are left alone.
+//!    A keeper task renews the lease and repeats the sweep while it serves;
 //! 2. the router with its full middleware stack is served on `listener`
 //!    until `shutdown` resolves, then in-flight requests get the grace period;
 //! 3. runs still in flight (they live in tasks that outlast their requests)
 //!    get the same grace, and the rest are cancelled, so each is stored and
-//!    none is left `running`.
+//!    none is left `running`; then the lease is given up.
 //!
 //! It lives in `web` because it wires the layers `web` already sees (store,
 //! app with its run service, router); the CLI only reads configuration,
@@ -20,8 +22,10 @@ use std::time::Duration;
 
 use axum::Router;
 use promptrefine_app::App;
+use promptrefine_app::instance::LeaseSettings;
 use promptrefine_store::StoreError;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::WebConfig;
 use crate::server::{HEADER_READ_TIMEOUT, router_with, serve_router_with};
@@ -37,6 +41,10 @@ pub struct LaunchConfig {
     /// Routes mounted inside the middleware stack. Empty in production; tests
     /// add one that panics, to check the panic catcher.
     pub extra_routes: Router<AppState>,
+    /// This process's name among the replicas; default `host:port`.
+    pub instance_name: Option<String>,
+    /// How long this process's lease on its work lasts without renewal.
+    pub lease: Duration,
 }
 
 impl LaunchConfig {
@@ -46,6 +54,8 @@ impl LaunchConfig {
             web,
             header_read_timeout: HEADER_READ_TIMEOUT,
             extra_routes: Router::new(),
+            instance_name: None,
+            lease: LeaseSettings::DEFAULT_LEASE,
         }
     }
 }
@@ -53,7 +63,7 @@ impl LaunchConfig {
 /// How a launched server ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped {
-    /// Runs of a previous process marked `interrupted` at start.
+    /// Runs of dead processes marked `interrupted` when this one joined.
     pub interrupted_at_start: u64,
     /// Runs still in flight after the grace period, cancelled at shutdown.
     pub cancelled_at_shutdown: usize,
@@ -61,13 +71,13 @@ pub struct Stopped {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("cannot mark unfinished runs as interrupted: {0}")]
-    MarkInterrupted(#[source] StoreError),
+    #[error("cannot register this process's lease: {0}")]
+    Join(#[source] StoreError),
     #[error("the server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
 
-/// Marks unfinished runs interrupted, serves until `shutdown`, drains runs.
+/// Joins (lease, sweep), serves until `shutdown`, drains runs, leaves.
 pub async fn launch(
     config: LaunchConfig,
     listener: TcpListener,
@@ -78,21 +88,30 @@ pub async fn launch(
         web,
         header_read_timeout,
         extra_routes,
+        instance_name,
+        lease,
     } = config;
-    let interrupted = app
-        .store()
-        .runs()
-        .mark_unfinished_interrupted()
-        .await
-        .map_err(LaunchError::MarkInterrupted)?;
+    let lease = LeaseSettings {
+        name: instance_name.unwrap_or_else(|| default_instance_name(&listener)),
+        lease,
+    };
+    let joined = app.join(&lease).await.map_err(LaunchError::Join)?;
+    let interrupted = joined.runs_interrupted;
     if interrupted > 0 {
         tracing::warn!(
             runs = interrupted,
-            "marked runs left unfinished by the previous process as interrupted"
+            instance = %lease.name,
+            "marked runs of stopped processes as interrupted"
         );
     } else {
-        tracing::info!(runs = 0, "no unfinished runs from a previous process");
+        tracing::info!(runs = 0, instance = %lease.name, "joined; no unfinished runs of stopped processes");
     }
+    let stop_keeper = CancellationToken::new();
+    let keeper = tokio::spawn({
+        let app = app.clone();
+        let stop = stop_keeper.clone();
+        async move { app.keep_lease(lease, stop).await }
+    });
 
     let grace = web.shutdown_grace;
     let router = router_with(AppState::new(app.clone(), web), extra_routes);
@@ -105,9 +124,26 @@ pub async fn launch(
             "cancelled runs still in flight at shutdown"
         );
     }
+    // Only now, with nothing left in flight, is the lease given up.
+    stop_keeper.cancel();
+    if let Err(e) = keeper.await {
+        tracing::error!(error = %e, "the lease keeper panicked");
+    }
     served.map_err(LaunchError::Serve)?;
     Ok(Stopped {
         interrupted_at_start: interrupted,
         cancelled_at_shutdown: cancelled,
     })
+}
+
+/// `host:port`: unique among live processes, because two cannot listen on
+/// one port of one host. A process started again on the same port so
+/// recognises its dead predecessor and takes its runs over at once.
+fn default_instance_name(listener: &TcpListener) -> String {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    format!("{host}:{port}")
 }

@@ -34,6 +34,9 @@ pub(super) struct Listeners {
     pub started: oneshot::Sender<Run>,
     pub feed: FeedSender,
     pub observer: Option<Arc<dyn RunObserver>>,
+    /// Told the provider's `Retry-After` when the call failed with one (the
+    /// experiment engine's rate limiter listens).
+    pub retry_after: Option<oneshot::Sender<Duration>>,
 }
 
 /// Attempts at writing an outcome before giving up (the run then stays
@@ -60,11 +63,20 @@ impl RunService {
             started,
             feed,
             observer,
+            retry_after,
         } = listeners;
         let span = tracing::info_span!("run", run_id = %id, provider = %plan.new.provider, model = %plan.new.model);
         tokio::spawn(
             async move {
-                let body = execute(&store, &service.prices, plan, cancel, started, feed);
+                let body = execute(
+                    &store,
+                    &service.prices,
+                    plan,
+                    cancel,
+                    started,
+                    feed,
+                    retry_after,
+                );
                 let result = match AssertUnwindSafe(body).catch_unwind().await {
                     Ok(result) => result,
                     Err(_) => {
@@ -106,6 +118,7 @@ async fn execute(
     cancel: CancellationToken,
     started_tx: oneshot::Sender<Run>,
     feed: FeedSender,
+    retry_after: Option<oneshot::Sender<Duration>>,
 ) -> Result<Run> {
     let id = plan.new.id;
     let started_run = store.runs().start(&plan.new).await?;
@@ -166,6 +179,9 @@ async fn execute(
             }
         }
         Ended::Done(Err(e)) => {
+            if let (Some(tx), Some(after)) = (retry_after, e.retry_after) {
+                let _ = tx.send(after);
+            }
             tracing::info!(code = %e.code, http_status = e.http_status, partial_len = e.partial_output.len(), "run failed");
             RunOutcome {
                 status: Some(RunStatus::Failed),

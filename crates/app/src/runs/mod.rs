@@ -27,8 +27,9 @@
 //! * **A run is always finished in the database**: the outcome write is
 //!   retried on transient store errors, and a panic in the task is caught and
 //!   recorded as `failed` (`internal`). Only a crash or a hard stop leaves a
-//!   run `running`; start-up turns those into `interrupted`
-//!   (`RunRepo::mark_unfinished_interrupted`), and [`App::drain_runs`] lets a
+//!   run `running`; each run names this process as its owner, and once the
+//!   owner's lease is gone the sweep marks it `interrupted` (see
+//!   [`crate::instance`]: a live replica's runs are never touched). [`App::drain_runs`] lets a
 //!   graceful shutdown finish or cancel what is in flight first.
 //! * **Upstream is always asked to stream**, whether or not the caller wants
 //!   deltas: it gives time-to-first-token, and a cancelled or broken answer
@@ -131,6 +132,7 @@ impl App {
             started,
             feed,
             observer: self.observer.clone(),
+            retry_after: None,
         };
         let task = self
             .runs
@@ -239,6 +241,7 @@ impl App {
                 variables: input.variables,
                 input: messages.clone(),
                 request_id: request_id.clone(),
+                owner: self.instance,
             },
             request: ChatRequest {
                 model,

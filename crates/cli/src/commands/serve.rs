@@ -82,7 +82,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     // Marks the runs a crashed process left `running` as interrupted before
     // the first request, serves, and drains runs at shutdown.
-    let served = launch(LaunchConfig::new(app, cfg.web_config()), listener, shutdown).await;
+    let mut launch_config = LaunchConfig::new(app, cfg.web_config());
+    launch_config.instance_name = cfg.instance_name.clone();
+    launch_config.lease = cfg.instance_lease;
+    let served = launch(launch_config, listener, shutdown).await;
     purge.abort();
     store.close().await;
     served?;

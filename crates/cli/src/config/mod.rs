@@ -82,6 +82,10 @@ pub struct Config {
     pub providers: Vec<ProviderSettings>,
     /// Cap on model runs executing at once in this process.
     pub runs_max_in_flight: usize,
+    /// This process's name among replicas (default: `host:port`).
+    pub instance_name: Option<String>,
+    /// How long this process's lease on its runs lasts without renewal.
+    pub instance_lease: Duration,
     pub llm_client: ClientSettings,
     pub metrics_enabled: bool,
     pub metrics_token: Option<SecretString>,
@@ -164,6 +168,14 @@ impl Config {
             parse::count(v, 1)
                 .and_then(|n| usize::try_from(n).map_err(|_| "the number is too large".into()))
         })?;
+        let instance_name = r.optional("INSTANCE_NAME", |v| {
+            let v = v.trim();
+            if v.is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
+                return Err("expected a name of 1 to 200 printable characters".into());
+            }
+            Ok(v.to_string())
+        })?;
+        let instance_lease = r.parse("INSTANCE_LEASE_SECS", |v| parse::duration(v, 1, 3))?;
         let llm_client = ClientSettings {
             connect_timeout: r.parse("LLM_CONNECT_TIMEOUT_SECS", |v| parse::duration(v, 1, 1))?,
             request_timeout: r.parse("LLM_REQUEST_TIMEOUT_SECS", |v| parse::duration(v, 1, 1))?,
@@ -204,6 +216,8 @@ impl Config {
             shutdown_grace,
             providers,
             runs_max_in_flight,
+            instance_name,
+            instance_lease,
             llm_client,
             metrics_enabled,
             metrics_token: metrics_token.map(SecretString::from),

@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 
-use promptrefine_core::{ChatMessage, ModelSettings, PromptId, Role, RunId, RunStatus, VersionId};
+use promptrefine_core::{
+    ChatMessage, InstanceId, ModelSettings, PromptId, Role, RunId, RunStatus, VersionId,
+};
 use promptrefine_store::{Cursor, NewRun, RunFilter, RunOutcome};
 use promptrefine_testkit::{TestDb, both_backends};
 
@@ -23,13 +25,13 @@ pub(crate) fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
             content: "Hi Ada".into(),
         }],
         request_id: Some("req-1".into()),
+        owner: InstanceId::new(),
     }
 }
 
 both_backends!(
     a_run_starts_running_and_finishes_once,
     run_history_is_newest_first_filtered_and_paged,
-    runs_left_in_flight_become_interrupted,
     estimated_token_counts_are_stored_marked_as_estimated,
 );
 
@@ -170,37 +172,5 @@ async fn run_history_is_newest_first_filtered_and_paged(db: TestDb) {
             .items
             .len(),
         4
-    );
-}
-
-async fn runs_left_in_flight_become_interrupted(db: TestDb) {
-    let store = open(&db).await;
-    let mut n = new_prompt("I", "i", &[]);
-    n.first_version = Some(text_version("x"));
-    let (p, v) = store.prompts().create(n).await.unwrap();
-    let v = v.unwrap();
-    let a = new_run(p.id, v.id);
-    let b = new_run(p.id, v.id);
-    store.runs().start(&a).await.unwrap();
-    store.runs().start(&b).await.unwrap();
-    store
-        .runs()
-        .finish(
-            b.id,
-            &RunOutcome {
-                status: Some(RunStatus::Succeeded),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(store.runs().mark_unfinished_interrupted().await.unwrap(), 1);
-    assert_eq!(
-        store.runs().get(a.id).await.unwrap().status,
-        RunStatus::Interrupted
-    );
-    assert_eq!(
-        store.runs().get(b.id).await.unwrap().status,
-        RunStatus::Succeeded
     );
 }

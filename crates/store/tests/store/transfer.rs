@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use promptrefine_core::{ChatMessage, Content, ModelSettings, PromptType, Role, RunId, RunStatus};
+use promptrefine_core::{
+    ChatMessage, Content, InstanceId, ModelSettings, PromptType, Role, RunId, RunStatus,
+};
 use promptrefine_store::transfer::{Counts, ExportOptions, TransferError};
 use promptrefine_store::{NewRun, NewVersion, RunOutcome, Store};
 use promptrefine_testkit::{TestDb, both_backends};
@@ -146,10 +148,11 @@ pub(crate) async fn fill(store: &Store) {
             content: "Hello Zoë".into(),
         }],
         request_id: Some("req-1".into()),
+        owner: InstanceId::new(),
     };
     let interrupted = run(text.id, v1.id);
     store.runs().start(&interrupted).await.unwrap();
-    store.runs().mark_unfinished_interrupted().await.unwrap();
+    store.instances().sweep().await.unwrap();
     for (status, code) in [
         (RunStatus::Succeeded, None),
         (RunStatus::Failed, Some("upstream_timeout")),

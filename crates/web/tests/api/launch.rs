@@ -1,12 +1,15 @@
 //! The server lifecycle every test gets from `promptrefine_web::launch`, the
-//! same as `promptrefine serve`: runs a previous process left running are
-//! marked interrupted before the first request, and runs still in flight at
-//! shutdown are cancelled after the grace period, never left `running`.
+//! same as `promptrefine serve`: runs of dead processes are marked
+//! interrupted before the first request (a live replica's are not: see the
+//! reliability suite's `replicas`), and runs still in flight at shutdown are
+//! cancelled after the grace period, never left `running`.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use promptrefine_core::{ChatMessage, ModelSettings, PromptId, Role, RunId, RunStatus, VersionId};
+use promptrefine_core::{
+    ChatMessage, InstanceId, ModelSettings, PromptId, Role, RunId, RunStatus, VersionId,
+};
 use promptrefine_store::NewRun;
 use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
@@ -23,7 +26,8 @@ both_backends!(
 async fn a_restarted_server_marks_runs_left_running_as_interrupted_before_it_serves(db: TestDb) {
     let mut app = spawn_app(db).await;
     let (prompt_id, version_id) = text_prompt(&app, "Hi").await;
-    // A run row with no task behind it: what a crash leaves.
+    // A run row with no task behind it, owned by a process that holds no
+    // lease: what a crash leaves once the dead process's lease is gone.
     let id = RunId::new();
     app.store
         .runs()
@@ -40,6 +44,7 @@ async fn a_restarted_server_marks_runs_left_running_as_interrupted_before_it_ser
                 content: "Hi".into(),
             }],
             request_id: None,
+            owner: InstanceId::new(),
         })
         .await
         .unwrap();
