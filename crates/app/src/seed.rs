@@ -209,6 +209,7 @@ impl App {
                     input: input.clone(),
                     request_id: None,
                     owner: self.instance_id(),
+                    cell: None,
                 };
                 self.store.runs().start(&new).await?;
                 let output = match status {

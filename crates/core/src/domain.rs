@@ -264,6 +264,19 @@ pub struct Run {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub finished_at: Option<OffsetDateTime>,
+    /// Set on a run of an experiment cell: the experiment, the dataset item,
+    /// the variant and repeat (indexes from 0) and the attempt (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<crate::ids::ExperimentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub item_id: Option<uuid::Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,12 +5,14 @@
 
 pub mod diff;
 pub mod domain;
+pub mod experiment;
 pub mod ids;
 pub mod slug;
 pub mod template;
 pub mod validate;
 
 pub use domain::*;
+pub use experiment::{CellStatus, CostEstimate, Experiment, ExperimentStatus, Progress, Variant};
 pub use ids::*;
 pub use slug::Slug;
 pub use validate::{LabelName, ModelName, Tag, Tags, Title, VersionNumber};

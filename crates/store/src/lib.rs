@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod page;
 pub mod transfer;
 
+mod experiments;
 mod instances;
 mod labels;
 mod prompts;
@@ -36,11 +37,15 @@ mod versions;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::{Constraint, Result, StoreError};
+pub use experiments::{
+    CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, NewExperiment,
+    NewExperimentItem, Reclaimed, ResultRow,
+};
 pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::LabelRepo;
 pub use page::{Cursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
-pub use runs::{NewRun, RunFilter, RunOutcome, RunRepo};
+pub use runs::{NewRun, RunCell, RunFilter, RunOutcome, RunRepo};
 pub use sessions::{SessionRecord, SessionRepo};
 pub use setup_tokens::SetupTokenRepo;
 pub use throttle::{Attempt, ThrottleRepo, ThrottleState};

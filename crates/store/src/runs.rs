@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use promptrefine_core::{
-    ChatMessage, InstanceId, ModelSettings, PromptId, Run, RunId, RunStatus, VersionId,
+    ChatMessage, ExperimentId, InstanceId, ModelSettings, PromptId, Run, RunId, RunStatus,
+    VersionId,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
@@ -15,7 +16,8 @@ use crate::{Store, on_backend};
 
 const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, variables, input, output, \
      finish_reason, status, error_code, error_message, prompt_tokens, completion_tokens, total_tokens, \
-     cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, tokens_estimated";
+     cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, tokens_estimated, \
+     experiment_id, item_id, variant, repeat_index, attempts";
 
 #[derive(FromRow)]
 struct RunRow {
@@ -43,6 +45,11 @@ struct RunRow {
     finished_at: Option<DbTime>,
     /// `integer` 0/1 on SQLite, `boolean` on PostgreSQL: both decode to `bool`.
     tokens_estimated: bool,
+    experiment_id: Option<DbUuid>,
+    item_id: Option<DbUuid>,
+    variant: Option<i64>,
+    repeat_index: Option<i64>,
+    attempts: Option<i64>,
 }
 
 impl From<RunRow> for Run {
@@ -71,6 +78,11 @@ impl From<RunRow> for Run {
             request_id: r.request_id,
             created_at: r.created_at.0,
             finished_at: r.finished_at.map(|t| t.0),
+            experiment_id: r.experiment_id.map(|e| e.0.into()),
+            item_id: r.item_id.map(|i| i.0),
+            variant: r.variant,
+            repeat: r.repeat_index,
+            attempt: r.attempts,
         }
     }
 }
@@ -90,6 +102,19 @@ pub struct NewRun {
     /// The process that executes it; the run is only taken from it (marked
     /// `interrupted`) once its lease is gone (see [`crate::InstanceRepo`]).
     pub owner: InstanceId,
+    /// Set when the run is an attempt at an experiment cell.
+    pub cell: Option<RunCell>,
+}
+
+/// The experiment cell a run is an attempt at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunCell {
+    pub experiment_id: ExperimentId,
+    pub item_id: uuid::Uuid,
+    pub variant: i64,
+    pub repeat: i64,
+    /// 1 for the first attempt.
+    pub attempt: i64,
 }
 
 /// How a run ended.
@@ -113,6 +138,8 @@ pub struct RunOutcome {
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub version_id: Option<VersionId>,
+    /// Only the runs of this experiment's cells.
+    pub experiment_id: Option<ExperimentId>,
     pub status: Option<RunStatus>,
 }
 
@@ -135,8 +162,9 @@ impl RunRepo<'_> {
         on_backend!(self.store, write, |pool, _pg| {
             sqlx::query(
                 "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
-                                        status, request_id, created_at, owner_instance)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11)",
+                                        status, request_id, created_at, owner_instance,
+                                        experiment_id, item_id, variant, repeat_index, attempts)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(DbUuid::from(new.id))
             .bind(DbUuid::from(new.prompt_id))
@@ -149,6 +177,11 @@ impl RunRepo<'_> {
             .bind(new.request_id.as_deref())
             .bind(now)
             .bind(DbUuid::from(new.owner))
+            .bind(new.cell.map(|c| DbUuid::from(c.experiment_id)))
+            .bind(new.cell.map(|c| DbUuid(c.item_id)))
+            .bind(new.cell.map(|c| c.variant))
+            .bind(new.cell.map(|c| c.repeat))
+            .bind(new.cell.map(|c| c.attempt))
             .execute(pool)
             .await?;
             Ok::<_, StoreError>(())
@@ -216,6 +249,9 @@ impl RunRepo<'_> {
             qb.push_bind(DbUuid::from(prompt_id));
             if let Some(v) = filter.version_id {
                 qb.push(" and version_id = ").push_bind(DbUuid::from(v));
+            }
+            if let Some(e) = filter.experiment_id {
+                qb.push(" and experiment_id = ").push_bind(DbUuid::from(e));
             }
             if let Some(s) = filter.status {
                 qb.push(" and status = ").push_bind(s.as_str());

@@ -99,6 +99,8 @@ pub enum CancelOutcome {
 #[derive(Clone, Debug, Default)]
 pub struct ListRuns {
     pub version_id: Option<VersionId>,
+    /// Only the runs of this experiment's cells.
+    pub experiment_id: Option<promptrefine_core::ExperimentId>,
     /// One of the run statuses (`succeeded`, `failed`, …).
     pub status: Option<String>,
     pub cursor: Option<String>,
@@ -242,6 +244,7 @@ impl App {
                 input: messages.clone(),
                 request_id: request_id.clone(),
                 owner: self.instance,
+                cell: None,
             },
             request: ChatRequest {
                 model,
@@ -323,6 +326,7 @@ impl App {
             .or_not_found("prompt")?;
         let filter = RunFilter {
             version_id: q.version_id,
+            experiment_id: q.experiment_id,
             status,
         };
         Ok(self

@@ -195,6 +195,8 @@ pub(super) struct ListQuery {
     #[param(required = true)]
     prompt_id: Option<String>,
     version_id: Option<String>,
+    /// Only the runs of this experiment's cells.
+    experiment_id: Option<String>,
     /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
     status: Option<String>,
     /// `nextCursor` of the previous page.
@@ -237,8 +239,15 @@ async fn list(
                 .map_err(|_| ApiError::invalid("versionId", "format", "versionId is not an id"))?,
         ),
     };
+    let experiment_id = match q.experiment_id.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(v.parse().map_err(|_| {
+            ApiError::invalid("experimentId", "format", "experimentId is not an id")
+        })?),
+    };
     let filters = ListRuns {
         version_id,
+        experiment_id,
         status: q.status,
         cursor: q.cursor,
         limit: q.limit,

@@ -184,6 +184,7 @@ async fn render_prompt(
                 id,
                 ListRuns {
                     version_id: version_filter,
+                    experiment_id: None,
                     status: run_status.clone(),
                     cursor: nonempty(q.run_cursor),
                     limit: Some(20),

@@ -1,0 +1,85 @@
+-- Experiments (issue 14): prompt versions run over a pinned dataset version.
+-- Kept in lockstep with ../sqlite/0006_experiments.up.sql.
+--
+-- The work lives here, not in a process: one row per cell (item × variant ×
+-- repeat) with a status and an owner instance; any live instance claims
+-- pending cells, and a cell whose owner's lease is gone goes back to
+-- pending. Counters and money are kept on the experiment row, changed in the
+-- same transaction as the cell they count, so progress never needs a
+-- count(*) and the budget check is one guarded update.
+create table experiments (
+    id                 uuid primary key,
+    name               text not null,
+    prompt_id          uuid not null references prompts (id) on delete cascade,
+    dataset_id         uuid not null,
+    dataset_version    bigint not null,
+    -- The variants as resolved at creation: version id, provider, model, params.
+    variants           jsonb not null,
+    repeats            bigint not null,
+    concurrency        bigint not null,
+    status             text not null check (status in ('queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled')),
+    pause_reason       text,
+    error_code         text,
+    error_message      text,
+    max_cost_micro_usd bigint,
+    -- Settled cost of the cells that ended, and the worst-case cost reserved
+    -- by the cells in flight: spent + reserved never exceeds the cap.
+    spent_micro_usd    bigint not null default 0,
+    reserved_micro_usd bigint not null default 0,
+    cells_total        bigint not null,
+    cells_pending      bigint not null,
+    cells_running      bigint not null default 0,
+    cells_succeeded    bigint not null default 0,
+    cells_failed       bigint not null default 0,
+    cells_cancelled    bigint not null default 0,
+    estimate           jsonb not null,
+    evaluators         jsonb not null,
+    created_at         timestamptz not null,
+    started_at         timestamptz,
+    finished_at        timestamptz,
+    updated_at         timestamptz not null
+);
+create index experiments_created_idx on experiments (created_at desc, id desc);
+create index experiments_prompt_idx on experiments (prompt_id, created_at desc, id desc);
+create index experiments_active_idx on experiments (status) where status in ('queued', 'running');
+
+-- The dataset items as the experiment read them (its pinned version), so
+-- editing or deleting the dataset never changes what an experiment shows.
+create table experiment_items (
+    experiment_id uuid not null references experiments (id) on delete cascade,
+    position      bigint not null,
+    item_id       uuid not null,
+    variables     jsonb not null,
+    expected      jsonb,
+    metadata      jsonb,
+    primary key (experiment_id, position)
+);
+
+create table experiment_cells (
+    id                 uuid primary key,
+    experiment_id      uuid not null references experiments (id) on delete cascade,
+    position           bigint not null,
+    variant            bigint not null,
+    repeat_index       bigint not null,
+    status             text not null check (status in ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+    owner_instance     uuid,
+    attempts           bigint not null default 0,
+    -- The run of the latest attempt.
+    run_id             uuid,
+    -- Its worst-case cost (prompt tokens + max_tokens at the model's
+    -- price), computed at creation: what the budget reserves while it runs.
+    worst_micro_usd    bigint not null default 0,
+    cost_micro_usd     bigint,
+    updated_at         timestamptz not null,
+    unique (experiment_id, position, variant, repeat_index)
+);
+create index experiment_cells_pending_idx on experiment_cells (experiment_id, position, variant, repeat_index) where status = 'pending';
+create index experiment_cells_running_idx on experiment_cells (owner_instance) where status = 'running';
+
+-- A cell's run is an ordinary run, visible in run history.
+alter table test_runs add column experiment_id uuid;
+alter table test_runs add column item_id uuid;
+alter table test_runs add column variant bigint;
+alter table test_runs add column repeat_index bigint;
+alter table test_runs add column attempts bigint;
+create index test_runs_experiment_idx on test_runs (experiment_id, created_at desc, id desc) where experiment_id is not null;

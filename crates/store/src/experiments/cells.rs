@@ -1,0 +1,351 @@
+//! Cells: claimed in batches by any live instance, finished exactly once by
+//! their owner, and taken back when the owner's lease is gone.
+//!
+//! * **Claim** locks a few runnable experiments (on PostgreSQL `for update
+//!   skip locked`, so two replicas claiming at once take different
+//!   experiments or wait for nothing; SQLite's single writer serialises
+//!   claims anyway), takes up to `concurrency - running` pending cells of
+//!   each in item order, and reserves each cell's worst-case cost. The first
+//!   cell whose reservation would cross the cap is not claimed, and the
+//!   experiment pauses with `pause_reason = 'budget'`: spent + reserved
+//!   never exceeds the cap, whatever the concurrency or number of replicas.
+//! * **Finish** is a conditional update (`status = 'running' and
+//!   owner_instance = me`): a cell taken back from a stalled owner is not
+//!   written twice. It settles the reservation to the real cost.
+//! * **Reclaim** (in every instance's sweep) returns running cells of dead
+//!   owners to `pending` (or `cancelled` when the experiment was
+//!   cancelled). Their calls' real cost is unknown, so their worst case is
+//!   counted as spent: the cap holds even for calls a crash cut.
+
+use std::collections::{BTreeMap, HashMap};
+
+use promptrefine_core::{CellStatus, ExperimentId, InstanceId, RunId};
+use sqlx::types::Json;
+use sqlx::{FromRow, QueryBuilder};
+use uuid::Uuid;
+
+use super::ExperimentRepo;
+use crate::codec::{DbTime, DbUuid};
+use crate::error::{Result, StoreError};
+use crate::on_backend;
+
+/// An item's position, id and variables, as a claim reads them.
+type ItemVars = (i64, DbUuid, Json<BTreeMap<String, String>>);
+
+/// Experiments looked at per claim.
+const EXPERIMENTS_PER_CLAIM: i64 = 8;
+
+/// A cell this instance now owns, with what it needs to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimedCell {
+    pub id: Uuid,
+    pub experiment_id: ExperimentId,
+    pub position: i64,
+    pub variant: i64,
+    pub repeat: i64,
+    /// This attempt's number (1 for the first).
+    pub attempt: i64,
+    pub item_id: Uuid,
+    pub variables: BTreeMap<String, String>,
+}
+
+/// How an attempt at a cell ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellOutcome {
+    /// `Succeeded`, `Failed` or `Cancelled` end the cell; `Pending` puts it
+    /// back for another attempt (a rate-limited call).
+    pub status: CellStatus,
+    pub run_id: Option<RunId>,
+    pub cost_micro_usd: Option<i64>,
+}
+
+/// What a reclaim took back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    pub pending: u64,
+    pub cancelled: u64,
+}
+
+#[derive(FromRow)]
+struct Runnable {
+    id: DbUuid,
+    concurrency: i64,
+    cells_running: i64,
+    max_cost_micro_usd: Option<i64>,
+    spent_micro_usd: i64,
+    reserved_micro_usd: i64,
+}
+
+#[derive(FromRow)]
+struct PendingCell {
+    id: DbUuid,
+    position: i64,
+    variant: i64,
+    repeat_index: i64,
+    attempts: i64,
+    worst_micro_usd: i64,
+}
+
+/// The counter column of a status (static names, never user input).
+fn counter(status: CellStatus) -> &'static str {
+    match status {
+        CellStatus::Pending => "cells_pending",
+        CellStatus::Running => "cells_running",
+        CellStatus::Succeeded => "cells_succeeded",
+        CellStatus::Failed => "cells_failed",
+        CellStatus::Cancelled => "cells_cancelled",
+    }
+}
+
+impl ExperimentRepo<'_> {
+    /// Claims up to `max` pending cells of runnable experiments for `owner`.
+    pub async fn claim(&self, owner: InstanceId, max: usize) -> Result<Vec<ClaimedCell>> {
+        if max == 0 {
+            return Ok(vec![]);
+        }
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, pg| {
+            let mut tx = pool.begin().await?;
+            let lock = if pg { " for update skip locked" } else { "" };
+            let runnable: Vec<Runnable> = sqlx::query_as(&format!(
+                "select id, concurrency, cells_running, max_cost_micro_usd, spent_micro_usd, reserved_micro_usd
+                 from experiments
+                 where status in ('queued', 'running') and cells_pending > 0 and cells_running < concurrency
+                 order by created_at, id limit {EXPERIMENTS_PER_CLAIM}{lock}"
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut claimed = vec![];
+            for e in runnable {
+                let room = (e.concurrency - e.cells_running).min((max - claimed.len()) as i64);
+                if room <= 0 {
+                    break;
+                }
+                let pending: Vec<PendingCell> = sqlx::query_as(
+                    "select id, position, variant, repeat_index, attempts, worst_micro_usd
+                     from experiment_cells where experiment_id = $1 and status = 'pending'
+                     order by position, variant, repeat_index limit $2",
+                )
+                .bind(e.id)
+                .bind(room)
+                .fetch_all(&mut *tx)
+                .await?;
+                // Reserve in order; stop at the first cell that would cross the cap.
+                let mut committed = e.spent_micro_usd + e.reserved_micro_usd;
+                let mut take = vec![];
+                let mut over_budget = false;
+                for c in pending {
+                    if let Some(cap) = e.max_cost_micro_usd
+                        && committed + c.worst_micro_usd > cap
+                    {
+                        over_budget = true;
+                        break;
+                    }
+                    committed += c.worst_micro_usd;
+                    take.push(c);
+                }
+                if !take.is_empty() {
+                    let mut qb = QueryBuilder::new(
+                        "update experiment_cells set status = 'running', attempts = attempts + 1, owner_instance = ",
+                    );
+                    qb.push_bind(DbUuid::from(owner))
+                        .push(", updated_at = ")
+                        .push_bind(now)
+                        .push(" where id in (");
+                    let mut ids = qb.separated(", ");
+                    for c in &take {
+                        ids.push_bind(c.id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let reserved: i64 = take.iter().map(|c| c.worst_micro_usd).sum();
+                sqlx::query(
+                    "update experiments set cells_pending = cells_pending - $2, cells_running = cells_running + $2,
+                            reserved_micro_usd = reserved_micro_usd + $3,
+                            status = case when $4 then 'paused' when $2 > 0 then 'running' else status end,
+                            pause_reason = case when $4 then 'budget' else pause_reason end,
+                            started_at = case when $2 > 0 then coalesce(started_at, $5) else started_at end,
+                            updated_at = $5
+                     where id = $1",
+                )
+                .bind(e.id)
+                .bind(take.len() as i64)
+                .bind(reserved)
+                .bind(over_budget)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if take.is_empty() {
+                    continue;
+                }
+                let mut qb = QueryBuilder::new(
+                    "select position, item_id, variables from experiment_items where experiment_id = ",
+                );
+                qb.push_bind(e.id).push(" and position in (");
+                let mut positions = qb.separated(", ");
+                for c in &take {
+                    positions.push_bind(c.position);
+                }
+                qb.push(")");
+                let items: Vec<ItemVars> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                let items: HashMap<i64, (DbUuid, Json<BTreeMap<String, String>>)> = items
+                    .into_iter()
+                    .map(|(p, id, vars)| (p, (id, vars)))
+                    .collect();
+                for c in take {
+                    let (item_id, variables) = items
+                        .get(&c.position)
+                        .map(|(id, v)| (id.0, v.0.clone()))
+                        .unwrap_or_default();
+                    claimed.push(ClaimedCell {
+                        id: c.id.0,
+                        experiment_id: e.id.0.into(),
+                        position: c.position,
+                        variant: c.variant,
+                        repeat: c.repeat_index,
+                        attempt: c.attempts + 1,
+                        item_id,
+                        variables,
+                    });
+                }
+                if claimed.len() >= max {
+                    break;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(claimed)
+        })
+    }
+
+    /// Ends `owner`'s attempt at a cell, once: false when the cell is no
+    /// longer this owner's (it was taken back) — then nothing is written.
+    /// A `Pending` outcome puts the cell back for another attempt (or
+    /// `cancelled` if the experiment was cancelled meanwhile).
+    pub async fn finish_cell(
+        &self,
+        cell: Uuid,
+        owner: InstanceId,
+        outcome: CellOutcome,
+    ) -> Result<bool> {
+        let now = DbTime::now();
+        let cost = outcome.cost_micro_usd.unwrap_or(0).max(0);
+        on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
+            let row: Option<(DbUuid, i64, String)> = sqlx::query_as(
+                "update experiment_cells set
+                        status = case when $3 = 'pending'
+                                       and (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
+                                      then 'cancelled' else $3 end,
+                        owner_instance = null, run_id = coalesce($4, run_id), cost_micro_usd = $5, updated_at = $6
+                 where id = $1 and owner_instance = $2 and status = 'running'
+                 returning experiment_id, worst_micro_usd, status",
+            )
+            .bind(DbUuid(cell))
+            .bind(DbUuid::from(owner))
+            .bind(outcome.status.as_str())
+            .bind(outcome.run_id.map(DbUuid::from))
+            .bind(outcome.cost_micro_usd)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((experiment, worst, status)) = row else {
+                return Ok(false);
+            };
+            let status = CellStatus::parse(&status).unwrap_or(CellStatus::Failed);
+            sqlx::query(&settle_sql(&[(status, 1)]))
+                .bind(experiment)
+                .bind(cost)
+                .bind(worst)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(true)
+        })
+    }
+
+    /// Takes running cells whose owner holds no live lease back: `pending`,
+    /// or `cancelled` in a cancelled experiment. Their worst case is
+    /// counted as spent (a crash may have cut a call that was charged).
+    pub async fn reclaim_cells(&self) -> Result<Reclaimed> {
+        let now = DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
+            let rows: Vec<(DbUuid, String, i64)> = sqlx::query_as(
+                "update experiment_cells set
+                        status = case when (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
+                                      then 'cancelled' else 'pending' end,
+                        owner_instance = null, updated_at = $1
+                 where status = 'running'
+                   and (owner_instance is null
+                        or owner_instance not in (select id from instances where lease_expires_at > $1))
+                 returning experiment_id, status, worst_micro_usd",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut by_experiment: HashMap<DbUuid, (i64, i64, i64)> = HashMap::new();
+            let mut total = Reclaimed::default();
+            for (experiment, status, worst) in rows {
+                let e = by_experiment.entry(experiment).or_default();
+                if status == "cancelled" {
+                    e.1 += 1;
+                    total.cancelled += 1;
+                } else {
+                    e.0 += 1;
+                    total.pending += 1;
+                }
+                e.2 += worst;
+            }
+            for (experiment, (pending, cancelled, worst)) in by_experiment {
+                let counts = [
+                    (CellStatus::Pending, pending),
+                    (CellStatus::Cancelled, cancelled),
+                ];
+                sqlx::query(&settle_sql(&counts))
+                    .bind(experiment)
+                    .bind(worst)
+                    .bind(worst)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(total)
+        })
+    }
+}
+
+/// The update that moves `counts` cells of one experiment out of
+/// `running`, settles their reservation (`$3`) to what they spent (`$2`),
+/// and ends the experiment when its last cell did: `succeeded` (running or
+/// paused, nothing pending), or `finished_at` of a cancelled one. Binds:
+/// `$1` experiment, `$2` spent, `$3` reserved, `$4` now. SET expressions
+/// read the row as it was, on both backends.
+fn settle_sql(counts: &[(CellStatus, i64)]) -> String {
+    let moved: i64 = counts.iter().map(|(_, n)| n).sum();
+    let pending_back: i64 = counts
+        .iter()
+        .filter(|(s, _)| *s == CellStatus::Pending)
+        .map(|(_, n)| n)
+        .sum();
+    let mut set = String::new();
+    for (status, n) in counts {
+        if *n > 0 {
+            let col = counter(*status);
+            set.push_str(&format!(", {col} = {col} + {n}"));
+        }
+    }
+    // Done when no cell is pending or running afterwards.
+    let done = format!("cells_running = {moved} and cells_pending + {pending_back} = 0");
+    format!(
+        "update experiments set cells_running = cells_running - {moved}{set},
+                spent_micro_usd = spent_micro_usd + $2, reserved_micro_usd = reserved_micro_usd - $3,
+                status = case when status in ('running', 'paused') and {done} then 'succeeded' else status end,
+                pause_reason = case when status in ('running', 'paused') and {done} then null else pause_reason end,
+                finished_at = case when ({done}) or (status = 'cancelled' and cells_running = {moved}) then $4 else finished_at end,
+                updated_at = $4
+         where id = $1"
+    )
+}

@@ -1,0 +1,322 @@
+//! Experiment cells on both backends: claimed once (even by two owners at
+//! the same moment), finished once, budget reserved before each claim,
+//! taken back from dead owners, and progress counters that always add up.
+
+use std::collections::{BTreeMap, HashSet};
+
+use promptrefine_core::{
+    CellStatus, CostEstimate, ExperimentId, ExperimentStatus, InstanceId, ModelSettings, Variant,
+};
+use promptrefine_store::{CellOutcome, NewExperiment, NewExperimentItem, NewInstance, Store};
+use promptrefine_testkit::{TestDb, both_backends};
+use time::OffsetDateTime;
+
+use crate::{new_prompt, open, text_version};
+
+both_backends!(
+    cells_are_claimed_in_order_up_to_the_concurrency_and_finished_once,
+    two_owners_claiming_at_once_never_share_a_cell,
+    the_budget_pauses_before_a_reservation_would_cross_the_cap,
+    cells_of_a_dead_owner_go_back_to_pending,
+    cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish,
+);
+
+/// An experiment of `items` items × 1 variant, `worst` micro-USD per cell.
+async fn experiment(
+    store: &Store,
+    items: usize,
+    concurrency: i64,
+    cap: Option<i64>,
+    worst: i64,
+) -> ExperimentId {
+    let mut n = new_prompt("E", &format!("e-{}", ExperimentId::new()), &[]);
+    n.first_version = Some(text_version("Hi {{name}}"));
+    let (p, v) = store.prompts().create(n).await.unwrap();
+    let v = v.unwrap();
+    let new = NewExperiment {
+        id: ExperimentId::new(),
+        name: "test".into(),
+        prompt_id: p.id,
+        dataset_id: uuid::Uuid::now_v7(),
+        dataset_version: 1,
+        variants: vec![Variant {
+            version_id: v.id,
+            version_number: 1,
+            label: None,
+            provider: "openai".into(),
+            model: "m".into(),
+            params: ModelSettings::default(),
+        }],
+        repeats: 1,
+        concurrency,
+        max_cost_micro_usd: cap,
+        estimate: CostEstimate::default(),
+        evaluators: serde_json::json!([]),
+        items: (0..items)
+            .map(|i| NewExperimentItem {
+                item_id: uuid::Uuid::now_v7(),
+                variables: BTreeMap::from([("name".to_string(), format!("n{i}"))]),
+                expected: None,
+                metadata: None,
+            })
+            .collect(),
+        worst_micro_usd: vec![vec![worst]; items],
+    };
+    let e = store.experiments().create(&new).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Queued);
+    assert_eq!(e.progress.total, items as i64);
+    assert_eq!(e.progress.pending, items as i64);
+    e.id
+}
+
+async fn live(store: &Store, name: &str) -> InstanceId {
+    let id = InstanceId::new();
+    store
+        .instances()
+        .register(
+            &NewInstance {
+                id,
+                name: name.into(),
+                version: "t".into(),
+            },
+            OffsetDateTime::now_utc() + time::Duration::seconds(60),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn ok(cost: i64) -> CellOutcome {
+    CellOutcome {
+        status: CellStatus::Succeeded,
+        run_id: None,
+        cost_micro_usd: Some(cost),
+    }
+}
+
+async fn cells_are_claimed_in_order_up_to_the_concurrency_and_finished_once(db: TestDb) {
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    let id = experiment(&store, 5, 2, None, 0).await;
+    let first = store.experiments().claim(me, 10).await.unwrap();
+    assert_eq!(first.len(), 2, "the experiment's concurrency");
+    assert_eq!(first.iter().map(|c| c.position).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(first[0].variables["name"], "n0");
+    assert_eq!(first[0].attempt, 1);
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Running);
+    assert!(e.started_at.is_some());
+    assert_eq!((e.progress.pending, e.progress.running), (3, 2));
+    assert!(store.experiments().claim(me, 10).await.unwrap().is_empty());
+
+    assert!(
+        store
+            .experiments()
+            .finish_cell(first[0].id, me, ok(7))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .experiments()
+            .finish_cell(first[0].id, me, ok(7))
+            .await
+            .unwrap(),
+        "a cell is finished once"
+    );
+    assert!(
+        !store
+            .experiments()
+            .finish_cell(first[1].id, InstanceId::new(), ok(7))
+            .await
+            .unwrap(),
+        "only by its owner"
+    );
+    let mut left = vec![first[1].clone()];
+    loop {
+        left.extend(store.experiments().claim(me, 10).await.unwrap());
+        let Some(cell) = left.pop() else { break };
+        assert!(
+            store
+                .experiments()
+                .finish_cell(cell.id, me, ok(7))
+                .await
+                .unwrap()
+        );
+    }
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Succeeded, "{e:?}");
+    assert_eq!(e.progress.succeeded, 5);
+    assert_eq!((e.progress.pending, e.progress.running), (0, 0));
+    assert_eq!(e.cost_micro_usd, 35);
+    assert!(e.finished_at.is_some());
+}
+
+async fn two_owners_claiming_at_once_never_share_a_cell(db: TestDb) {
+    let store = open(&db).await;
+    let (a, b) = (live(&store, "a:1").await, live(&store, "b:1").await);
+    let id = experiment(&store, 60, 60, None, 0).await;
+    let claim = |owner| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = vec![];
+            loop {
+                let got = store.experiments().claim(owner, 3).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|c| c.id));
+            }
+        })
+    };
+    let (ta, tb) = (claim(a), claim(b));
+    let (ca, cb) = (ta.await.unwrap(), tb.await.unwrap());
+    let all: HashSet<_> = ca.iter().chain(&cb).collect();
+    assert_eq!(ca.len() + cb.len(), 60, "every cell claimed");
+    assert_eq!(all.len(), 60, "no cell claimed twice");
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!((e.progress.pending, e.progress.running), (0, 60));
+}
+
+async fn the_budget_pauses_before_a_reservation_would_cross_the_cap(db: TestDb) {
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    // Worst case 100 per cell, cap 350: three cells fit, the fourth would cross.
+    let id = experiment(&store, 6, 10, Some(350), 100).await;
+    let claimed = store.experiments().claim(me, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Paused);
+    assert_eq!(e.pause_reason.as_deref(), Some("budget"));
+    assert_eq!(e.reserved_micro_usd, 300);
+    assert!(
+        store.experiments().claim(me, 10).await.unwrap().is_empty(),
+        "paused"
+    );
+    for c in &claimed {
+        // The real cost is below the worst case; the rest is released.
+        assert!(
+            store
+                .experiments()
+                .finish_cell(c.id, me, ok(90))
+                .await
+                .unwrap()
+        );
+    }
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!((e.cost_micro_usd, e.reserved_micro_usd), (270, 0));
+    assert_eq!(
+        e.status,
+        ExperimentStatus::Paused,
+        "still pending cells: stays paused"
+    );
+    assert!(
+        store
+            .experiments()
+            .resume(id, Some(Some(1000)))
+            .await
+            .unwrap()
+    );
+    let mut done = 0;
+    loop {
+        let got = store.experiments().claim(me, 10).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for c in got {
+            assert!(
+                store
+                    .experiments()
+                    .finish_cell(c.id, me, ok(90))
+                    .await
+                    .unwrap()
+            );
+            done += 1;
+        }
+    }
+    assert_eq!(done, 3, "only the cells that had not run");
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Succeeded);
+    assert_eq!(e.cost_micro_usd, 540);
+    assert!(e.cost_micro_usd <= e.max_cost_micro_usd.unwrap());
+}
+
+async fn cells_of_a_dead_owner_go_back_to_pending(db: TestDb) {
+    let store = open(&db).await;
+    let dead = live(&store, "a:1").await;
+    let id = experiment(&store, 4, 4, Some(1000), 100).await;
+    let cut = store.experiments().claim(dead, 2).await.unwrap();
+    assert_eq!(cut.len(), 2);
+    // Its process died: a new one under the same name takes over.
+    let alive = live(&store, "a:1").await;
+    let back = store.experiments().reclaim_cells().await.unwrap();
+    assert_eq!((back.pending, back.cancelled), (2, 0));
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!((e.progress.pending, e.progress.running), (4, 0));
+    assert_eq!(e.reserved_micro_usd, 0);
+    assert_eq!(
+        e.cost_micro_usd, 200,
+        "a cut call is charged at its worst case"
+    );
+    assert!(
+        !store
+            .experiments()
+            .finish_cell(cut[0].id, dead, ok(1))
+            .await
+            .unwrap()
+    );
+    let again = store.experiments().claim(alive, 10).await.unwrap();
+    assert_eq!(again.len(), 4);
+    let retried = again.iter().find(|c| c.id == cut[0].id).unwrap();
+    assert_eq!(retried.attempt, 2, "the attempt is counted");
+    // Cells of a live owner are left alone.
+    assert_eq!(
+        store.experiments().reclaim_cells().await.unwrap().pending,
+        0
+    );
+}
+
+async fn cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish(db: TestDb) {
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    let id = experiment(&store, 5, 2, None, 0).await;
+    let running = store.experiments().claim(me, 10).await.unwrap();
+    assert!(store.experiments().cancel(id).await.unwrap());
+    assert!(!store.experiments().cancel(id).await.unwrap(), "once");
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Cancelled);
+    assert_eq!((e.progress.cancelled, e.progress.running), (3, 2));
+    assert!(e.finished_at.is_none(), "two cells still in flight");
+    assert!(store.experiments().claim(me, 10).await.unwrap().is_empty());
+    let retry = CellOutcome {
+        status: CellStatus::Pending,
+        run_id: None,
+        cost_micro_usd: None,
+    };
+    // A retry asked for after the cancel becomes cancelled, not pending.
+    assert!(
+        store
+            .experiments()
+            .finish_cell(running[0].id, me, retry)
+            .await
+            .unwrap()
+    );
+    let cancelled = CellOutcome {
+        status: CellStatus::Cancelled,
+        ..retry
+    };
+    assert!(
+        store
+            .experiments()
+            .finish_cell(running[1].id, me, cancelled)
+            .await
+            .unwrap()
+    );
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Cancelled);
+    assert_eq!(e.progress.cancelled, 5);
+    assert_eq!((e.progress.pending, e.progress.running), (0, 0));
+    assert!(e.finished_at.is_some());
+    assert!(store.experiments().delete(id).await.unwrap());
+    assert!(!store.experiments().delete(id).await.unwrap());
+}
