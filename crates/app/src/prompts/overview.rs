@@ -10,9 +10,10 @@
 //! per run.
 
 use promptrefine_core::{PromptId, Version, VersionNumber};
-use promptrefine_store::{ListedRun, NumberCursor, Page, RunFilter};
+use promptrefine_store::{ListedRun, Page, RunFilter};
 
-use super::{PromptDetail, bad_cursor};
+use super::PromptDetail;
+use super::versions::number_cursor;
 use crate::error::{OrNotFound, Result};
 use crate::runs::run_query;
 use crate::{App, page_limit};
@@ -49,10 +50,7 @@ impl App {
         filters: OverviewFilters,
     ) -> Result<PromptOverview> {
         let versions_limit = page_limit(filters.versions_limit)?;
-        let version_cursor = match filters.version_cursor.as_deref().filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(NumberCursor::decode(c).ok_or_else(bad_cursor)?),
-        };
+        let version_cursor = number_cursor(filters.version_cursor.as_deref())?;
         let (status, run_cursor, runs_limit) = run_query(
             filters.run_status.as_deref(),
             filters.run_cursor.as_deref(),
