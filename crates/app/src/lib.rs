@@ -75,3 +75,34 @@ pub fn page_limit(limit: Option<i64>) -> Result<usize> {
         )),
     }
 }
+
+#[cfg(test)]
+mod layering {
+    /// The wire contract (OpenAPI schemas, JSON renames) lives in `web`:
+    /// this crate takes neither utoipa nor core's `openapi` feature.
+    #[test]
+    fn the_app_crate_does_not_depend_on_the_openapi_machinery() {
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest
+            .lines()
+            .skip_while(|l| l.trim() != "[dependencies]")
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .filter(|l| !l.trim_start().starts_with('#'));
+        for line in deps {
+            assert!(!line.starts_with("utoipa"), "app depends on utoipa: {line}");
+            assert!(
+                !line.contains("openapi"),
+                "app enables core's openapi: {line}"
+            );
+            assert!(
+                !line.starts_with("serde "),
+                "app has no serde types: {line}"
+            );
+            assert!(
+                !line.starts_with("serde."),
+                "app has no serde types: {line}"
+            );
+        }
+    }
+}

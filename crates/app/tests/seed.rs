@@ -46,7 +46,7 @@ async fn seeding_twice_adds_nothing_and_covers_every_kind(db: TestDb) {
             .await
             .unwrap()
             .items;
-        statuses.extend(runs.iter().map(|r| r.status));
+        statuses.extend(runs.iter().map(|r| r.run.status));
         let current = store.versions().get_current(p.id).await.unwrap();
         assert!(!current.variables.is_empty(), "variables");
     }

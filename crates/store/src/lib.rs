@@ -45,8 +45,8 @@ pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::LabelRepo;
 pub use page::{Cursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
-pub use runs::{NewRun, RunCell, RunFilter, RunOutcome, RunRepo};
-pub use sessions::{SessionRecord, SessionRepo};
+pub use runs::{ListedRun, NewRun, RunCell, RunFilter, RunOutcome, RunRepo};
+pub use sessions::{SessionRecord, SessionRepo, ValidSession};
 pub use setup_tokens::SetupTokenRepo;
 pub use throttle::{Attempt, ThrottleRepo, ThrottleState};
 pub use tokens::{ApiToken, NewToken, TokenRepo};
@@ -62,12 +62,13 @@ pub use versions::{NewVersion, VersionRepo};
 #[macro_export]
 #[doc(hidden)]
 macro_rules! on_backend {
-    ($store:expr, read, |$pool:ident, $pg:ident| $body:expr) => {
+    // `read` and `write` differ only in which SQLite pool they take.
+    (@sqlite_pool $side:ident, $store:expr, |$pool:ident, $pg:ident| $body:expr) => {
         match $store.backend() {
-            $crate::Backend::Sqlite { reader, .. } => {
+            $crate::Backend::Sqlite { $side, .. } => {
                 #[allow(unused_variables)]
                 let $pg = false;
-                let $pool = reader;
+                let $pool = $side;
                 $body
             }
             $crate::Backend::Postgres(pool) => {
@@ -78,20 +79,10 @@ macro_rules! on_backend {
             }
         }
     };
+    ($store:expr, read, |$pool:ident, $pg:ident| $body:expr) => {
+        $crate::on_backend!(@sqlite_pool reader, $store, |$pool, $pg| $body)
+    };
     ($store:expr, write, |$pool:ident, $pg:ident| $body:expr) => {
-        match $store.backend() {
-            $crate::Backend::Sqlite { writer, .. } => {
-                #[allow(unused_variables)]
-                let $pg = false;
-                let $pool = writer;
-                $body
-            }
-            $crate::Backend::Postgres(pool) => {
-                #[allow(unused_variables)]
-                let $pg = true;
-                let $pool = pool;
-                $body
-            }
-        }
+        $crate::on_backend!(@sqlite_pool writer, $store, |$pool, $pg| $body)
     };
 }

@@ -133,6 +133,27 @@ impl PromptRepo<'_> {
         })
     }
 
+    /// The prompt and the number its newest version has (0: none yet), read
+    /// from the prompt row's counter: numbers are gapless and versions are
+    /// never deleted one by one, so the counter minus one is the newest.
+    pub async fn get_with_newest_number(&self, id: PromptId) -> Result<(Prompt, i64)> {
+        #[derive(FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            prompt: PromptRow,
+            next_version: i64,
+        }
+        on_backend!(self.store, read, |pool, _pg| {
+            let row: Row = sqlx::query_as(&format!(
+                "select {PROMPT_COLUMNS}, p.next_version from prompts p where p.id = $1"
+            ))
+            .bind(DbUuid::from(id))
+            .fetch_one(pool)
+            .await?;
+            Ok((row.prompt.into(), row.next_version - 1))
+        })
+    }
+
     pub async fn get_by_slug(&self, slug: &str) -> Result<Prompt> {
         on_backend!(self.store, read, |pool, _pg| {
             let row: PromptRow = sqlx::query_as(&format!(

@@ -19,6 +19,21 @@ const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, v
      cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, tokens_estimated, \
      experiment_id, item_id, variant, repeat_index, attempts";
 
+/// A run of a prompt's history with the number of its version, joined in
+/// the same query (a page of runs never looks versions up one by one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedRun {
+    pub run: Run,
+    pub version_number: i64,
+}
+
+#[derive(FromRow)]
+struct ListedRunRow {
+    #[sqlx(flatten)]
+    run: RunRow,
+    version_number: i64,
+}
+
 #[derive(FromRow)]
 struct RunRow {
     id: DbUuid,
@@ -140,6 +155,8 @@ pub struct RunFilter {
     pub version_id: Option<VersionId>,
     /// Only the runs of this experiment's cells.
     pub experiment_id: Option<ExperimentId>,
+    /// The version by its number (as a person types it), through the join.
+    pub version_number: Option<i64>,
     pub status: Option<RunStatus>,
 }
 
@@ -234,43 +251,61 @@ impl RunRepo<'_> {
         })
     }
 
-    /// A prompt's runs, newest first, keyset-paginated on (created_at, id).
+    /// A prompt's runs, newest first, keyset-paginated on (created_at, id),
+    /// each with its version's number.
     pub async fn list_for_prompt(
         &self,
         prompt_id: PromptId,
         filter: &RunFilter,
         cursor: Option<Cursor>,
         limit: usize,
-    ) -> Result<Page<Run>> {
-        let rows: Vec<RunRow> = on_backend!(self.store, read, |pool, _pg| {
+    ) -> Result<Page<ListedRun>> {
+        // `r.` on every run column: both tables have id, prompt_id, created_at.
+        let columns = RUN_COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows: Vec<ListedRunRow> = on_backend!(self.store, read, |pool, _pg| {
             let mut qb = QueryBuilder::new(format!(
-                "select {RUN_COLUMNS} from test_runs where prompt_id = "
+                "select {columns}, v.number as version_number
+                 from test_runs r join prompt_versions v on v.id = r.version_id
+                 where r.prompt_id = "
             ));
             qb.push_bind(DbUuid::from(prompt_id));
             if let Some(v) = filter.version_id {
-                qb.push(" and version_id = ").push_bind(DbUuid::from(v));
+                qb.push(" and r.version_id = ").push_bind(DbUuid::from(v));
+            }
+            if let Some(n) = filter.version_number {
+                qb.push(" and v.number = ").push_bind(n);
             }
             if let Some(e) = filter.experiment_id {
-                qb.push(" and experiment_id = ").push_bind(DbUuid::from(e));
+                qb.push(" and r.experiment_id = ").push_bind(DbUuid::from(e));
             }
             if let Some(s) = filter.status {
-                qb.push(" and status = ").push_bind(s.as_str());
+                qb.push(" and r.status = ").push_bind(s.as_str());
             }
             if let Some(c) = cursor {
-                qb.push(" and (created_at, id) < (")
+                qb.push(" and (r.created_at, r.id) < (")
                     .push_bind(c.time)
                     .push(", ")
                     .push_bind(c.id())
                     .push(")");
             }
-            qb.push(" order by created_at desc, id desc limit ")
+            qb.push(" order by r.created_at desc, r.id desc limit ")
                 .push_bind(limit as i64 + 1);
             qb.build_query_as().fetch_all(pool).await?
         });
-        let runs = rows.into_iter().map(Run::from).collect();
-        Ok(page_from(runs, limit, |r: &Run| Cursor {
-            time: r.created_at.into(),
-            id: r.id.0,
+        let runs = rows
+            .into_iter()
+            .map(|r| ListedRun {
+                run: r.run.into(),
+                version_number: r.version_number,
+            })
+            .collect();
+        Ok(page_from(runs, limit, |r: &ListedRun| Cursor {
+            time: r.run.created_at.into(),
+            id: r.run.id.0,
         }))
     }
 

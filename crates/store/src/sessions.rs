@@ -2,7 +2,7 @@
 //! ever in the cookie). Throttling counters and the setup token have their
 //! own modules (`throttle`, `setup_tokens`).
 
-use promptrefine_core::UserId;
+use promptrefine_core::{User, UserId};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
@@ -47,6 +47,22 @@ impl From<SessionRow> for SessionRecord {
     }
 }
 
+/// A valid session and its user, read together: authenticating a request is
+/// one query, not a session lookup followed by a user lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidSession {
+    pub session: SessionRecord,
+    pub user: User,
+}
+
+#[derive(FromRow)]
+struct ValidSessionRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    email: String,
+    user_created_at: DbTime,
+}
+
 pub struct SessionRepo<'a> {
     store: &'a Store,
 }
@@ -78,23 +94,35 @@ impl SessionRepo<'_> {
         })
     }
 
-    /// The session if it exists and has not expired at `now`.
+    /// The session, with its user, if it exists and has not expired at `now`.
     pub async fn find_valid(
         &self,
         id_hash: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<SessionRecord>> {
-        let row: Option<SessionRow> = on_backend!(self.store, read, |pool, _pg| {
+    ) -> Result<Option<ValidSession>> {
+        let row: Option<ValidSessionRow> = on_backend!(self.store, read, |pool, _pg| {
+            // The user's row comes along (sessions cascade with their user,
+            // so the inner join loses nothing).
             sqlx::query_as(
-                "select id_hash, user_id, csrf_token, created_at, last_seen_at, idle_expires_at, absolute_expires_at
-                 from sessions where id_hash = $1 and idle_expires_at > $2 and absolute_expires_at > $2",
+                "select s.id_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at,
+                        s.idle_expires_at, s.absolute_expires_at, u.email, u.created_at as user_created_at
+                 from sessions s join users u on u.id = s.user_id
+                 where s.id_hash = $1 and s.idle_expires_at > $2 and s.absolute_expires_at > $2",
             )
             .bind(id_hash)
             .bind(DbTime::from(now))
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(SessionRecord::from))
+        Ok(row.map(|r| {
+            let session = SessionRecord::from(r.session);
+            let user = User {
+                id: session.user_id,
+                email: r.email,
+                created_at: r.user_created_at.0,
+            };
+            ValidSession { session, user }
+        }))
     }
 
     /// Slides the idle expiry forward (never past the absolute one).

@@ -9,6 +9,9 @@
 //! * [`ServerProcess`]: a child process (the real binary) with its output
 //!   collected, stopped with real signals (SIGTERM, SIGKILL) sent through
 //!   `rustix`, and killed when dropped.
+//! * [`QueryCounter`]: counts the SQL statements run inside a span (or for
+//!   a request carrying its tag as `x-request-id`), for tests that hold a
+//!   read to a fixed number of queries.
 //! * The mock OpenAI server, re-exported from `promptrefine-mock-openai`.
 //!
 //! Tests that start the server in-process go through `promptrefine_web::launch`,
@@ -21,10 +24,12 @@
 
 mod db;
 mod process;
+mod queries;
 
 pub use db::{DEFAULT_PG_ADMIN_URL, TestDb, in_ci, pg_admin_url};
 pub use process::{Capture, Exited, ServerProcess, Signal, port_after};
 pub use promptrefine_mock_openai as mock_openai;
+pub use queries::QueryCounter;
 
 /// Expands test bodies into `sqlite::name` and `postgres::name` tests.
 ///

@@ -134,12 +134,7 @@ impl ServerProcess {
         timeout: Duration,
     ) -> Result<T, String> {
         let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = self.poll_stdout(&find, deadline)? {
-                return Ok(found);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll_blocking(|| self.poll_stdout(&find, deadline).transpose())
     }
 
     /// [`ServerProcess::wait_for_stdout`] for async callers.
@@ -149,12 +144,7 @@ impl ServerProcess {
         timeout: Duration,
     ) -> Result<T, String> {
         let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = self.poll_stdout(&find, deadline)? {
-                return Ok(found);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll_async(|| self.poll_stdout(&find, deadline).transpose()).await
     }
 
     fn poll_stdout<T>(
@@ -184,30 +174,42 @@ impl ServerProcess {
 
     /// SIGTERM, then up to `grace` for the exit, then SIGKILL.
     pub fn stop(mut self, grace: Duration) -> Exited {
-        let _ = self.signal(Signal::Term);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.try_wait() {
-                return self.exited(Some(status), true);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let status = self.kill();
-        self.exited(status, false)
+        let deadline = self.begin_stop(grace);
+        let ended = poll_blocking(|| self.poll_stop(deadline));
+        self.end_stop(ended)
     }
 
     /// [`ServerProcess::stop`] for async callers.
     pub async fn stop_async(mut self, grace: Duration) -> Exited {
+        let deadline = self.begin_stop(grace);
+        let ended = poll_async(|| self.poll_stop(deadline)).await;
+        self.end_stop(ended)
+    }
+
+    /// Sends SIGTERM; returns when the grace period ends.
+    fn begin_stop(&self, grace: Duration) -> Instant {
         let _ = self.signal(Signal::Term);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.try_wait() {
-                return self.exited(Some(status), true);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        Instant::now() + grace
+    }
+
+    /// One look during a stop: `Some(Some(status))` once the child exited,
+    /// `Some(None)` when the grace period is over, `None` to keep waiting.
+    fn poll_stop(&mut self, deadline: Instant) -> Option<Option<ExitStatus>> {
+        if let Ok(Some(status)) = self.try_wait() {
+            return Some(Some(status));
         }
-        let status = self.kill();
-        self.exited(status, false)
+        (Instant::now() >= deadline).then_some(None)
+    }
+
+    /// The exit in time, or SIGKILL after the grace period.
+    fn end_stop(mut self, ended: Option<ExitStatus>) -> Exited {
+        match ended {
+            Some(status) => self.exited(Some(status), true),
+            None => {
+                let status = self.kill();
+                self.exited(status, false)
+            }
+        }
     }
 
     /// SIGKILL (a crash) and reap; returns the status if there was a child.
@@ -242,6 +244,29 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// How often a wait looks again.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// The one blocking wait loop: `poll` until it gives a value.
+fn poll_blocking<T>(mut poll: impl FnMut() -> Option<T>) -> T {
+    loop {
+        if let Some(done) = poll() {
+            return done;
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+/// The one async wait loop: the same, sleeping on the runtime's timer.
+async fn poll_async<T>(mut poll: impl FnMut() -> Option<T>) -> T {
+    loop {
+        if let Some(done) = poll() {
+            return done;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
     }
 }
 
@@ -289,17 +314,23 @@ mod tests {
         assert_eq!(port_after("nothing here", "listening on http://"), None);
     }
 
-    #[test]
-    fn sigterm_is_delivered_and_the_exit_is_reported_with_the_output() {
-        // A shell that says it is ready and then exits 7 on SIGTERM.
+    /// A shell running `script`, once it has printed `ready`.
+    fn ready_shell(script: &str, stderr: Capture) -> ServerProcess {
         let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
-            "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
-        ]);
-        let mut p = ServerProcess::spawn(cmd, Capture::Collect, Capture::Collect).unwrap();
+        cmd.args(["-c", script]);
+        let mut p = ServerProcess::spawn(cmd, Capture::Collect, stderr).unwrap();
         p.wait_for_stdout(|l| (l == "ready").then_some(()), Duration::from_secs(10))
             .unwrap();
+        p
+    }
+
+    #[test]
+    fn sigterm_is_delivered_and_the_exit_is_reported_with_the_output() {
+        // A shell that exits 7 on SIGTERM.
+        let p = ready_shell(
+            "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+            Capture::Collect,
+        );
         let exited = p.stop(Duration::from_secs(10));
         assert!(exited.stopped_in_time, "{exited:?}");
         assert_eq!(exited.code, Some(7), "{exited:?}");
@@ -308,15 +339,22 @@ mod tests {
 
     #[test]
     fn a_child_that_ignores_sigterm_is_killed_after_the_grace() {
-        let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
+        let p = ready_shell(
             "trap '' TERM; echo ready; while :; do sleep 0.05; done",
-        ]);
-        let mut p = ServerProcess::spawn(cmd, Capture::Collect, Capture::Discard).unwrap();
-        p.wait_for_stdout(|l| (l == "ready").then_some(()), Duration::from_secs(10))
-            .unwrap();
+            Capture::Discard,
+        );
         let exited = p.stop(Duration::from_millis(300));
+        assert!(!exited.stopped_in_time);
+        assert_eq!(exited.code, None, "ended by SIGKILL");
+    }
+
+    #[tokio::test]
+    async fn the_async_stop_also_kills_a_child_that_ignores_sigterm() {
+        let p = ready_shell(
+            "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+            Capture::Discard,
+        );
+        let exited = p.stop_async(Duration::from_millis(300)).await;
         assert!(!exited.stopped_in_time);
         assert_eq!(exited.code, None, "ended by SIGKILL");
     }

@@ -72,10 +72,12 @@ pub struct NewSession {
     pub user: User,
 }
 
-/// A valid session, looked up from its cookie.
+/// A valid session, looked up from its cookie, with its user (read in the
+/// same query: a page needs the email, and a second lookup per request
+/// would double the cost of authenticating it).
 #[derive(Clone, Debug)]
 pub struct ActiveSession {
-    pub user_id: UserId,
+    pub user: User,
     pub csrf_token: String,
 }
 
@@ -155,9 +157,10 @@ impl App {
         }
         let hash = sha256_hex(raw_id);
         let t = now();
-        let Some(s) = self.store.sessions().find_valid(&hash, t).await? else {
+        let Some(found) = self.store.sessions().find_valid(&hash, t).await? else {
             return Ok(None);
         };
+        let s = found.session;
         // Write at most once a minute per session: reads stay reads.
         if t - s.last_seen_at > time::Duration::minutes(1) {
             self.store
@@ -166,7 +169,7 @@ impl App {
                 .await?;
         }
         Ok(Some(ActiveSession {
-            user_id: s.user_id,
+            user: found.user,
             csrf_token: s.csrf_token,
         }))
     }

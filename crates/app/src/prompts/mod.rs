@@ -8,6 +8,7 @@
 //! belongs to `web`, which maps its request bodies into these.
 
 pub mod labels;
+pub mod overview;
 pub mod versions;
 
 use promptrefine_core::validate::{AllValid, Rule, Violations, prompt_filter};
@@ -23,6 +24,7 @@ use crate::error::{AppError, OrNotFound, Result};
 use crate::{App, page_limit};
 
 pub use labels::Resolved;
+pub use overview::{OverviewFilters, PromptOverview};
 pub use versions::{DiffResult, Rendered, SaveVersion, render};
 
 /// A new prompt, optionally with its version 1.

@@ -95,10 +95,7 @@ impl App {
         limit: Option<i64>,
     ) -> Result<Page<Version>> {
         let limit = page_limit(limit)?;
-        let cursor = match cursor.filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(NumberCursor::decode(c).ok_or_else(bad_cursor)?),
-        };
+        let cursor = number_cursor(cursor)?;
         self.require_prompt(prompt_id).await?;
         Ok(self.store.versions().list(prompt_id, cursor, limit).await?)
     }
@@ -205,6 +202,14 @@ impl App {
 }
 
 /// Renders content under the default cap; see [`crate::runs::render`].
+/// A version-history cursor (empty: none); a forged one is a 422.
+pub(crate) fn number_cursor(text: Option<&str>) -> Result<Option<NumberCursor>> {
+    match text.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => NumberCursor::decode(c).map(Some).ok_or_else(bad_cursor),
+    }
+}
+
 pub fn render(content: &Content, variables: &BTreeMap<String, String>) -> Result<Content> {
     crate::runs::render(
         content,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use promptrefine_core::{Run, RunStatus};
 use promptrefine_llm::tokens::estimate_usage;
-use promptrefine_llm::{Completion, LlmError, PriceTable};
+use promptrefine_llm::{ChatRequest, Completion, LlmError, PriceTable, Usage};
 use promptrefine_store::{RunOutcome, Store};
 use tokio::sync::mpsc;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
@@ -157,9 +157,10 @@ async fn execute(
             // Several compatible servers send no usage in a stream: count
             // the tokens here instead, and say they are counted.
             let tokens_estimated = c.usage.is_none();
-            let usage = c
-                .usage
-                .unwrap_or_else(|| estimate_usage(&plan.request.messages, &c.output));
+            let usage = match c.usage {
+                Some(usage) => usage,
+                None => estimate_off_thread(&plan.request, &c.output).await,
+            };
             RunOutcome {
                 status: Some(RunStatus::Succeeded),
                 cost_micro_usd: prices.cost_micro_usd(
@@ -210,6 +211,20 @@ async fn execute(
         }
     };
     finish(store, id, &outcome).await
+}
+
+/// Counting a long answer with a BPE table (parsed the first time it is
+/// needed) is CPU work: it runs on a blocking thread, not the run's.
+async fn estimate_off_thread(request: &ChatRequest, output: &str) -> Usage {
+    let (model, messages, text) = (
+        request.model.clone(),
+        request.messages.clone(),
+        output.to_owned(),
+    );
+    tokio::task::spawn_blocking(move || estimate_usage(&model, &messages, &text))
+        .await
+        // A panic while counting: the approximation (model "") still gives a number.
+        .unwrap_or_else(|_| estimate_usage("", &request.messages, output))
 }
 
 /// The outcome of a cancelled run, before its output and timings.

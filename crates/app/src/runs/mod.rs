@@ -291,34 +291,7 @@ impl App {
 
     /// A prompt's runs, newest first.
     pub async fn list_runs(&self, prompt_id: PromptId, q: ListRuns) -> Result<Page<Run>> {
-        let mut v = Violations::default();
-        let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => {
-                let parsed = RunStatus::parse(s);
-                if parsed.is_none() {
-                    let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    v.push(
-                        "status",
-                        "oneOf",
-                        format!("status must be one of {}", all.join(", ")),
-                    );
-                }
-                parsed
-            }
-        };
-        let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => {
-                let parsed = Cursor::decode(c);
-                if parsed.is_none() {
-                    v.push("cursor", "format", "cursor is not one this server gave out");
-                }
-                parsed
-            }
-        };
-        check(v)?;
-        let limit = page_limit(q.limit)?;
+        let (status, cursor, limit) = run_query(q.status.as_deref(), q.cursor.as_deref(), q.limit)?;
         self.store
             .prompts()
             .get(prompt_id)
@@ -327,13 +300,18 @@ impl App {
         let filter = RunFilter {
             version_id: q.version_id,
             experiment_id: q.experiment_id,
+            version_number: None,
             status,
         };
-        Ok(self
+        let page = self
             .store
             .runs()
             .list_for_prompt(prompt_id, &filter, cursor, limit)
-            .await?)
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|r| r.run).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// The models each provider offers (cached; the configured list when the
@@ -353,6 +331,43 @@ impl App {
     pub async fn drain_runs(&self, grace: std::time::Duration) -> usize {
         self.runs.drain(grace).await
     }
+}
+
+/// The status, cursor and page size of a run-history query, each checked
+/// (one 422 lists every problem).
+pub(crate) fn run_query(
+    status: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+) -> Result<(Option<RunStatus>, Option<Cursor>, usize)> {
+    let mut v = Violations::default();
+    let status = match status.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let parsed = RunStatus::parse(s);
+            if parsed.is_none() {
+                let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+                v.push(
+                    "status",
+                    "oneOf",
+                    format!("status must be one of {}", all.join(", ")),
+                );
+            }
+            parsed
+        }
+    };
+    let cursor = match cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => {
+            let parsed = Cursor::decode(c);
+            if parsed.is_none() {
+                v.push("cursor", "format", "cursor is not one this server gave out");
+            }
+            parsed
+        }
+    };
+    check(v)?;
+    Ok((status, cursor, page_limit(limit)?))
 }
 
 /// Renders content under a cap of `limit` bytes: every missing variable is

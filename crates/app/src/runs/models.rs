@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use promptrefine_llm::Provider;
-use serde::Serialize;
 use tokio::time::Instant;
-use utoipa::ToSchema;
 
-/// Where a model list came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+/// Where a model list came from. (Its wire form, `live`/`fallback`, is
+/// `web::api::dto::models`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelSource {
     /// The provider's `GET /models`.
     Live,
@@ -23,9 +21,18 @@ pub enum ModelSource {
     Fallback,
 }
 
+impl ModelSource {
+    /// How the settings page names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelSource::Live => "live",
+            ModelSource::Fallback => "fallback",
+        }
+    }
+}
+
 /// One provider's models.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelList {
     pub provider: String,
     pub models: Vec<String>,

@@ -139,7 +139,12 @@ async fn run_history_is_newest_first_filtered_and_paged(db: TestDb) {
             .list_for_prompt(p.id, &RunFilter::default(), cursor, 5)
             .await
             .unwrap();
-        seen.extend(page.items.iter().map(|r| r.id));
+        for listed in &page.items {
+            // The version's number comes with each run, joined in SQL.
+            let expected = if listed.run.version_id == v1.id { 1 } else { 2 };
+            assert_eq!(listed.version_number, expected);
+        }
+        seen.extend(page.items.iter().map(|r| r.run.id));
         match page.next_cursor {
             Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
             None => break,
@@ -160,6 +165,18 @@ async fn run_history_is_newest_first_filtered_and_paged(db: TestDb) {
             .len(),
         6
     );
+    let by_number = RunFilter {
+        version_number: Some(2),
+        ..Default::default()
+    };
+    let listed = store
+        .runs()
+        .list_for_prompt(p.id, &by_number, None, 50)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(listed.len(), 6);
+    assert!(listed.iter().all(|r| r.run.version_id == v2.id));
     let failed = RunFilter {
         status: Some(RunStatus::Failed),
         ..Default::default()

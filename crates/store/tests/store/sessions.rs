@@ -1,4 +1,6 @@
-use promptrefine_store::{Attempt, NewToken, SessionRecord, StoreError, UserRecord};
+use promptrefine_store::{
+    Attempt, NewToken, SessionRecord, Store, StoreError, UserRecord, ValidSession,
+};
 use promptrefine_testkit::{TestDb, both_backends};
 use time::{Duration, OffsetDateTime};
 
@@ -29,7 +31,7 @@ fn token<'a>(
     }
 }
 
-async fn admin(store: &promptrefine_store::Store) -> UserRecord {
+async fn admin(store: &Store) -> UserRecord {
     store
         .users()
         .create("me@example.com", "hash")
@@ -43,43 +45,54 @@ async fn admin(store: &promptrefine_store::Store) -> UserRecord {
         .unwrap()
 }
 
-async fn sessions_are_found_until_they_expire_and_are_purged(db: TestDb) {
-    let store = open(&db).await;
-    let user = store
-        .users()
-        .create("me@example.com", "hash")
-        .await
-        .unwrap();
-    let now = OffsetDateTime::now_utc();
-    let s = SessionRecord {
-        id_hash: "h1".into(),
-        user_id: user.id,
+/// A session of `user` created at `now`, idle for `idle`, at most `absolute`.
+async fn create_session(
+    store: &Store,
+    user: &UserRecord,
+    id_hash: &str,
+    now: OffsetDateTime,
+    (idle, absolute): (Duration, Duration),
+) {
+    let record = SessionRecord {
+        id_hash: id_hash.into(),
+        user_id: user.id(),
         csrf_token: "csrf".into(),
         created_at: now,
         last_seen_at: now,
-        idle_expires_at: now + Duration::minutes(30),
-        absolute_expires_at: now + Duration::hours(12),
+        idle_expires_at: now + idle,
+        absolute_expires_at: now + absolute,
     };
-    store.sessions().create(&s).await.unwrap();
+    store.sessions().create(&record).await.unwrap();
+}
+
+async fn session_at(store: &Store, id_hash: &str, at: OffsetDateTime) -> Option<ValidSession> {
+    store.sessions().find_valid(id_hash, at).await.unwrap()
+}
+
+async fn sessions_are_found_until_they_expire_and_are_purged(db: TestDb) {
+    let store = open(&db).await;
+    let user = admin(&store).await;
+    let now = OffsetDateTime::now_utc();
+    create_session(
+        &store,
+        &user,
+        "h1",
+        now,
+        (Duration::minutes(30), Duration::hours(12)),
+    )
+    .await;
+    let found = session_at(&store, "h1", now).await.expect("valid");
+    // The user comes with the session, in the same query.
+    assert_eq!(found.user, user.user());
+    assert_eq!(found.session.csrf_token, "csrf");
     assert!(
-        store
-            .sessions()
-            .find_valid("h1", now)
+        session_at(&store, "h1", now + Duration::minutes(31))
             .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .sessions()
-            .find_valid("h1", now + Duration::minutes(31))
-            .await
-            .unwrap()
             .is_none(),
         "idle expiry"
     );
-    store
-        .sessions()
+    let sessions = store.sessions();
+    sessions
         .touch(
             "h1",
             now + Duration::minutes(20),
@@ -88,45 +101,30 @@ async fn sessions_are_found_until_they_expire_and_are_purged(db: TestDb) {
         .await
         .unwrap();
     assert!(
-        store
-            .sessions()
-            .find_valid("h1", now + Duration::minutes(40))
+        session_at(&store, "h1", now + Duration::minutes(40))
             .await
-            .unwrap()
             .is_some(),
         "slid"
     );
     // Touching never extends past the absolute expiry.
-    store
-        .sessions()
+    sessions
         .touch("h1", now, now + Duration::days(3))
         .await
         .unwrap();
     assert!(
-        store
-            .sessions()
-            .find_valid("h1", now + Duration::hours(13))
+        session_at(&store, "h1", now + Duration::hours(13))
             .await
-            .unwrap()
             .is_none(),
         "absolute expiry"
     );
     assert_eq!(
-        store
-            .sessions()
+        sessions
             .purge_expired(now + Duration::hours(13))
             .await
             .unwrap(),
         1
     );
-    assert!(
-        store
-            .sessions()
-            .find_valid("h1", now)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(session_at(&store, "h1", now).await.is_none());
 }
 
 async fn tokens_are_found_by_hash_until_revoked(db: TestDb) {
@@ -214,19 +212,14 @@ async fn a_password_reset_ends_every_session_and_revokes_every_token(db: TestDb)
             .await
             .unwrap();
     }
-    store
-        .sessions()
-        .create(&SessionRecord {
-            id_hash: "s1".into(),
-            user_id: user.id(),
-            csrf_token: "csrf".into(),
-            created_at: now,
-            last_seen_at: now,
-            idle_expires_at: now + Duration::hours(1),
-            absolute_expires_at: now + Duration::hours(2),
-        })
-        .await
-        .unwrap();
+    create_session(
+        &store,
+        &user,
+        "s1",
+        now,
+        (Duration::hours(1), Duration::hours(2)),
+    )
+    .await;
     store
         .users()
         .set_password_hash(user.id(), "new-hash")
@@ -252,14 +245,7 @@ async fn a_password_reset_ends_every_session_and_revokes_every_token(db: TestDb)
             .iter()
             .all(|t| t.revoked_at.is_some())
     );
-    assert!(
-        store
-            .sessions()
-            .find_valid("s1", now)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(session_at(&store, "s1", now).await.is_none());
 }
 
 /// Blocks for an hour from the fourth attempt on (a long block keeps the
@@ -268,33 +254,29 @@ fn block_from_the_fourth(now: OffsetDateTime) -> impl Fn(i64) -> Option<OffsetDa
     move |n| (n > 3).then_some(now + Duration::hours(1))
 }
 
+/// One attempt on `key` at `at`, counted in a one-hour window.
+async fn attempt(
+    store: &Store,
+    key: &str,
+    at: OffsetDateTime,
+    block: impl Fn(i64) -> Option<OffsetDateTime>,
+) -> Attempt {
+    store
+        .throttle()
+        .count_attempt(key, at, at - Duration::hours(1), block)
+        .await
+        .unwrap()
+}
+
 async fn throttle_counters_are_stored_and_reset(db: TestDb) {
     let store = open(&db).await;
     assert!(store.throttle().state("email:x").await.unwrap().is_none());
     let now = OffsetDateTime::now_utc();
     for n in 1..=4 {
-        let got = store
-            .throttle()
-            .count_attempt(
-                "email:x",
-                now,
-                now - Duration::hours(1),
-                block_from_the_fourth(now),
-            )
-            .await
-            .unwrap();
+        let got = attempt(&store, "email:x", now, block_from_the_fourth(now)).await;
         assert_eq!(got, Attempt::Counted(n));
     }
-    let got = store
-        .throttle()
-        .count_attempt(
-            "email:x",
-            now,
-            now - Duration::hours(1),
-            block_from_the_fourth(now),
-        )
-        .await
-        .unwrap();
+    let got = attempt(&store, "email:x", now, block_from_the_fourth(now)).await;
     assert!(
         matches!(got, Attempt::Blocked(until) if until > now + Duration::minutes(59)),
         "{got:?}"
@@ -315,16 +297,7 @@ async fn parallel_attempts_each_count_and_none_slips_past_the_block(db: TestDb) 
     let attempts = (0..50).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {
-            store
-                .throttle()
-                .count_attempt(
-                    "addr:203.0.113.9",
-                    now,
-                    now - Duration::hours(1),
-                    block_from_the_fourth(now),
-                )
-                .await
-                .unwrap()
+            attempt(&store, "addr:203.0.113.9", now, block_from_the_fourth(now)).await
         })
     });
     let mut counted = vec![];
@@ -349,35 +322,20 @@ async fn a_throttle_count_decays_after_the_window_and_stale_rows_are_purged(db: 
     let t0 = OffsetDateTime::now_utc() - Duration::hours(3);
     for key in ["email:old", "email:blocked"] {
         for _ in 0..3 {
-            store
-                .throttle()
-                .count_attempt(key, t0, t0 - Duration::hours(1), |_| None)
-                .await
-                .unwrap();
+            attempt(&store, key, t0, |_| None).await;
         }
     }
     // 150 minutes later (half an hour ago), with a one-hour window: the
     // count starts again.
     let t1 = t0 + Duration::minutes(150);
-    let got = store
-        .throttle()
-        .count_attempt("email:old", t1, t1 - Duration::hours(1), |_| None)
-        .await
-        .unwrap();
+    let got = attempt(&store, "email:old", t1, |_| None).await;
     assert_eq!(got, Attempt::Counted(1), "decayed");
     // An old row still blocking is kept; an old row blocking nothing goes.
-    store
-        .throttle()
-        .count_attempt("email:blocked", t0, t0 - Duration::hours(1), |_| {
-            Some(t0 + Duration::hours(10))
-        })
-        .await
-        .unwrap();
-    store
-        .throttle()
-        .count_attempt("email:stale", t0, t0 - Duration::hours(1), |_| None)
-        .await
-        .unwrap();
+    attempt(&store, "email:blocked", t0, |_| {
+        Some(t0 + Duration::hours(10))
+    })
+    .await;
+    attempt(&store, "email:stale", t0, |_| None).await;
     let now = OffsetDateTime::now_utc();
     let purged = store
         .throttle()

@@ -95,8 +95,12 @@ fn field_name(path: &str, message: &str) -> String {
     let missing = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next());
+    // A repeated query parameter (`limit=1&limit=2`) names itself too.
+    let duplicate = message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split('`').next());
     let base = if path == "." { "" } else { path };
-    match unknown.or(missing) {
+    match unknown.or(missing).or(duplicate) {
         Some(name) if base.is_empty() => name.to_string(),
         // serde_path_to_error already ends the path with an unknown field's name.
         Some(name) if base == name || base.ends_with(&format!(".{name}")) => base.to_string(),
@@ -111,6 +115,8 @@ fn rule_of(message: &str) -> &'static str {
         "unknown"
     } else if message.starts_with("missing field") {
         "required"
+    } else if message.starts_with("duplicate field") {
+        "duplicate"
     } else {
         "type"
     }
@@ -174,6 +180,11 @@ mod tests {
         assert_eq!(e.details.unwrap()["fields"][0]["field"], "inner.n");
         let e = parse_json::<Sample>(br#"{}"#).unwrap_err();
         assert_eq!(e.details.unwrap()["fields"][0]["field"], "title");
+        // A repeated key names itself, not "body".
+        let e = parse_json::<Sample>(br#"{"title": "x", "title": "y"}"#).unwrap_err();
+        let details = e.details.unwrap();
+        assert_eq!(details["fields"][0]["field"], "title");
+        assert_eq!(details["fields"][0]["rule"], "duplicate");
     }
 
     #[test]

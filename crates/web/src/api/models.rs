@@ -2,10 +2,10 @@
 //! live from the provider when it answers, else the configured list.
 
 use axum::extract::State;
-use promptrefine_app::runs::ModelList;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::dto::models::ModelList;
 use super::envelope::{ApiError, Data, Envelope, ErrorEnvelope};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
@@ -24,5 +24,6 @@ async fn list(
     _user: CurrentUser,
     State(state): State<AppState>,
 ) -> Result<Data<Vec<ModelList>>, ApiError> {
-    Ok(Data(state.app.list_models().await))
+    let lists = state.app.list_models().await;
+    Ok(Data(lists.into_iter().map(ModelList::from).collect()))
 }

@@ -35,6 +35,8 @@ pub struct CurrentUser {
     pub method: AuthMethod,
     /// The session's CSRF token (for forms); None for token auth.
     pub csrf_token: Option<String>,
+    /// The user's email, read with the session; None for token auth.
+    pub email: Option<String>,
 }
 
 /// Looks the caller up; Ok(None) when no credentials were sent or they are invalid.
@@ -53,15 +55,17 @@ pub async fn authenticate(
             user_id,
             method: AuthMethod::Token,
             csrf_token: None,
+            email: None,
         }));
     }
     let Some(raw) = cookie::session_cookie(parts, state) else {
         return Ok(None);
     };
     Ok(state.app.session(&raw).await?.map(|s| CurrentUser {
-        user_id: s.user_id,
+        user_id: s.user.id,
         method: AuthMethod::Session,
         csrf_token: Some(s.csrf_token),
+        email: Some(s.user.email),
     }))
 }
 

@@ -4,8 +4,9 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{Html, IntoResponse, Redirect};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use promptrefine_app::AppError;
+use promptrefine_app::auth::NewSession;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -55,6 +56,20 @@ pub(super) async fn show(
     render_login(chrome, next, String::new(), String::new())
 }
 
+/// A redirect to `to` that sets the new session's cookie.
+fn redirect_signed_in(to: &str, session: &NewSession, parts: &Parts, state: &AppState) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie::set_session(
+            session.session_id.expose_secret(),
+            state.config.session_absolute.as_secs(),
+            cookie::secure(parts, state),
+        ),
+    );
+    res
+}
+
 fn render_login(chrome: Chrome, next: String, email: String, error: String) -> PageResult {
     Ok(Html(
         LoginPage {
@@ -90,18 +105,7 @@ pub(super) async fn submit(
         .login(&email, password, client_addr(&parts, &state))
         .await
     {
-        Ok(session) => {
-            let mut res = Redirect::to(&next).into_response();
-            res.headers_mut().insert(
-                header::SET_COOKIE,
-                cookie::set_session(
-                    session.session_id.expose_secret(),
-                    state.config.session_absolute.as_secs(),
-                    cookie::secure(&parts, &state),
-                ),
-            );
-            Ok(res)
-        }
+        Ok(session) => Ok(redirect_signed_in(&next, &session, &parts, &state)),
         Err(e @ (AppError::Unauthorized(_) | AppError::Throttled { .. })) => {
             let message = match e {
                 AppError::Throttled { retry_after_secs } => {
@@ -205,18 +209,7 @@ pub(super) async fn setup_submit(
     let email = form.get("email").to_string();
     let password = SecretString::from(form.get("password").to_string());
     match state.app.complete_setup(&token, &email, password).await {
-        Ok(session) => {
-            let mut res = Redirect::to("/app").into_response();
-            res.headers_mut().insert(
-                header::SET_COOKIE,
-                cookie::set_session(
-                    session.session_id.expose_secret(),
-                    state.config.session_absolute.as_secs(),
-                    cookie::secure(&parts, &state),
-                ),
-            );
-            Ok(res)
-        }
+        Ok(session) => Ok(redirect_signed_in("/app", &session, &parts, &state)),
         Err(e) => {
             let (error, errors) = match &e {
                 AppError::Invalid(_) => (String::new(), Errors::of(&e)),

@@ -77,10 +77,7 @@ async fn render(
             .map(|p| ProviderRow {
                 name: p.provider.clone(),
                 models: p.models.join(", "),
-                source: serde_json::to_value(p.source)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                source: p.source.as_str().to_owned(),
                 has_key: p.has_key,
             })
             .collect(),

@@ -31,15 +31,10 @@ impl FromRequestParts<AppState> for PageUser {
         let Some(user) = user.filter(|u| u.method == AuthMethod::Session) else {
             return Err(to_login(parts));
         };
-        let email = state
-            .app
-            .user(user.user_id)
-            .await
-            .map_err(|e| PageError::App(e).into_response())?
-            .email;
+        // The session lookup brought the user along: no second query.
         Ok(PageUser {
             user_id: user.user_id,
-            email,
+            email: user.email.unwrap_or_default(),
             csrf: user.csrf_token.unwrap_or_default(),
         })
     }

@@ -9,7 +9,9 @@ use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, read, spawn_app, spawn_app_with};
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Options, read, spawn_app, spawn_app_with, spawn_app_with_web,
+};
 
 mod credentials;
 mod throttle;
@@ -80,14 +82,7 @@ async fn behind_a_trusted_https_proxy_the_cookie_is_secure_and_host_prefixed(db:
         trust_proxy: true,
         ..WebConfig::default()
     };
-    let app = spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_web(db, web).await;
     let res = app
         .anon
         .post(app.url("/api/auth/login"))
@@ -341,14 +336,9 @@ async fn tokens_are_created_used_listed_and_revoked(db: TestDb) {
     let app = spawn_app(db).await;
     let browser = app.browser();
     app.login(&browser).await;
-    let res = browser
-        .post(app.url("/api/tokens"))
-        .header("origin", &app.addr)
-        .json(&json!({ "name": "ci" }))
-        .send()
-        .await
-        .unwrap();
-    let (status, created) = read(res).await;
+    let (status, created) = app
+        .post_as(&browser, "/api/tokens", json!({ "name": "ci" }))
+        .await;
     assert_eq!(status, 201, "{created}");
     let secret = created["data"]["token"].as_str().unwrap().to_string();
     assert!(
@@ -383,13 +373,8 @@ async fn tokens_are_created_used_listed_and_revoked(db: TestDb) {
         "the secret is shown once only"
     );
     let id = listed["id"].as_str().unwrap();
-    let res = browser
-        .delete(app.url(&format!("/api/tokens/{id}")))
-        .header("origin", &app.addr)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = app.delete_as(&browser, &format!("/api/tokens/{id}")).await;
+    assert_eq!(status, 200);
     assert_eq!(with(secret).await, 401, "revoked at once");
     assert_eq!(with("pr_made-up".into()).await, 401);
     assert_eq!(
@@ -405,16 +390,9 @@ async fn tokens_are_created_used_listed_and_revoked(db: TestDb) {
         .0,
         401
     );
-    let (status, body) = read(
-        browser
-            .post(app.url("/api/tokens"))
-            .header("origin", &app.addr)
-            .json(&json!({ "name": " " }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = app
+        .post_as(&browser, "/api/tokens", json!({ "name": " " }))
+        .await;
     assert_eq!(
         (status, crate::helpers::fields(&body)),
         (422, vec!["name".to_string()])
@@ -465,16 +443,9 @@ async fn secrets_never_reach_the_logs(db: TestDb) {
     let browser = app.browser();
     let res = app.login(&browser).await;
     let session = cookie_value(&session_cookie(&res));
-    let (_, created) = read(
-        browser
-            .post(app.url("/api/tokens"))
-            .header("origin", &app.addr)
-            .json(&json!({ "name": "t" }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, created) = app
+        .post_as(&browser, "/api/tokens", json!({ "name": "t" }))
+        .await;
     let token = created["data"]["token"].as_str().unwrap().to_string();
     app.anon
         .get(app.url("/api/prompts"))
@@ -488,12 +459,7 @@ async fn secrets_never_reach_the_logs(db: TestDb) {
         .send()
         .await
         .unwrap();
-    browser
-        .post(app.url("/api/auth/logout"))
-        .header("origin", &app.addr)
-        .send()
-        .await
-        .unwrap();
+    app.post_as(&browser, "/api/auth/logout", json!({})).await;
 
     let logs = String::from_utf8_lossy(&buf.lock().unwrap()).to_string();
     assert!(

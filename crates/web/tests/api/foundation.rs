@@ -8,7 +8,9 @@ use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, assert_envelope, read, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, assert_envelope, read, spawn_app, spawn_app_with, spawn_app_with_web,
+};
 
 both_backends!(
     health_and_readiness_answer,
@@ -111,14 +113,7 @@ async fn oversized_bodies_get_413_and_the_server_keeps_serving(db: TestDb) {
         body_limit_bytes: 64 * 1024,
         ..WebConfig::default()
     };
-    let app = spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_web(db, web).await;
     let big = json!({ "title": "x", "type": "text", "content": "y".repeat(200 * 1024) });
     let res = app
         .api

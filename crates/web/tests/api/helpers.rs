@@ -94,6 +94,18 @@ pub(crate) async fn spawn_app(db: TestDb) -> TestApp {
     spawn_app_with(db, Options::default()).await
 }
 
+/// A server with these web settings and every other option at its default.
+pub(crate) async fn spawn_app_with_web(db: TestDb, web: WebConfig) -> TestApp {
+    spawn_app_with(
+        db,
+        Options {
+            web,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
 pub(crate) async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
     let store = Store::connect(&StoreOptions::new(db.url()))
         .await
@@ -183,6 +195,35 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A JSON POST from a cookie client, sent same-site (an `Origin` of this
+    /// server) so the CSRF check lets it through.
+    pub(crate) async fn post_as(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let res = client
+            .post(self.url(path))
+            .header("origin", &self.addr)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(res).await
+    }
+
+    /// A same-site DELETE from a cookie client.
+    pub(crate) async fn delete_as(&self, client: &reqwest::Client, path: &str) -> (u16, Value) {
+        let res = client
+            .delete(self.url(path))
+            .header("origin", &self.addr)
+            .send()
+            .await
+            .unwrap();
+        read(res).await
     }
 
     /// The OpenAPI document as the server serves it (no credentials needed).

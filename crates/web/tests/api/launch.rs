@@ -15,7 +15,7 @@ use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
 use serde_json::json;
 
-use crate::helpers::{Options, spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with_web};
 use crate::runs::{stream, text_prompt};
 
 both_backends!(
@@ -81,14 +81,7 @@ async fn stopping_the_server_cancels_runs_still_in_flight_after_the_grace(db: Te
         shutdown_grace: Duration::from_millis(300),
         ..WebConfig::default()
     };
-    let mut app = spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await;
+    let mut app = spawn_app_with_web(db, web).await;
     let (prompt_id, _) = text_prompt(&app, "Hi").await;
     let mut sse = stream(
         &app,

@@ -12,6 +12,7 @@ mod launch;
 mod metrics;
 mod openapi;
 mod prompts;
+mod queries;
 mod request_span;
 mod routes;
 mod runs;

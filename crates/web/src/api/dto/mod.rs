@@ -8,5 +8,6 @@
 //! in `/api/openapi.json` (a snapshot test keeps the document unchanged).
 
 pub mod labels;
+pub mod models;
 pub mod prompts;
 pub mod versions;

@@ -1,16 +1,14 @@
 //! The prompt page: editor, version history, run panel and run history;
 //! saving a version and changing the details re-render it on a failure.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use promptrefine_app::AppError;
-use promptrefine_app::prompts::{SaveVersion, UpdatePrompt};
-use promptrefine_app::runs::ListRuns;
-use promptrefine_core::{PromptId, PromptType, RunStatus, VersionId, VersionNumber};
+use promptrefine_app::prompts::{OverviewFilters, PromptOverview, SaveVersion, UpdatePrompt};
+use promptrefine_core::{PromptId, PromptType, RunStatus};
+use promptrefine_store::ListedRun;
 use serde::Deserialize;
 
 use super::editor::Editor;
@@ -42,14 +40,12 @@ pub(super) struct RunRow {
     pub iso: String,
 }
 
-pub(super) fn run_row(r: &promptrefine_core::Run, numbers: &HashMap<VersionId, i64>) -> RunRow {
+pub(super) fn run_row(listed: &ListedRun) -> RunRow {
+    let r = &listed.run;
     RunRow {
         id: r.id.to_string(),
         status: r.status.as_str(),
-        version: numbers
-            .get(&r.version_id)
-            .map(|n| format!("v{n}"))
-            .unwrap_or_else(|| "—".into()),
+        version: format!("v{}", listed.version_number),
         model: format!("{}/{}", r.provider, r.model),
         tokens: match (fmt_opt(r.total_tokens, ""), r.tokens_estimated) {
             (t, true) if !t.is_empty() => format!("{t} (estimated)"),
@@ -112,6 +108,8 @@ struct Pending {
 
 /// Versions per page of the history on the prompt page.
 const VERSIONS_PER_PAGE: i64 = 50;
+/// Runs per page of the run history on the prompt page.
+const RUNS_PER_PAGE: i64 = 20;
 
 async fn render_prompt(
     state: &AppState,
@@ -120,31 +118,30 @@ async fn render_prompt(
     q: ShowQuery,
     pending: Pending,
 ) -> PageResult<String> {
-    let detail = state.app.get_prompt(id).await?;
-    let kind = detail.prompt.prompt_type;
     let version_cursor = nonempty(q.version_cursor);
     let versions_paged = version_cursor.is_some();
-    let versions = state
-        .app
-        .list_versions(id, version_cursor.as_deref(), Some(VERSIONS_PER_PAGE))
-        .await?;
-    // The newest number comes from the first page, wherever the history is paged to.
-    let newest = match version_cursor {
-        Some(_) => state
-            .app
-            .list_versions(id, None, Some(1))
-            .await?
-            .items
-            .first()
-            .map(|v| v.version),
-        None => versions.items.first().map(|v| v.version),
+    let run_version = nonempty(q.run_version);
+    // An unknown status in the address is ignored, not an error page.
+    let run_status = nonempty(q.run_status).filter(|s| RunStatus::parse(s).is_some());
+    let filters = OverviewFilters {
+        version_cursor,
+        versions_limit: Some(VERSIONS_PER_PAGE),
+        run_version: run_version.clone(),
+        run_status: run_status.clone(),
+        run_cursor: nonempty(q.run_cursor),
+        runs_limit: Some(RUNS_PER_PAGE),
     };
+    let PromptOverview {
+        detail,
+        newest_version,
+        versions,
+        runs,
+    } = state.app.prompt_overview(id, filters).await?;
+    let kind = detail.prompt.prompt_type;
     let versions_next = versions
         .next_cursor
         .as_deref()
         .map(|c| format!("/app/prompts/{id}?version_cursor={}#history", url_enc(c)));
-    let mut numbers: HashMap<VersionId, i64> =
-        versions.items.iter().map(|v| (v.id, v.version)).collect();
     let current = detail.current_version.as_ref();
     let version_rows = versions
         .items
@@ -163,44 +160,6 @@ async fn render_prompt(
             current: Some(v.id) == current.map(|c| c.id),
         })
         .collect();
-    let run_version = nonempty(q.run_version);
-    let run_status = nonempty(q.run_status).filter(|s| RunStatus::parse(s).is_some());
-    let version_filter = match run_version.as_deref() {
-        Some(n) => match VersionNumber::parse(n.trim_start_matches('v')) {
-            Some(n) => state.app.get_version(id, n).await.ok().map(|v| v.id),
-            None => None,
-        },
-        None => None,
-    };
-    let runs = if run_version.is_some() && version_filter.is_none() {
-        promptrefine_store::Page {
-            items: vec![],
-            next_cursor: None,
-        }
-    } else {
-        state
-            .app
-            .list_runs(
-                id,
-                ListRuns {
-                    version_id: version_filter,
-                    experiment_id: None,
-                    status: run_status.clone(),
-                    cursor: nonempty(q.run_cursor),
-                    limit: Some(20),
-                },
-            )
-            .await?
-    };
-    // Runs of versions older than the page shown: look their numbers up
-    // (at most one page of runs, and only when the history is long).
-    for r in &runs.items {
-        if !numbers.contains_key(&r.version_id)
-            && let Ok(v) = state.app.get_version_by_id(id, r.version_id).await
-        {
-            numbers.insert(v.id, v.version);
-        }
-    }
     let runs_next = runs.next_cursor.map(|c| {
         format!(
             "/app/prompts/{id}?run_version={}&run_status={}&run_cursor={}#runs",
@@ -224,7 +183,7 @@ async fn render_prompt(
         tags: detail.prompt.tags.clone(),
         is_chat: kind == PromptType::Chat,
         current_number: current.map(|v| v.version).unwrap_or(0),
-        next_number: newest.unwrap_or(0) + 1,
+        next_number: newest_version.unwrap_or(0) + 1,
         versions_next,
         versions_paged,
         current_version_id: current.map(|v| v.id.to_string()).unwrap_or_default(),
@@ -234,7 +193,7 @@ async fn render_prompt(
         meta_title,
         meta_tags,
         versions: version_rows,
-        runs: runs.items.iter().map(|r| run_row(r, &numbers)).collect(),
+        runs: runs.items.iter().map(run_row).collect(),
         runs_next,
         run_version: run_version.unwrap_or_default(),
         run_status: run_status.unwrap_or_default(),

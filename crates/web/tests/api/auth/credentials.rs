@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{cookie_value, session_cookie};
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, fields, read, spawn_app, spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, fields, read, spawn_app, spawn_app_with_web,
 };
 use crate::hostile::RawConn;
 
@@ -33,14 +33,7 @@ async fn with_public_url(db: TestDb, url: &str) -> TestApp {
         public_url: Some(url.to_string()),
         ..WebConfig::default()
     };
-    spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await
+    spawn_app_with_web(db, web).await
 }
 
 async fn me_with(app: &TestApp, cookie: &str) -> u16 {
@@ -88,28 +81,13 @@ async fn an_https_public_url_makes_cookies_secure_and_sends_hsts(db: TestDb) {
     assert!(res.headers().get("strict-transport-security").is_none());
 }
 
-async fn create_token(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    read(
-        browser
-            .post(app.url("/api/tokens"))
-            .header("origin", &app.addr)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 async fn tokens_can_expire_and_expired_ones_are_refused(db: TestDb) {
     let app = spawn_app(db).await;
     let browser = app.browser();
     app.login(&browser).await;
-    let (status, forever) = create_token(&app, &browser, json!({ "name": "forever" })).await;
+    let (status, forever) = app
+        .post_as(&browser, "/api/tokens", json!({ "name": "forever" }))
+        .await;
     assert_eq!(status, 201, "{forever}");
     assert!(forever["data"]["expiresAt"].is_null(), "{forever}");
     for key in [
@@ -123,12 +101,13 @@ async fn tokens_can_expire_and_expired_ones_are_refused(db: TestDb) {
     ] {
         assert!(forever["data"].get(key).is_some(), "{key} kept: {forever}");
     }
-    let (status, month) = create_token(
-        &app,
-        &browser,
-        json!({ "name": "month", "expiresInDays": 30 }),
-    )
-    .await;
+    let (status, month) = app
+        .post_as(
+            &browser,
+            "/api/tokens",
+            json!({ "name": "month", "expiresInDays": 30 }),
+        )
+        .await;
     assert_eq!(status, 201, "{month}");
     let expires = time::OffsetDateTime::parse(
         month["data"]["expiresAt"].as_str().unwrap(),
@@ -149,12 +128,13 @@ async fn tokens_can_expire_and_expired_ones_are_refused(db: TestDb) {
             .any(|t| t["expiresAt"].is_string())
     );
     for days in [json!(0), json!(3651), json!(-1)] {
-        let (status, body) = create_token(
-            &app,
-            &browser,
-            json!({ "name": "bad", "expiresInDays": days }),
-        )
-        .await;
+        let (status, body) = app
+            .post_as(
+                &browser,
+                "/api/tokens",
+                json!({ "name": "bad", "expiresInDays": days }),
+            )
+            .await;
         assert_eq!(
             (status, fields(&body)),
             (422, vec!["expiresInDays".to_string()]),
@@ -275,14 +255,7 @@ async fn a_slow_login_body_is_cut_off_at_the_request_timeout(db: TestDb) {
         request_timeout: Duration::from_secs(1),
         ..WebConfig::default()
     };
-    let app = spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_web(db, web).await;
     for path in ["/login", "/setup"] {
         let mut conn = RawConn::open(&app.addr).await;
         let head = format!(

@@ -6,9 +6,7 @@ use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
 use serde_json::json;
 
-use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, read, spawn_app, spawn_app_with,
-};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, read, spawn_app, spawn_app_with_web};
 
 both_backends!(
     fifty_parallel_wrong_logins_are_each_counted_and_the_block_holds,
@@ -23,14 +21,7 @@ async fn behind_proxy(db: TestDb) -> TestApp {
         trust_proxy: true,
         ..WebConfig::default()
     };
-    spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await
+    spawn_app_with_web(db, web).await
 }
 
 /// A login from `xff` (as the proxy forwards it); returns the status.

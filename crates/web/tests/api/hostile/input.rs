@@ -1,10 +1,9 @@
-//! Broken and hostile bodies and URLs: every answer a 4xx in the envelope (or
+//! Broken and hostile bodies and labels: every answer a 4xx in the envelope (or
 //! a correct answer), never a 5xx, and nothing half-stored.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
@@ -17,8 +16,6 @@ both_backends!(
     ten_thousand_variables_are_stored_but_ten_thousand_values_are_a_422_quickly,
     sql_and_template_metacharacters_in_tags_notes_and_search_are_taken_literally,
     hostile_labels_are_refused_and_stored_nowhere,
-    bad_pagination_and_forged_or_stale_cursors_are_4xx_on_every_list,
-    traversal_like_and_very_long_ids_are_4xx,
 );
 
 /// The routes that take a JSON body, for a prompt `id` with version 1.
@@ -255,140 +252,13 @@ async fn hostile_labels_are_refused_and_stored_nowhere(db: TestDb) {
                 json!({ "versionId": vid }),
             )
             .await;
-        assert!(
-            status == 422 || status == 404 || status == 400,
-            "{label:.40} -> {status} {body}"
+        // Each breaks a rule of label names (characters, reserved, length).
+        assert_eq!(
+            (status, body["error"]["code"].as_str(), fields(&body)),
+            (422, Some("validation_failed"), vec!["label".to_string()]),
+            "{label:.40}: {body}"
         );
     }
     let (_, labels) = app.get(&format!("/api/prompts/{id}/labels")).await;
     assert_eq!(labels["data"], json!([]), "{labels}");
-}
-
-async fn bad_pagination_and_forged_or_stale_cursors_are_4xx_on_every_list(db: TestDb) {
-    let app = spawn_app(db).await;
-    let p = app.create_prompt("Paged", Some("x")).await;
-    let id = p["id"].as_str().unwrap().to_string();
-    for _ in 0..3 {
-        app.post(
-            &format!("/api/prompts/{id}/versions"),
-            json!({ "content": "y" }),
-        )
-        .await;
-    }
-    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let forged = [
-        "limit=-1".to_string(),
-        "limit=0".into(),
-        "limit=1e3".into(),
-        "limit=9223372036854775808".into(),
-        "limit=%00".into(),
-        "limit=1&limit=2".into(),
-        "cursor=".into(),
-        "tag=%00".into(),
-        "q=%00".into(),
-        "status=%00".into(),
-        "cursor=%00".into(),
-        "cursor=%00%00".into(),
-        format!("cursor={}", "A".repeat(10_000)),
-        format!("cursor={}", b64("not|a|key")),
-        format!(
-            "cursor={}",
-            b64("9999-99-99T99:99:99Z|00000000-0000-0000-0000-000000000000")
-        ),
-        format!("cursor={}", b64("{\"n\":-1}")),
-        format!("cursor={}", b64("-9223372036854775808")),
-        format!("cursor={}", b64("' or 1=1 --")),
-    ];
-    let lists = [
-        "/api/prompts?".to_string(),
-        format!("/api/prompts/{id}/versions?"),
-        format!("/api/test-runs?promptId={id}&"),
-    ];
-    for list in &lists {
-        for q in &forged {
-            let (status, body) = app.get(&format!("{list}{q}")).await;
-            assert!(
-                (400..500).contains(&status) || status == 200,
-                "{list}{q:.60} -> {status} {body}"
-            );
-            if status == 200 {
-                // A well-formed cursor for a row that does not exist is a
-                // valid position: it must give a consistent page, not junk.
-                assert!(body["data"]["items"].is_array(), "{body}");
-            }
-        }
-        // A real cursor whose row has since gone (stale) still pages, or is a 4xx.
-        let (_, first) = app.get(&format!("{list}limit=1")).await;
-        if let Some(cursor) = first["data"]["nextCursor"].as_str() {
-            let (status, body) = app.get(&format!("{list}limit=1&cursor={cursor}")).await;
-            assert_eq!(status, 200, "{list}: {body}");
-        }
-    }
-    // Stale: the cursor's prompt deleted between two pages.
-    let other = app.create_prompt("Gone", Some("x")).await;
-    let (_, first) = app.get("/api/prompts?limit=1").await;
-    let cursor = first["data"]["nextCursor"].as_str().unwrap().to_string();
-    app.delete(&format!("/api/prompts/{}", other["id"].as_str().unwrap()))
-        .await;
-    let (status, page) = app
-        .get(&format!("/api/prompts?limit=5&cursor={cursor}"))
-        .await;
-    assert!(status == 200 || status == 422, "{status} {page}");
-}
-
-async fn traversal_like_and_very_long_ids_are_4xx(db: TestDb) {
-    let app = spawn_app(db).await;
-    app.create_prompt("Paged", Some("x")).await;
-    let browser = app.browser();
-    app.login(&browser).await;
-    app.create_prompt("Paged", Some("x")).await;
-    let browser = app.browser();
-    app.login(&browser).await;
-    let long = "a".repeat(8000);
-    let ids = [
-        "..%2F..%2Fetc%2Fpasswd",
-        "..",
-        "%2e%2e",
-        "..%5C..%5Cwindows",
-        "%00",
-        "%E2%80%AE",
-        "00000000-0000-0000-0000-000000000000",
-        "-1",
-        "99999999999999999999",
-        long.as_str(),
-    ];
-    for id in ids {
-        for path in [
-            format!("/api/prompts/{id}"),
-            format!("/api/prompts/{id}/versions"),
-            format!("/api/prompts/{id}/versions/{id}"),
-            format!("/api/prompts/{id}/labels"),
-            format!("/api/prompts/{id}/diff?from=1&to=2"),
-            format!("/api/prompts/by-slug/{id}"),
-            format!("/api/prompts/by-slug/paged?label={id}"),
-            format!("/api/test-runs/{id}"),
-            format!("/api/test-runs?promptId={id}"),
-        ] {
-            let (status, body) = app.get(&path).await;
-            assert!(
-                (400..500).contains(&status),
-                "{path:.80} -> {status} {body}"
-            );
-        }
-        let (status, body) = app.delete(&format!("/api/tokens/{id}")).await;
-        assert!(
-            (400..500).contains(&status),
-            "token {id:.40} -> {status} {body}"
-        );
-        let res = browser
-            .get(app.url(&format!("/app/prompts/{id}")))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            res.status().is_client_error(),
-            "page {id:.40}: {}",
-            res.status()
-        );
-    }
 }

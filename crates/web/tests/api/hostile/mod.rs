@@ -1,8 +1,10 @@
 //! Hostile and broken input, each a test on both backends: what a careless or
 //! malicious client can send, at the connection level ([`transport`]: body
 //! limits on a kept-alive connection, huge headers, slowloris, truncated
-//! bodies), in bodies and URLs ([`input`]: broken JSON, deep nesting, 10,000
-//! variables, metacharacters, pagination and cursors, hostile ids), and into
+//! bodies), in bodies ([`input`]: broken JSON, deep nesting, 10,000
+//! variables, metacharacters, labels), in query strings and path segments
+//! ([`urls`]: limits, forged cursors, traversal-like ids, each with its exact
+//! status and error code), and into
 //! the pages ([`pages`]: HTML/JS in every field rendered inert, security
 //! headers on every route). The rule everywhere: a 4xx in the envelope or a
 //! correct answer, never a 5xx, and the server keeps serving others.
@@ -10,6 +12,7 @@
 mod input;
 mod pages;
 mod transport;
+mod urls;
 
 use std::time::Duration;
 

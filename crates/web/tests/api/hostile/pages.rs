@@ -6,7 +6,7 @@ use promptrefine_testkit::{TestDb, both_backends};
 use promptrefine_web::WebConfig;
 use serde_json::json;
 
-use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_web};
 
 both_backends!(
     html_and_script_in_every_field_are_escaped_on_every_page,
@@ -150,14 +150,7 @@ async fn every_route_answers_with_the_security_headers(db: TestDb) {
         body_limit_bytes: 16 * 1024,
         ..WebConfig::default()
     };
-    let app = spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_web(db, web).await;
     let p = app.create_prompt("Headers", Some("x")).await;
     let id = p["id"].as_str().unwrap().to_string();
     let browser = app.browser();

@@ -8,7 +8,7 @@ use promptrefine_web::WebConfig;
 use serde_json::{Value, json};
 
 use super::{RawConn, raw_get, raw_post};
-use crate::helpers::{Options, assert_envelope, spawn_app, spawn_app_with};
+use crate::helpers::{Options, assert_envelope, spawn_app, spawn_app_with, spawn_app_with_web};
 
 both_backends!(
     a_body_over_the_limit_is_413_and_the_same_connection_then_serves_a_request,
@@ -22,14 +22,7 @@ async fn a_body_over_the_limit_is_413_and_the_same_connection_then_serves_a_requ
         body_limit_bytes: 64 * 1024,
         ..WebConfig::default()
     };
-    let app = spawn_app_with(
-        db,
-        Options {
-            web,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_web(db, web).await;
     let big = json!({ "title": "x", "type": "text", "content": "y".repeat(70 * 1024) });
     let mut conn = RawConn::open(&app.addr).await;
     // Only just over the limit: a client that sent it all should keep its

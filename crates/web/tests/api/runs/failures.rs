@@ -79,12 +79,26 @@ async fn upstream_failures_are_stored_as_failed_runs_with_stable_codes(db: TestD
     .await
     .all()
     .await;
+    // Deltas a listener has not read yet are coalesced (RunEvents), so a
+    // loaded machine may see the three pieces as fewer events.
     let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
-    assert_eq!(names, ["run", "delta", "delta", "delta", "error", "done"]);
-    assert_eq!(events[4].data["code"], "connection_failed");
-    assert!(events[4].data["requestId"].is_string());
-    assert_eq!(events[5].data["status"], "failed");
-    assert_eq!(events[5].data["output"], stream_text(3));
+    let (head, tail) = (&names[..1], &names[names.len() - 2..]);
+    assert_eq!(
+        (head, tail),
+        (&["run"][..], &["error", "done"][..]),
+        "{names:?}"
+    );
+    let streamed: String = events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, stream_text(3), "every piece arrived, in order");
+    let (error, done) = (&events[names.len() - 2], &events[names.len() - 1]);
+    assert_eq!(error.data["code"], "connection_failed");
+    assert!(error.data["requestId"].is_string());
+    assert_eq!(done.data["status"], "failed");
+    assert_eq!(done.data["output"], stream_text(3));
 }
 
 async fn a_slow_run_can_be_cancelled_and_keeps_its_partial_output(db: TestDb) {

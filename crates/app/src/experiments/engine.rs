@@ -1,0 +1,288 @@
+//! The experiment engine: every instance runs one. It claims pending cells
+//! from the database (any experiment, any replica's), runs each as an
+//! ordinary run, and writes each outcome once.
+//!
+//! ```text
+//! loop ─ watch: cancel the runs of cells whose experiment was cancelled
+//!      ─ claim up to the free slots of the server-wide cap (store: leases, budget)
+//!      ─ per cell (task): provider limiter slot → render → run → finish_cell
+//! ```
+//!
+//! * The work is in the database, never only here: a cell this process
+//!   claimed and did not finish goes back to `pending` when its lease is
+//!   gone (`reclaim_cells`, in every instance's sweep), or at once at a
+//!   graceful stop (its run is cancelled by the drain and the cell put back).
+//! * Cancel reaches the cells in flight here within one poll (250 ms): the
+//!   watch reads the status of the experiments it runs and cancels their
+//!   runs, which closes the upstream connections.
+//! * Interactive runs have their own cap; cells take slots of
+//!   `max_in_flight`, a separate cap, so a big experiment never makes the
+//!   Run button answer `too_many_runs`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use promptrefine_core::{CellStatus, Experiment, ExperimentId, ExperimentStatus, RunId, RunStatus};
+use promptrefine_store::{CellOutcome, ClaimedCell};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::limiter::Limiter;
+use crate::App;
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Experiment calls in flight at once on this instance, all experiments together.
+    pub max_in_flight: usize,
+    /// Cells claimed per round.
+    pub claim_batch: usize,
+    /// How often the engine looks for work and for cancels when nothing woke it.
+    pub poll: Duration,
+    /// Attempts at a rate-limited cell before it counts as failed.
+    pub max_attempts: i64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_in_flight: 64,
+            claim_batch: 16,
+            poll: Duration::from_millis(250),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// What the engine shares with the rest of the app.
+#[derive(Debug, Default)]
+pub(crate) struct EngineShared {
+    /// Rung when an experiment is created or resumed here: claim now.
+    pub wake: Notify,
+    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+}
+
+impl EngineShared {
+    fn limiter(&self, provider: &str, max: usize) -> Arc<Limiter> {
+        let mut all = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(provider.to_string())
+            .or_insert_with(|| Limiter::new(max))
+            .clone()
+    }
+}
+
+/// The cells in flight here: their experiment and run, for the watch.
+type InFlight = Arc<Mutex<HashMap<uuid::Uuid, (ExperimentId, Option<RunId>)>>>;
+
+impl App {
+    /// Runs the engine until `stop`; then claims nothing more and waits for
+    /// the cells in flight to be written (the caller drains their runs).
+    pub async fn run_experiments(&self, settings: EngineSettings, stop: CancellationToken) {
+        let cap = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
+        let in_flight: InFlight = Arc::default();
+        let mut experiments: HashMap<ExperimentId, Arc<Experiment>> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            self.watch_cancels(&in_flight).await;
+            if stop.is_cancelled() {
+                break;
+            }
+            let free = cap.available_permits().min(settings.claim_batch);
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(cells) => {
+                        for cell in cells {
+                            let Ok(permit) = cap.clone().try_acquire_owned() else {
+                                break;
+                            };
+                            let Some(experiment) = self
+                                .experiment_for(&mut experiments, cell.experiment_id)
+                                .await
+                            else {
+                                continue;
+                            };
+                            in_flight
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(cell.id, (cell.experiment_id, None));
+                            let (app, settings, in_flight, stop) =
+                                (self.clone(), settings.clone(), in_flight.clone(), stop.clone());
+                            tasks.spawn(async move {
+                                let id = cell.id;
+                                app.run_cell(experiment, cell, permit, &settings, &in_flight, &stop)
+                                    .await;
+                                in_flight
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .remove(&id);
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim experiment cells"),
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = self.engine.wake.notified() => {}
+                () = tokio::time::sleep(settings.poll) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Claims cells when some experiment has work (a read first, so an idle
+    /// instance does not take SQLite's write lock every poll).
+    async fn claim(&self, max: usize) -> promptrefine_store::Result<Vec<ClaimedCell>> {
+        if !self.store.experiments().has_runnable().await? {
+            return Ok(vec![]);
+        }
+        self.store.experiments().claim(self.instance, max).await
+    }
+
+    async fn experiment_for(
+        &self,
+        cache: &mut HashMap<ExperimentId, Arc<Experiment>>,
+        id: ExperimentId,
+    ) -> Option<Arc<Experiment>> {
+        if let Some(e) = cache.get(&id) {
+            return Some(e.clone());
+        }
+        match self.store.experiments().get(id).await {
+            Ok(e) => {
+                let e = Arc::new(e);
+                cache.insert(id, e.clone());
+                Some(e)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, experiment = %id, "cannot read a claimed cell's experiment");
+                None
+            }
+        }
+    }
+
+    /// Cancels the runs of cells here whose experiment was cancelled.
+    async fn watch_cancels(&self, in_flight: &InFlight) {
+        let (ids, runs): (Vec<ExperimentId>, Vec<(ExperimentId, RunId)>) = {
+            let all = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ids: Vec<ExperimentId> = all.values().map(|(e, _)| *e).collect();
+            ids.sort();
+            ids.dedup();
+            let runs = all
+                .values()
+                .filter_map(|(e, r)| Some((*e, (*r)?)))
+                .collect();
+            (ids, runs)
+        };
+        if ids.is_empty() {
+            return;
+        }
+        let statuses = match self.store.experiments().statuses(&ids).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the status of running experiments");
+                return;
+            }
+        };
+        for (experiment, status) in statuses {
+            if status != ExperimentStatus::Cancelled {
+                continue;
+            }
+            for (_, run) in runs.iter().filter(|(e, _)| *e == experiment) {
+                self.runs.cancel_local(*run).await;
+            }
+        }
+    }
+
+    /// One attempt at one cell, written once.
+    async fn run_cell(
+        &self,
+        experiment: Arc<Experiment>,
+        cell: ClaimedCell,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        settings: &EngineSettings,
+        in_flight: &InFlight,
+        stop: &CancellationToken,
+    ) {
+        let outcome = self
+            .attempt_cell(&experiment, &cell, permit, settings, in_flight, stop)
+            .await;
+        let outcome = outcome.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
+            CellOutcome {
+                status: CellStatus::Failed,
+                run_id: None,
+                cost_micro_usd: None,
+            }
+        });
+        match self
+            .store
+            .experiments()
+            .finish_cell(cell.id, self.instance, outcome)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(cell = %cell.id, "a cell was taken back before its outcome was written; discarded"),
+            Err(e) => tracing::error!(error = %e, cell = %cell.id, "cannot write a cell's outcome; it is taken back when this lease ends"),
+        }
+    }
+
+    async fn attempt_cell(
+        &self,
+        experiment: &Experiment,
+        cell: &ClaimedCell,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        settings: &EngineSettings,
+        in_flight: &InFlight,
+        stop: &CancellationToken,
+    ) -> crate::Result<CellOutcome> {
+        let variant = experiment
+            .variants
+            .get(cell.variant as usize)
+            .ok_or_else(|| crate::AppError::Internal("a cell names a variant that does not exist".into()))?;
+        let limiter = self
+            .engine
+            .limiter(&variant.provider, settings.max_in_flight);
+        let slot = limiter.acquire().await;
+        let plan = self.plan_cell(experiment, variant, cell).await?;
+        let run_id = plan.new.id;
+        if let Some(entry) = in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&cell.id)
+        {
+            entry.1 = Some(run_id);
+        }
+        let (run, retry_after) = self.run_cell_plan(plan, permit).await?;
+        drop(slot);
+        let status = match run.status {
+            RunStatus::Succeeded => {
+                limiter.succeeded();
+                CellStatus::Succeeded
+            }
+            RunStatus::Failed if run.error_code.as_deref() == Some("rate_limited") => {
+                limiter.rate_limited(retry_after);
+                if cell.attempt < settings.max_attempts {
+                    CellStatus::Pending
+                } else {
+                    CellStatus::Failed
+                }
+            }
+            // Cancelled by the watch (the experiment was cancelled), or by
+            // a graceful stop draining this process: then the cell is put
+            // back for the next instance (finish_cell turns it `cancelled`
+            // if the experiment was cancelled after all).
+            RunStatus::Cancelled if stop.is_cancelled() => CellStatus::Pending,
+            RunStatus::Cancelled => CellStatus::Cancelled,
+            _ => CellStatus::Failed,
+        };
+        Ok(CellOutcome {
+            status,
+            run_id: Some(run.id),
+            cost_micro_usd: run.cost_micro_usd,
+        })
+    }
+}

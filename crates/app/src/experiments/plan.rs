@@ -1,0 +1,294 @@
+//! From a request to a stored experiment: variants resolved, the pinned
+//! items rendered once each (a missing variable is a 422 now, not a failed
+//! cell later), prompt tokens counted, and each cell's worst-case cost —
+//! what the budget reserves — worked out.
+
+use std::collections::BTreeMap;
+
+use promptrefine_core::template::{RenderError, render_content_limited};
+use promptrefine_core::validate::{self, LabelName, ModelName, Violations};
+use promptrefine_core::{CostEstimate, ExperimentId, ModelSettings, Variant, Version};
+use promptrefine_llm::tokens::estimate_usage;
+use promptrefine_store::{NewExperiment, StoreError};
+
+use super::limits::*;
+use super::{CreateExperiment, VariantSpec, micro_usd};
+use crate::error::{AppError, Result, check};
+use crate::App;
+
+/// Refuses a budget over models without a price: their cost is unknown, so
+/// the cap could not be kept.
+pub(super) fn require_prices<'a>(
+    app: &App,
+    field: &str,
+    models: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let prices = app.runs.prices();
+    let unpriced: Vec<&str> = models
+        .into_iter()
+        .filter(|m| prices.price(m).is_none())
+        .collect();
+    if unpriced.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::invalid(
+        field,
+        "oneOf",
+        format!(
+            "a budget needs a price for every model, and {} has none; configure a price or drop the budget",
+            unpriced.join(", ")
+        ),
+    ))
+}
+
+impl App {
+    pub(super) async fn plan_experiment(&self, input: &CreateExperiment) -> Result<NewExperiment> {
+        let mut v = Violations::default();
+        let name = input.name.as_deref().map(str::trim).unwrap_or("");
+        if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+            v.push(
+                "name",
+                "length",
+                format!("name must be at most {NAME_MAX_CHARS} printable characters"),
+            );
+        }
+        if input.variants.len() > VARIANTS_MAX {
+            v.push(
+                "variants",
+                "count",
+                format!("at most {VARIANTS_MAX} variants"),
+            );
+        }
+        let repeats = input.repeats.unwrap_or(1);
+        if !(1..=REPEATS_MAX).contains(&repeats) {
+            v.push("repeats", "range", format!("repeats must be between 1 and {REPEATS_MAX}"));
+        }
+        let concurrency = input.concurrency.unwrap_or(CONCURRENCY_DEFAULT);
+        if !(1..=CONCURRENCY_MAX).contains(&concurrency) {
+            v.push(
+                "concurrency",
+                "range",
+                format!("concurrency must be between 1 and {CONCURRENCY_MAX}"),
+            );
+        }
+        if let Some(d) = input.dataset_version
+            && d < 1
+        {
+            v.push("datasetVersion", "range", "datasetVersion must be 1 or more");
+        }
+        let max_cost = micro_usd(&mut v, "maxCostUsd", input.max_cost_usd);
+        let specs: Vec<VariantSpec> = if input.variants.is_empty() {
+            vec![VariantSpec::default()]
+        } else {
+            input.variants.clone()
+        };
+        for (i, spec) in specs.iter().enumerate() {
+            let field = format!("variants[{i}]");
+            if spec.version_id.is_some() && spec.label.is_some() {
+                v.push(&field, "oneOf", "give versionId or label, not both");
+            }
+            if let Some(l) = &spec.label
+                && let Err(e) = LabelName::parse(&format!("{field}.label"), l)
+            {
+                v.extend(e);
+            }
+            if let Some(m) = &spec.model
+                && let Err(e) = ModelName::parse(&format!("{field}.model"), m)
+            {
+                v.extend(e);
+            }
+            if let Some(p) = &spec.params {
+                validate::settings(&mut v, &format!("{field}.params"), p);
+            }
+            if self.runs.provider(spec.provider.as_deref()).is_none() {
+                v.push(
+                    format!("{field}.provider"),
+                    "oneOf",
+                    match &spec.provider {
+                        Some(p) => format!("unknown provider {p:?}; configured: {}", self.runs.provider_names().join(", ")),
+                        None => "no model provider is configured on this server".to_string(),
+                    },
+                );
+            }
+        }
+        check(v)?;
+
+        let prompt = self.require_prompt(input.prompt_id).await?;
+        let mut variants = Vec::with_capacity(specs.len());
+        let mut versions: Vec<Version> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let field = format!("variants[{i}]");
+            let version = match (&spec.version_id, &spec.label) {
+                (Some(id), _) => self.get_version_by_id(prompt.id, *id).await.map_err(|e| match e {
+                    AppError::NotFound(_) => AppError::invalid(
+                        format!("{field}.versionId"),
+                        "oneOf",
+                        "no such version of this prompt",
+                    ),
+                    e => e,
+                })?,
+                (None, Some(label)) => match self.store.labels().resolve(prompt.id, label.trim()).await {
+                    Ok(v) => v,
+                    Err(StoreError::NotFound) => {
+                        return Err(AppError::invalid(
+                            format!("{field}.label"),
+                            "oneOf",
+                            format!("this prompt has no label {label:?}"),
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                (None, None) => self
+                    .store
+                    .versions()
+                    .get_current(prompt.id)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => AppError::invalid(
+                            "promptId",
+                            "required",
+                            "the prompt has no saved version yet; save one before running it",
+                        ),
+                        e => e.into(),
+                    })?,
+            };
+            let params = spec.params.clone().unwrap_or_default();
+            let settings = version.settings.overridden_by(&params);
+            let Some(model) = spec
+                .model
+                .clone()
+                .map(|m| m.trim().to_string())
+                .or_else(|| settings.model.clone())
+            else {
+                return Err(AppError::invalid(
+                    format!("{field}.model"),
+                    "required",
+                    "model is required: the version's settings name none",
+                ));
+            };
+            let provider = self
+                .runs
+                .provider(spec.provider.as_deref())
+                .map(|p| p.name().to_owned())
+                .unwrap_or_default();
+            variants.push(Variant {
+                version_id: version.id,
+                version_number: version.version,
+                label: spec.label.as_ref().map(|l| l.trim().to_string()),
+                provider,
+                model: model.clone(),
+                params: ModelSettings {
+                    model: Some(model),
+                    ..settings
+                },
+            });
+            versions.push(version);
+        }
+        if max_cost.is_some() {
+            require_prices(self, "maxCostUsd", variants.iter().map(|v| v.model.as_str()))?;
+        }
+
+        let (dataset_version, items) = self
+            .pinned_items(input.dataset_id, input.dataset_version)
+            .await?;
+        if items.is_empty() {
+            return Err(AppError::invalid(
+                "datasetId",
+                "count",
+                "the dataset has no items at this version",
+            ));
+        }
+        let cells = items.len() as i64 * variants.len() as i64 * repeats;
+        if cells > CELLS_MAX {
+            return Err(AppError::invalid(
+                "repeats",
+                "range",
+                format!("{cells} cells (items × variants × repeats); at most {CELLS_MAX}"),
+            ));
+        }
+
+        // Every (item, variant) rendered once: its tokens and worst case.
+        let prices = self.runs.prices();
+        let limit = self.runs.max_rendered_bytes();
+        let mut worst = Vec::with_capacity(items.len());
+        let mut estimate = CostEstimate {
+            cells,
+            cost_micro_usd: Some(0),
+            max_cost_micro_usd: Some(0),
+            ..Default::default()
+        };
+        let mut missing: BTreeMap<String, usize> = BTreeMap::new();
+        for (p, item) in items.iter().enumerate() {
+            let mut row = Vec::with_capacity(variants.len());
+            for (variant, version) in variants.iter().zip(&versions) {
+                let messages = match render_content_limited(&version.content, &item.variables, limit) {
+                    Ok(c) => c.to_messages(),
+                    Err(RenderError::MissingVariables(names)) => {
+                        for n in names {
+                            missing.entry(n).or_insert(p + 1);
+                        }
+                        row.push(0);
+                        continue;
+                    }
+                    Err(RenderError::TooLarge { limit, .. }) => {
+                        return Err(AppError::RenderedTooLarge {
+                            field: "variables",
+                            limit,
+                        });
+                    }
+                };
+                let prompt_tokens = estimate_usage(&messages, "").prompt_tokens;
+                let completion = variant
+                    .params
+                    .max_tokens
+                    .map_or(RESERVED_COMPLETION_TOKENS, i64::from);
+                let cell_worst = prices.cost_micro_usd(&variant.model, prompt_tokens, completion);
+                let cell_expected =
+                    prices.cost_micro_usd(&variant.model, prompt_tokens, completion / 4);
+                estimate.prompt_tokens += prompt_tokens * repeats;
+                estimate.max_cost_micro_usd = estimate
+                    .max_cost_micro_usd
+                    .zip(cell_worst)
+                    .map(|(a, b)| a + b * repeats);
+                estimate.cost_micro_usd = estimate
+                    .cost_micro_usd
+                    .zip(cell_expected)
+                    .map(|(a, b)| a + b * repeats);
+                row.push(cell_worst.unwrap_or(0));
+            }
+            worst.push(row);
+        }
+        if !missing.is_empty() {
+            let mut v = Violations::default();
+            for (name, item) in missing {
+                v.push(
+                    format!("variables.{name}"),
+                    "required",
+                    format!("item {item} (and maybe others) has no value for variable {name}"),
+                );
+            }
+            return Err(AppError::Invalid(v));
+        }
+        let name = if name.is_empty() {
+            format!("{} — {} items × {} variants", prompt.title, items.len(), variants.len())
+        } else {
+            name.to_string()
+        };
+        Ok(NewExperiment {
+            id: ExperimentId::new(),
+            name,
+            prompt_id: prompt.id,
+            dataset_id: input.dataset_id,
+            dataset_version,
+            variants,
+            repeats,
+            concurrency,
+            max_cost_micro_usd: max_cost,
+            estimate,
+            evaluators: input.evaluators.clone().unwrap_or(serde_json::Value::Array(vec![])),
+            items,
+            worst_micro_usd: worst,
+        })
+    }
+}
+
