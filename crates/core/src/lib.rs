@@ -3,6 +3,7 @@
 //!
 //! Nothing here does I/O, so everything here is unit-tested next to the code.
 
+pub mod datasets;
 pub mod diff;
 pub mod domain;
 pub mod ids;
@@ -10,7 +11,8 @@ pub mod slug;
 pub mod template;
 pub mod validate;
 
+pub use datasets::{Dataset, DatasetItem};
 pub use domain::*;
 pub use ids::*;
 pub use slug::Slug;
-pub use validate::{LabelName, ModelName, Tag, Tags, Title, VersionNumber};
+pub use validate::{DatasetName, LabelName, ModelName, Tag, Tags, Title, VersionNumber};

@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod page;
 pub mod transfer;
 
+mod datasets;
 mod labels;
 mod prompts;
 mod runs;
@@ -34,9 +35,10 @@ mod users;
 mod versions;
 
 pub use connect::{Backend, Store, StoreOptions};
+pub use datasets::{DatasetPatch, DatasetRepo, ItemsAdded, NewDataset};
 pub use error::{Constraint, Result, StoreError};
 pub use labels::LabelRepo;
-pub use page::{Cursor, NumberCursor, Page};
+pub use page::{Cursor, IdCursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
 pub use runs::{NewRun, RunFilter, RunOutcome, RunRepo};
 pub use sessions::{SessionRecord, SessionRepo};

@@ -1,6 +1,7 @@
 //! Repository tests: every body runs on SQLite and on PostgreSQL
 //! (`sqlite::name` and `postgres::name`), each on a fresh database.
 
+mod datasets;
 mod migrations;
 mod prompts;
 mod runs;
