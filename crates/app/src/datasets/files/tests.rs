@@ -1,6 +1,9 @@
 use serde_json::json;
 
+use super::csv_file::write_csv;
+use super::jsonl_file::write_jsonl;
 use super::*;
+use promptrefine_core::DatasetItem;
 
 fn import_error(r: Result<Vec<ItemContent>>) -> (u64, String, String) {
     match r {
@@ -63,7 +66,9 @@ fn jsonl_lines_are_items_and_problems_name_line_and_field() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].expected, Some(json!({ "n": 1 })));
     assert_eq!(items[1].metadata["k"], json!(true));
-    let cases: [(&[u8], (u64, &str, &str)); 6] = [
+    // (file, (line, field, rule)) of the first problem.
+    type Case<'a> = (&'a [u8], (u64, &'a str, &'a str));
+    let cases: [Case; 6] = [
         (
             b"{\"variables\":{}}\n{\"variables\":{\"q\":1}}",
             (2, "variables[\"q\"]", "type"),
