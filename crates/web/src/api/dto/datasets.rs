@@ -56,7 +56,7 @@ pub struct ItemBody {
     revision_id: ItemRevisionId,
     dataset_id: DatasetId,
     variables: BTreeMap<String, String>,
-    #[schema(value_type = Option<Object>)]
+    /// A string or any JSON value.
     expected: Option<Value>,
     #[schema(value_type = Object)]
     metadata: Map<String, Value>,
@@ -206,7 +206,6 @@ pub struct NewItem {
     pub variables: BTreeMap<String, String>,
     /// A string or any JSON value.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub expected: Option<Value>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -254,8 +253,8 @@ impl From<promptrefine_store::ItemsAdded> for ItemsAdded {
 pub struct EditItem {
     #[serde(default)]
     pub variables: Option<BTreeMap<String, String>>,
+    /// A string or any JSON value; null removes the answer.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
     pub expected: Option<Option<Value>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
