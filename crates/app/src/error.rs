@@ -12,6 +12,10 @@ pub enum AppError {
     /// Input broke one or more rules (422), each naming its field.
     #[error("invalid input: {0}")]
     Invalid(Violations),
+    /// An imported file broke rules on one line (422): the 1-based line
+    /// and each broken rule, its field naming the column.
+    #[error("line {line}: {violations}")]
+    InvalidImport { line: u64, violations: Violations },
     /// The named thing does not exist (404).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -96,6 +100,15 @@ fn conflict(c: Constraint) -> AppError {
         Constraint::TokenHash => {
             return AppError::Internal(format!("unexpected conflict on {c:?}"));
         }
+        Constraint::DatasetName => (
+            "name",
+            "a dataset with this name already exists".to_string(),
+        ),
+        Constraint::DatasetSlug => ("slug", "this dataset slug is already taken".to_string()),
+        Constraint::ItemRevision => (
+            "item",
+            "another change of this item won; read it and try again".to_string(),
+        ),
         Constraint::Other(_) => ("record", "this record already exists".to_string()),
     };
     AppError::Conflict { field, message }

@@ -5,6 +5,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod auth;
+pub mod datasets;
 pub mod error;
 pub mod instance;
 pub mod prompts;

@@ -11,6 +11,7 @@
 //! never asserted anywhere; `--smoke` (tiny sizes) only proves every row runs.
 
 mod baseline;
+mod datasets;
 mod llm_runs;
 mod load;
 mod pages;

@@ -35,6 +35,8 @@ pub(crate) struct Plan {
     /// A `mock-stream-{N}x{MS}ms` model: N tokens, MS apart.
     pub b7_tokens: u32,
     pub b7_interval_ms: u32,
+    /// Rows of B10's CSV import.
+    pub dataset_rows: usize,
 }
 
 impl Plan {
@@ -52,6 +54,7 @@ impl Plan {
                 b7_runs: 1_000,
                 b7_tokens: 200,
                 b7_interval_ms: 50,
+                dataset_rows: 100_000,
             },
             Mode::Quick => Plan {
                 mode,
@@ -64,6 +67,7 @@ impl Plan {
                 b7_runs: 200,
                 b7_tokens: 40,
                 b7_interval_ms: 50,
+                dataset_rows: 100_000,
             },
             Mode::Smoke => Plan {
                 mode,
@@ -76,6 +80,7 @@ impl Plan {
                 b7_runs: 8,
                 b7_tokens: 5,
                 b7_interval_ms: 10,
+                dataset_rows: 1_000,
             },
         }
     }

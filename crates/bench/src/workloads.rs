@@ -1,5 +1,5 @@
 //! One database's run: create a scratch database, seed it, start the real
-//! server on it, run B0–B9 in order, and clean up whatever happens.
+//! server on it, run B0–B10 in order, and clean up whatever happens.
 
 use std::path::Path;
 use std::time::Duration;
@@ -169,6 +169,8 @@ async fn run_on(
     failed(&mut rows, r, "B5", "B5 lists", kind);
     let r = crate::pages::b9(&ctx, &seeded, &mut rows).await;
     failed(&mut rows, r, "B9", "B9 pages", kind);
+    let r = crate::datasets::b10(&ctx, &mut rows).await;
+    failed(&mut rows, r, "B10", "B10 dataset import", kind);
     let r = llm_runs::b6(&ctx, mock_base, &seeded, &mut rows).await;
     failed(&mut rows, r, "B6", "B6 run overhead", kind);
     let r = llm_runs::b7(&ctx, pid, &seeded, &mut rows).await;

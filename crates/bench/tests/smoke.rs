@@ -72,6 +72,7 @@ fn the_smoke_run_writes_a_table_with_every_row() {
         ("B7", 1),
         ("B8", 3),
         ("B9", 3),
+        ("B10", 1),
     ] {
         let found = rows
             .iter()

@@ -114,6 +114,10 @@ pub enum Command {
     /// Prompts as files, for keeping them in git: pull writes them, push saves changes.
     #[command(subcommand)]
     Prompts(PromptsCommand),
+    /// Datasets as CSV or JSON Lines files: import (one new version, all or
+    /// nothing), export (any version), list.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Write every user, prompt, version, label and run to a portable file
     /// (JSON Lines, see docs/export-format.md) that `import` reads on either database.
     Export(ExportArgs),
@@ -170,6 +174,43 @@ pub enum PromptsCommand {
         #[arg(long, short = 'm', value_name = "TEXT")]
         message: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Add every row of FILE to the dataset NAME (created when missing).
+    Import(DatasetImportArgs),
+    /// Write the items of the dataset NAME to a new file.
+    Export(DatasetExportArgs),
+    /// Every dataset: slug, name, items and version.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetImportArgs {
+    /// The dataset's name.
+    pub name: String,
+    /// A `.csv` file (header row: variables, `expected`, `metadata.KEY`) or
+    /// `.jsonl`/`.ndjson` (one item object per line).
+    pub file: PathBuf,
+    /// `csv` or `jsonl`, when the extension does not say.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetExportArgs {
+    /// The dataset's name.
+    pub name: String,
+    /// The file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// `csv` or `jsonl`; default: from the extension of --out.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// The dataset as it was at this version; default: the current one.
+    #[arg(long, value_name = "N")]
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +301,8 @@ pub struct ConfigArgs {
     pub trust_proxy: Option<String>,
     #[arg(long, global = true, hide = true, value_name = "BYTES")]
     pub body_limit_bytes: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "BYTES")]
+    pub import_limit_bytes: Option<String>,
     #[arg(long, global = true, hide = true, value_name = "SECS")]
     pub request_timeout_secs: Option<String>,
     #[arg(long, global = true, hide = true, value_name = "SECS")]
@@ -293,7 +336,7 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// The flags that were given, by configuration key name.
     pub fn given(&self) -> Vec<(&'static str, String)> {
-        let all: [(&'static str, &Option<String>); 23] = [
+        let all: [(&'static str, &Option<String>); 24] = [
             ("DATABASE_URL", &self.database_url),
             ("BIND", &self.bind),
             ("PUBLIC_URL", &self.public_url),
@@ -303,6 +346,7 @@ impl ConfigArgs {
             ("COOKIE_SECURE", &self.cookie_secure),
             ("TRUST_PROXY", &self.trust_proxy),
             ("BODY_LIMIT_BYTES", &self.body_limit_bytes),
+            ("IMPORT_LIMIT_BYTES", &self.import_limit_bytes),
             ("REQUEST_TIMEOUT_SECS", &self.request_timeout_secs),
             ("SHUTDOWN_GRACE_SECS", &self.shutdown_grace_secs),
             ("OPENAI_BASE_URL", &self.openai_base_url),

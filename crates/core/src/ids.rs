@@ -85,6 +85,19 @@ id_type!(
     /// work it started, for as long as it renews its lease.
     InstanceId
 );
+id_type!(
+    /// A dataset: a named, versioned list of test cases.
+    DatasetId
+);
+id_type!(
+    /// One test case of a dataset, stable across its edits.
+    ItemId
+);
+id_type!(
+    /// One immutable revision of an item (what an experiment references, so
+    /// it shows the item as it was).
+    ItemRevisionId
+);
 
 #[cfg(test)]
 mod tests {

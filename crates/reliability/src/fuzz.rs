@@ -5,7 +5,8 @@
 //! (`response_schema_conformance`). The stateful phase (`--stateful=links`)
 //! follows the document's OpenAPI links (`web/src/api/openapi.rs`): create a
 //! prompt, then read, patch, save, render, label and delete it; save a
-//! version, then read and diff it; start a run, then read and cancel it. Needs `hypothesis==6.131.14`: newer Hypothesis
+//! version, then read and diff it; start a run, then read and cancel it;
+//! create a dataset, then add, import, export, read, edit and delete items. Needs `hypothesis==6.131.14`: newer Hypothesis
 //! releases break schemathesis 3.39 ("'many' object has no attribute 'more'").
 
 use std::process::Stdio;

@@ -45,6 +45,13 @@ pub enum Constraint {
     VersionNumber,
     /// `prompt_labels (prompt_id, label)`
     Label,
+    /// `datasets.name`
+    DatasetName,
+    /// `datasets.slug`
+    DatasetSlug,
+    /// `dataset_items (dataset_id, item_id) where valid_to is null`: two
+    /// current revisions of one item (a concurrent edit lost the race).
+    ItemRevision,
     /// A row that the write refers to does not exist (any foreign key;
     /// SQLite does not say which).
     MissingReference,
@@ -70,6 +77,11 @@ impl Constraint {
             | "prompt_versions.prompt_id, prompt_versions.number" => Constraint::VersionNumber,
             "prompt_labels_pkey" | "prompt_labels.prompt_id, prompt_labels.label" => {
                 Constraint::Label
+            }
+            "datasets_name_key" | "datasets.name" => Constraint::DatasetName,
+            "datasets_slug_key" | "datasets.slug" => Constraint::DatasetSlug,
+            "dataset_items_current_idx" | "dataset_items.dataset_id, dataset_items.item_id" => {
+                Constraint::ItemRevision
             }
             other => Constraint::Other(other.to_string()),
         }
@@ -171,6 +183,12 @@ mod tests {
                 "UNIQUE constraint failed: prompt_versions.prompt_id, prompt_versions.number",
                 Constraint::VersionNumber,
             ),
+            (
+                None,
+                "UNIQUE constraint failed: datasets.name",
+                Constraint::DatasetName,
+            ),
+            (Some("datasets_slug_key"), "", Constraint::DatasetSlug),
             (
                 Some("something_new_key"),
                 "",

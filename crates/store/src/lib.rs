@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod page;
 pub mod transfer;
 
+mod datasets;
 mod experiments;
 mod instances;
 mod labels;
@@ -36,6 +37,7 @@ mod users;
 mod versions;
 
 pub use connect::{Backend, Store, StoreOptions};
+pub use datasets::{DatasetPatch, DatasetRepo, ItemsAdded, NewDataset};
 pub use error::{Constraint, Result, StoreError};
 pub use experiments::{
     CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, NewExperiment,
@@ -43,7 +45,7 @@ pub use experiments::{
 };
 pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::LabelRepo;
-pub use page::{Cursor, NumberCursor, Page};
+pub use page::{Cursor, IdCursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
 pub use runs::{ListedRun, NewRun, RunCell, RunFilter, RunOutcome, RunRepo};
 pub use sessions::{SessionRecord, SessionRepo, ValidSession};

@@ -114,3 +114,35 @@ mod number_cursor_tests {
         assert_eq!(NumberCursor::decode("bad"), None);
     }
 }
+
+/// Cursor of lists ordered by a time-ordered id alone (a dataset's items, in
+/// the order they were added).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdCursor(pub Uuid);
+
+impl IdCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("i|{}", self.0))
+    }
+
+    pub fn decode(text: &str) -> Option<IdCursor> {
+        if text.len() > 80 {
+            return None;
+        }
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        Uuid::parse_str(raw.strip_prefix("i|")?).ok().map(IdCursor)
+    }
+}
+
+#[cfg(test)]
+mod id_cursor_tests {
+    use super::*;
+
+    #[test]
+    fn id_cursors_round_trip_and_reject_other_cursors() {
+        let c = IdCursor(Uuid::now_v7());
+        assert_eq!(IdCursor::decode(&c.encode()), Some(c));
+        assert_eq!(IdCursor::decode(&NumberCursor(3).encode()), None);
+        assert_eq!(IdCursor::decode("bad"), None);
+    }
+}

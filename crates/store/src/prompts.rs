@@ -304,7 +304,7 @@ impl PromptRepo<'_> {
 }
 
 /// Escapes LIKE wildcards so user text matches literally.
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

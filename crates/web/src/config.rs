@@ -16,6 +16,8 @@ pub enum CookieSecure {
 pub struct WebConfig {
     /// Largest request body accepted (413 above).
     pub body_limit_bytes: usize,
+    /// Largest dataset import body (`POST /api/datasets/{id}/import`; 413 above).
+    pub import_limit_bytes: usize,
     /// Time limit for a request (runs are exempt: they have their own timeouts).
     pub request_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests.
@@ -47,6 +49,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             body_limit_bytes: 2 * 1024 * 1024,
+            import_limit_bytes: 100 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
             cookie_secure: CookieSecure::Auto,

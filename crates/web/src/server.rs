@@ -32,26 +32,13 @@ pub(crate) fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(crate::telemetry::endpoint::routes(&state))
         .merge(extra)
         .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a handler panicked");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }));
-    // The security headers go outside the body limit, so its early 413s get them too.
-    // Inside the limit, every route's body must arrive within the request timeout.
-    let app = app
-        .layer(axum::middleware::from_fn_with_state(
-            config.request_timeout,
-            crate::middleware::body_timeout::read_body_in_time,
-        ))
-        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            config.body_limit_bytes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            config.body_limit_bytes,
-            crate::middleware::body_limit::drain_oversized,
-        ));
+        .method_not_allowed_fallback(method_not_allowed);
+    // Dataset imports take bodies far over the ordinary limit: they get
+    // their own, so the ordinary limit can stay small everywhere else.
+    let uploads = crate::api::upload_router().method_not_allowed_fallback(method_not_allowed);
+    let app = limit_bodies(app, config.body_limit_bytes, config.request_timeout).merge(
+        limit_bodies(uploads, config.import_limit_bytes, config.request_timeout),
+    );
     let app = if config.public_url_is_https() {
         security_headers::hsts(app)
     } else {
@@ -66,6 +53,31 @@ pub(crate) fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The body limit (with the drain of oversized bodies, outside), the
+/// body-read deadline (every route's body must arrive within the request
+/// timeout) and, innermost, the panic catcher.
+fn limit_bodies(
+    routes: Router<AppState>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Router<AppState> {
+    routes
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            crate::middleware::body_timeout::read_body_in_time,
+        ))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limit,
+            crate::middleware::body_limit::drain_oversized,
+        ))
 }
 
 /// The span of one request. It names the route that matched

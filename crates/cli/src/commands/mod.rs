@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod dataset;
 pub mod files;
 pub mod migrate;
 pub mod mock_llm;
@@ -16,7 +17,7 @@ pub mod user;
 
 use std::process::ExitCode;
 
-use crate::cli::{Command, MigrateCommand, PromptsCommand, UserCommand};
+use crate::cli::{Command, DatasetCommand, MigrateCommand, PromptsCommand, UserCommand};
 use crate::config::Config;
 
 pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
@@ -35,6 +36,9 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             files,
             message,
         }) => prompts::push(&cfg, &dir, &files, message.as_deref()).await,
+        Command::Dataset(DatasetCommand::Import(args)) => dataset::import(&cfg, &args).await,
+        Command::Dataset(DatasetCommand::Export(args)) => dataset::export(&cfg, &args).await,
+        Command::Dataset(DatasetCommand::List) => dataset::list(&cfg).await,
         Command::Export(args) => transfer::export(&cfg, &args).await,
         Command::Import(args) => transfer::import(&cfg, &args).await,
         Command::Move(args) => move_db::run(&cfg, &args).await,

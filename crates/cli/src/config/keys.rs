@@ -65,6 +65,8 @@ pub const KEYS: &[Key] = &[
         "trust X-Forwarded-Proto / X-Forwarded-For from a reverse proxy"),
     key("BODY_LIMIT_BYTES", Some("--body-limit-bytes"), Some("2097152"), Plain,
         "largest request body accepted (413 above)"),
+    key("IMPORT_LIMIT_BYTES", Some("--import-limit-bytes"), Some("104857600"), Plain,
+        "largest dataset import body (POST /api/datasets/{id}/import; 413 above)"),
     key("REQUEST_TIMEOUT_SECS", Some("--request-timeout-secs"), Some("30"), Plain,
         "time limit of one HTTP request (model runs have their own)"),
     key("SHUTDOWN_GRACE_SECS", Some("--shutdown-grace-secs"), Some("20"), Plain,

@@ -76,6 +76,7 @@ pub struct Config {
     pub cookie_secure: CookieSecure,
     pub trust_proxy: bool,
     pub body_limit_bytes: usize,
+    pub import_limit_bytes: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     /// Every provider, the built-in `openai` one first.
@@ -155,6 +156,10 @@ impl Config {
             parse::count(v, 1024)
                 .and_then(|n| usize::try_from(n).map_err(|_| "the number is too large".into()))
         })?;
+        let import_limit_bytes = r.parse("IMPORT_LIMIT_BYTES", |v| {
+            parse::count(v, 1024)
+                .and_then(|n| usize::try_from(n).map_err(|_| "the number is too large".into()))
+        })?;
         let request_timeout = r.parse("REQUEST_TIMEOUT_SECS", |v| parse::duration(v, 1, 1))?;
         let shutdown_grace = r.parse("SHUTDOWN_GRACE_SECS", |v| parse::duration(v, 1, 0))?;
 
@@ -212,6 +217,7 @@ impl Config {
             cookie_secure,
             trust_proxy,
             body_limit_bytes,
+            import_limit_bytes,
             request_timeout,
             shutdown_grace,
             providers,
@@ -248,6 +254,7 @@ impl Config {
     pub fn web_config(&self) -> WebConfig {
         WebConfig {
             body_limit_bytes: self.body_limit_bytes,
+            import_limit_bytes: self.import_limit_bytes,
             request_timeout: self.request_timeout,
             shutdown_grace: self.shutdown_grace,
             cookie_secure: self.cookie_secure,

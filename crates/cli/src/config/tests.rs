@@ -30,6 +30,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(c.session_idle, Duration::from_secs(1440 * 60));
     assert_eq!(c.session_absolute, Duration::from_secs(336 * 3600));
     assert_eq!(c.body_limit_bytes, 2 * 1024 * 1024);
+    assert_eq!(c.import_limit_bytes, 100 * 1024 * 1024);
     assert_eq!(c.runs_max_in_flight, 16);
     assert_eq!(c.llm_client_settings(), ClientSettings::default());
     assert!(c.migrate_on_start && c.metrics_enabled && !c.trust_proxy);

@@ -28,6 +28,7 @@
 //! plus [`variables`] (renders and runs) and [`accounts`].
 
 pub mod accounts;
+pub mod datasets;
 pub mod labels;
 pub mod prompts;
 mod rules;
@@ -37,6 +38,7 @@ mod violations;
 
 pub use crate::slug::Slug;
 pub use accounts::{email, password, token_name};
+pub use datasets::{DatasetName, dataset_description, dataset_filter, item_content};
 pub use labels::{LabelName, label_name};
 pub use prompts::{Tag, Tags, Title, prompt_filter, slug, tags, title};
 pub use variables::variables;
@@ -69,6 +71,13 @@ pub mod limits {
     pub const MAX_TOKENS_MAX: u32 = 1_000_000;
     /// Values of `responseFormat.type` that providers understand.
     pub const RESPONSE_FORMAT_TYPES: [&str; 3] = ["text", "json_object", "json_schema"];
+    pub const DATASET_NAME_MAX_CHARS: usize = 200;
+    pub const DATASET_DESCRIPTION_MAX_CHARS: usize = 2000;
+    /// Items one `POST /api/datasets/{id}/items` call may add.
+    pub const ITEMS_PER_CALL_MAX: usize = 1000;
+    /// An item's expected answer and metadata, as JSON text.
+    pub const ITEM_EXPECTED_MAX_BYTES: usize = 256 * 1024;
+    pub const ITEM_METADATA_MAX_BYTES: usize = 64 * 1024;
     /// A label name that cannot be set because it means "the current version".
     pub const RESERVED_LABEL: &str = "current";
 }

@@ -1,6 +1,7 @@
 //! Repository tests: every body runs on SQLite and on PostgreSQL
 //! (`sqlite::name` and `postgres::name`), each on a fresh database.
 
+mod datasets;
 mod experiments;
 mod instances;
 mod migrations;

@@ -169,6 +169,11 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
                     .with_details(json!({ "fields": v.0 }))
             }
+            AppError::InvalidImport { line, violations } => {
+                let message = violations.0.first().map(|f| f.message.clone()).unwrap_or_else(|| "invalid input".into());
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("line {line}: {message}"))
+                    .with_details(json!({ "line": line, "fields": violations.0 }))
+            }
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Conflict { field, message } => ApiError::new(StatusCode::CONFLICT, "conflict", message)
                 .with_details(json!({ "fields": [{ "field": field, "rule": "unique", "message": "already taken" }] })),

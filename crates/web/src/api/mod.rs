@@ -3,6 +3,7 @@
 //! generated from the same list the router is built from.
 
 mod auth;
+mod datasets;
 pub mod dto;
 pub mod envelope;
 pub mod extract;
@@ -30,11 +31,27 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(models::routes())
         .merge(auth::routes())
         .merge(tokens::routes())
+        .merge(datasets::routes())
 }
 
-/// Long-running routes (test runs) that must not get the request timeout.
+/// Long-running routes (test runs, dataset exports) that must not get the
+/// request timeout.
 fn long_running_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(runs::routes())
+    OpenApiRouter::new()
+        .merge(runs::routes())
+        .merge(datasets::export_routes())
+}
+
+/// Routes that take large bodies (dataset imports): no request timeout, and
+/// `server.rs` mounts them under the import body limit instead of the
+/// ordinary one.
+fn upload_routes() -> OpenApiRouter<AppState> {
+    datasets::import_routes()
+}
+
+/// The upload routes as a router (see [`upload_routes`]).
+pub fn upload_router() -> Router<AppState> {
+    upload_routes().split_for_parts().0
 }
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -42,6 +59,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let (standard, mut doc) = openapi_router().split_for_parts();
     let (long, long_doc) = long_running_routes().split_for_parts();
     doc.merge(long_doc);
+    doc.merge(upload_routes().split_for_parts().1);
     // Rendered once: the document never changes while the process runs.
     let doc = std::sync::Arc::new(openapi::with_links(
         serde_json::to_value(&doc).expect("the OpenAPI document serializes"),
@@ -67,5 +85,6 @@ pub fn openapi_document() -> serde_json::Value {
     let (_, mut doc) = openapi_router().split_for_parts();
     let (_, long_doc) = long_running_routes().split_for_parts();
     doc.merge(long_doc);
+    doc.merge(upload_routes().split_for_parts().1);
     openapi::with_links(serde_json::to_value(&doc).expect("the OpenAPI document serializes"))
 }

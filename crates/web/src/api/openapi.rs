@@ -140,6 +140,75 @@ const LINKS: &[Link] = &[
         &[("path.id", "$response.body#/data/id")],
     ),
     link(
+        ("/api/datasets", "post", "201"),
+        "GetDataset",
+        ("/api/datasets/{id}", "get"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets", "post", "201"),
+        "UpdateDataset",
+        ("/api/datasets/{id}", "patch"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets", "post", "201"),
+        "DeleteDataset",
+        ("/api/datasets/{id}", "delete"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets", "post", "201"),
+        "ListItems",
+        ("/api/datasets/{id}/items", "get"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets", "post", "201"),
+        "AddItems",
+        ("/api/datasets/{id}/items", "post"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets", "post", "201"),
+        "ImportItems",
+        ("/api/datasets/{id}/import", "post"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets", "post", "201"),
+        "ExportItems",
+        ("/api/datasets/{id}/export", "get"),
+        &[("path.id", "$response.body#/data/id")],
+    ),
+    link(
+        ("/api/datasets/{id}/items", "post", "201"),
+        "GetItem",
+        ("/api/datasets/{id}/items/{itemId}", "get"),
+        &[
+            ("path.id", "$response.body#/data/dataset/id"),
+            ("path.itemId", "$response.body#/data/items/0/id"),
+        ],
+    ),
+    link(
+        ("/api/datasets/{id}/items", "post", "201"),
+        "EditItem",
+        ("/api/datasets/{id}/items/{itemId}", "patch"),
+        &[
+            ("path.id", "$response.body#/data/dataset/id"),
+            ("path.itemId", "$response.body#/data/items/0/id"),
+        ],
+    ),
+    link(
+        ("/api/datasets/{id}/items", "post", "201"),
+        "DeleteItem",
+        ("/api/datasets/{id}/items/{itemId}", "delete"),
+        &[
+            ("path.id", "$response.body#/data/dataset/id"),
+            ("path.itemId", "$response.body#/data/items/0/id"),
+        ],
+    ),
+    link(
         ("/api/tokens", "post", "201"),
         "RevokeToken",
         ("/api/tokens/{id}", "delete"),

@@ -174,7 +174,10 @@ impl PageError {
             PageError::Status(s) => (*s, s.canonical_reason().unwrap_or("Error").to_string()),
             PageError::App(e) => match e {
                 AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("That {what} does not exist.")),
-                AppError::Invalid(_) | AppError::BadRequest(_) | AppError::RenderedTooLarge { .. } => {
+                AppError::Invalid(_)
+                | AppError::InvalidImport { .. }
+                | AppError::BadRequest(_)
+                | AppError::RenderedTooLarge { .. } => {
                     (StatusCode::BAD_REQUEST, e.to_string())
                 }
                 AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),

@@ -409,6 +409,7 @@ async fn every_api_route_needs_credentials(db: TestDb) {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let concrete = path
             .replace("{id}", "0190f1e2-aaaa-7bbb-8ccc-123456789abc")
+            .replace("{itemId}", "0190f1e2-aaaa-7bbb-8ccc-123456789abd")
             .replace("{number}", "1")
             .replace("{label}", "production")
             .replace("{slug}", "some-slug");

@@ -5,9 +5,10 @@ mod helpers;
 
 mod assets;
 mod auth;
+mod datasets;
 mod faults;
 mod foundation;
-mod hostile;
+pub(crate) mod hostile;
 mod launch;
 mod metrics;
 mod openapi;

@@ -32,7 +32,7 @@ use file::PromptFile;
 pub use push::push;
 
 /// The app over a database whose schema is current.
-async fn open_app(cfg: &Config) -> anyhow::Result<App> {
+pub(crate) async fn open_app(cfg: &Config) -> anyhow::Result<App> {
     let store = database::connect(cfg).await?;
     let schema = database::schema(&store).await?;
     if !schema.pending().is_empty() {

@@ -7,6 +7,7 @@
 //! The type names are part of the contract too: they are the schema names
 //! in `/api/openapi.json` (a snapshot test keeps the document unchanged).
 
+pub mod datasets;
 pub mod labels;
 pub mod models;
 pub mod prompts;

@@ -1,0 +1,3 @@
+drop table dataset_items;
+drop function dataset_items_reject_change();
+drop table datasets;

@@ -1,0 +1,3 @@
+drop trigger dataset_items_immutable;
+drop table dataset_items;
+drop table datasets;
