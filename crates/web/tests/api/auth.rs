@@ -10,7 +10,8 @@ use promptrefine_web::WebConfig;
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, read, spawn_app, spawn_app_with, spawn_app_with_web,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, read, spawn_app, spawn_app_with,
+    spawn_app_with_web,
 };
 
 mod credentials;
@@ -215,10 +216,12 @@ async fn logout_kills_the_session_on_the_server(db: TestDb) {
     assert_eq!(me(cookie).await, 401, "the old cookie is dead server-side");
 }
 
-async fn idle_and_absolute_expiry_end_sessions(db: TestDb) {
+/// A server whose sessions idle out after `idle` seconds and end after
+/// `absolute`, and a signed-in session cookie for it.
+async fn with_session_policy(db: TestDb, idle: u64, absolute: u64) -> (TestApp, String) {
     let auth = AuthPolicy {
-        session_idle: Duration::from_secs(1),
-        session_absolute: Duration::from_secs(60),
+        session_idle: Duration::from_secs(idle),
+        session_absolute: Duration::from_secs(absolute),
     };
     let app = spawn_app_with(
         db,
@@ -232,51 +235,30 @@ async fn idle_and_absolute_expiry_end_sessions(db: TestDb) {
         "pr_session={}",
         cookie_value(&session_cookie(&app.login(&app.anon).await))
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    (app, cookie)
+}
+
+/// `GET /api/auth/me` with this cookie.
+async fn me_status(app: &TestApp, cookie: &str) -> u16 {
     let res = app
         .anon
         .get(app.url("/api/auth/me"))
-        .header("cookie", &cookie)
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401, "idle expiry");
+    res.status().as_u16()
+}
 
-    let auth = AuthPolicy {
-        session_idle: Duration::from_secs(60),
-        session_absolute: Duration::from_secs(1),
-    };
-    let app2 = spawn_app_with(
-        TestDb::sqlite(),
-        Options {
-            auth,
-            ..Options::default()
-        },
-    )
-    .await;
-    let cookie = format!(
-        "pr_session={}",
-        cookie_value(&session_cookie(&app2.login(&app2.anon).await))
-    );
-    assert_eq!(
-        app2.anon
-            .get(app2.url("/api/auth/me"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+async fn idle_and_absolute_expiry_end_sessions(db: TestDb) {
+    let (app, cookie) = with_session_policy(db, 1, 60).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let res = app2
-        .anon
-        .get(app2.url("/api/auth/me"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401, "absolute expiry");
+    assert_eq!(me_status(&app, &cookie).await, 401, "idle expiry");
+
+    let (app, cookie) = with_session_policy(TestDb::sqlite(), 60, 1).await;
+    assert_eq!(me_status(&app, &cookie).await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(me_status(&app, &cookie).await, 401, "absolute expiry");
 }
 
 async fn cookie_requests_from_other_sites_are_refused(db: TestDb) {
