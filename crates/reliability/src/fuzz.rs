@@ -51,6 +51,9 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<Row> {
         .args(["--stateful", "links"])
         .args(["--experimental", "openapi-3.1"])
         .args(["--no-color"])
+        // Our serializers for the import bodies (CSV, JSON Lines).
+        .env("SCHEMATHESIS_HOOKS", "promptrefine_hooks")
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/hooks"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

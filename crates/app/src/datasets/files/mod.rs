@@ -8,8 +8,11 @@
 //! reported with its 1-based line and the column or field it is in.
 //!
 //! CSV holds text only, so an export writes a non-string expected answer or
-//! metadata value as JSON text, which an import reads back as a string; JSON
-//! Lines round-trips everything.
+//! metadata value as JSON text, which an import reads back as a string, and
+//! a variable an item lacks as an empty cell. Its columns are the variables
+//! in name order, then `expected`, then `metadata.*` (items keep variables in
+//! a map, so the import's column order is not kept). JSON Lines round-trips
+//! everything.
 
 mod csv_file;
 mod jsonl_file;
