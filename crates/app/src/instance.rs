@@ -70,6 +70,7 @@ impl App {
         let Swept {
             runs_interrupted, ..
         } = instances.sweep().await?;
+        self.store.experiments().reclaim_cells().await?;
         Ok(Joined {
             predecessors,
             runs_interrupted,
@@ -107,6 +108,14 @@ impl App {
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot renew this process's lease"),
+            }
+            match self.store.experiments().reclaim_cells().await {
+                Ok(r) if r.pending + r.cancelled > 0 => tracing::warn!(
+                    cells = r.pending + r.cancelled,
+                    "took experiment cells back from a process whose lease expired"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot take back expired experiment cells"),
             }
             match instances.sweep().await {
                 Ok(s) if s.runs_interrupted > 0 => tracing::warn!(

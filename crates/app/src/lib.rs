@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod datasets;
 pub mod error;
+pub mod experiments;
 pub mod instance;
 pub mod prompts;
 pub mod runs;
@@ -29,6 +30,8 @@ pub struct App {
     runs: Arc<runs::RunService>,
     /// Told about every finished run (metrics); see [`runs::RunObserver`].
     observer: Option<Arc<dyn runs::RunObserver>>,
+    /// The experiment engine's wake-up and rate limiters (see [`experiments`]).
+    engine: Arc<experiments::EngineShared>,
 }
 
 impl App {
@@ -39,6 +42,7 @@ impl App {
             auth: auth::AuthState::new(auth),
             runs: Arc::new(runs::RunService::disabled()),
             observer: None,
+            engine: Arc::default(),
         }
     }
 

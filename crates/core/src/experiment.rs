@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::ModelSettings;
-use crate::ids::{ExperimentId, PromptId, VersionId};
+use crate::ids::{DatasetId, ExperimentId, PromptId, VersionId};
 
 macro_rules! status_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -115,8 +115,7 @@ pub struct Experiment {
     pub id: ExperimentId,
     pub name: String,
     pub prompt_id: PromptId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
-    pub dataset_id: uuid::Uuid,
+    pub dataset_id: DatasetId,
     pub dataset_version: i64,
     pub variants: Vec<Variant>,
     pub repeats: i64,

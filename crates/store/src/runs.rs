@@ -280,7 +280,8 @@ impl RunRepo<'_> {
                 qb.push(" and v.number = ").push_bind(n);
             }
             if let Some(e) = filter.experiment_id {
-                qb.push(" and r.experiment_id = ").push_bind(DbUuid::from(e));
+                qb.push(" and r.experiment_id = ")
+                    .push_bind(DbUuid::from(e));
             }
             if let Some(s) = filter.status {
                 qb.push(" and r.status = ").push_bind(s.as_str());

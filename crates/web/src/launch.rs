@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use promptrefine_app::App;
+use promptrefine_app::experiments::EngineSettings;
 use promptrefine_app::instance::LeaseSettings;
 use promptrefine_store::StoreError;
 use tokio::net::TcpListener;
@@ -45,6 +46,8 @@ pub struct LaunchConfig {
     pub instance_name: Option<String>,
     /// How long this process's lease on its work lasts without renewal.
     pub lease: Duration,
+    /// The experiment engine this process runs.
+    pub engine: EngineSettings,
 }
 
 impl LaunchConfig {
@@ -56,6 +59,7 @@ impl LaunchConfig {
             extra_routes: Router::new(),
             instance_name: None,
             lease: LeaseSettings::DEFAULT_LEASE,
+            engine: EngineSettings::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub async fn launch(
         extra_routes,
         instance_name,
         lease,
+        engine,
     } = config;
     let lease = LeaseSettings {
         name: instance_name.unwrap_or_else(|| default_instance_name(&listener)),
@@ -113,11 +118,24 @@ pub async fn launch(
         async move { app.keep_lease(lease, stop).await }
     });
 
+    let stop_engine = CancellationToken::new();
+    let engine = tokio::spawn({
+        let app = app.clone();
+        let stop = stop_engine.clone();
+        async move { app.run_experiments(engine, stop).await }
+    });
+
     let grace = web.shutdown_grace;
     let router = router_with(AppState::new(app.clone(), web), extra_routes);
     let served = serve_router_with(listener, router, grace, header_read_timeout, shutdown).await;
 
+    // No new cell is claimed; the cells in flight are runs, drained below,
+    // and the engine puts their cells back before the lease is given up.
+    stop_engine.cancel();
     let cancelled = app.drain_runs(grace).await;
+    if let Err(e) = engine.await {
+        tracing::error!(error = %e, "the experiment engine panicked");
+    }
     if cancelled > 0 {
         tracing::warn!(
             runs = cancelled,

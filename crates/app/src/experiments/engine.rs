@@ -108,12 +108,18 @@ impl App {
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .insert(cell.id, (cell.experiment_id, None));
-                            let (app, settings, in_flight, stop) =
-                                (self.clone(), settings.clone(), in_flight.clone(), stop.clone());
+                            let (app, settings, in_flight, stop) = (
+                                self.clone(),
+                                settings.clone(),
+                                in_flight.clone(),
+                                stop.clone(),
+                            );
                             tasks.spawn(async move {
                                 let id = cell.id;
-                                app.run_cell(experiment, cell, permit, &settings, &in_flight, &stop)
-                                    .await;
+                                app.run_cell(
+                                    experiment, cell, permit, &settings, &in_flight, &stop,
+                                )
+                                .await;
                                 in_flight
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())
@@ -225,8 +231,12 @@ impl App {
             .await
         {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(cell = %cell.id, "a cell was taken back before its outcome was written; discarded"),
-            Err(e) => tracing::error!(error = %e, cell = %cell.id, "cannot write a cell's outcome; it is taken back when this lease ends"),
+            Ok(false) => {
+                tracing::warn!(cell = %cell.id, "a cell was taken back before its outcome was written; discarded")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, cell = %cell.id, "cannot write a cell's outcome; it is taken back when this lease ends")
+            }
         }
     }
 
@@ -242,7 +252,9 @@ impl App {
         let variant = experiment
             .variants
             .get(cell.variant as usize)
-            .ok_or_else(|| crate::AppError::Internal("a cell names a variant that does not exist".into()))?;
+            .ok_or_else(|| {
+                crate::AppError::Internal("a cell names a variant that does not exist".into())
+            })?;
         let limiter = self
             .engine
             .limiter(&variant.provider, settings.max_in_flight);

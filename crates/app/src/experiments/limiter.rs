@@ -66,7 +66,8 @@ impl Limiter {
     }
 
     /// The current limit (whole calls).
-    pub(crate) fn limit(&self) -> usize {
+    #[cfg(test)]
+    fn limit(&self) -> usize {
         self.lock().limit.floor() as usize
     }
 

@@ -53,7 +53,7 @@ pub struct VariantSpec {
 pub struct CreateExperiment {
     pub name: Option<String>,
     pub prompt_id: PromptId,
-    pub dataset_id: uuid::Uuid,
+    pub dataset_id: promptrefine_core::DatasetId,
     pub dataset_version: Option<i64>,
     /// Empty: one variant, the current version.
     pub variants: Vec<VariantSpec>,
@@ -67,7 +67,7 @@ pub struct CreateExperiment {
 #[derive(Clone, Debug, Default)]
 pub struct ListExperiments {
     pub prompt_id: Option<PromptId>,
-    pub dataset_id: Option<uuid::Uuid>,
+    pub dataset_id: Option<promptrefine_core::DatasetId>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -84,7 +84,11 @@ pub struct ResultsPage {
 fn micro_usd(v: &mut Violations, field: &str, usd: Option<f64>) -> Option<i64> {
     let usd = usd?;
     if !usd.is_finite() || usd <= 0.0 || usd > 1_000_000.0 {
-        v.push(field, "range", format!("{field} must be more than 0 and at most 1000000"));
+        v.push(
+            field,
+            "range",
+            format!("{field} must be more than 0 and at most 1000000"),
+        );
         return None;
     }
     Some((usd * 1_000_000.0).floor() as i64)
@@ -129,7 +133,11 @@ impl App {
             prompt_id: q.prompt_id,
             dataset_id: q.dataset_id,
         };
-        Ok(self.store.experiments().list(&filter, cursor, limit).await?)
+        Ok(self
+            .store
+            .experiments()
+            .list(&filter, cursor, limit)
+            .await?)
     }
 
     /// Results by item (the item as the experiment pinned it), with every cell.
@@ -141,14 +149,9 @@ impl App {
     ) -> Result<ResultsPage> {
         let after = match cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
-            Some(c) => Some(
-                c.parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        AppError::invalid("cursor", "format", "cursor is not one this server gave out")
-                    })?,
-            ),
+            Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                AppError::invalid("cursor", "format", "cursor is not one this server gave out")
+            })?),
         };
         let limit = page_limit(limit)?;
         let experiment = self.get_experiment(id).await?;
@@ -191,7 +194,11 @@ impl App {
             ));
         }
         if cap.is_some() {
-            plan::require_prices(self, "maxCostUsd", e.variants.iter().map(|v| v.model.as_str()))?;
+            plan::require_prices(
+                self,
+                "maxCostUsd",
+                e.variants.iter().map(|v| v.model.as_str()),
+            )?;
         }
         if !self.store.experiments().resume(id, cap.map(Some)).await? {
             return Err(state_conflict(&e, "resume"));

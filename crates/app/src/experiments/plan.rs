@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use promptrefine_core::template::{RenderError, render_content_limited};
 use promptrefine_core::validate::{self, LabelName, ModelName, Violations};
 use promptrefine_core::{CostEstimate, ExperimentId, ModelSettings, Variant, Version};
+use promptrefine_llm::PriceTable;
 use promptrefine_llm::tokens::estimate_usage;
-use promptrefine_store::{NewExperiment, StoreError};
+use promptrefine_store::{NewExperiment, NewExperimentItem, StoreError};
 
 use super::limits::*;
 use super::{CreateExperiment, VariantSpec, micro_usd};
-use crate::error::{AppError, Result, check};
 use crate::App;
+use crate::error::{AppError, Result, check};
 
 /// Refuses a budget over models without a price: their cost is unknown, so
 /// the cap could not be kept.
@@ -61,7 +62,11 @@ impl App {
         }
         let repeats = input.repeats.unwrap_or(1);
         if !(1..=REPEATS_MAX).contains(&repeats) {
-            v.push("repeats", "range", format!("repeats must be between 1 and {REPEATS_MAX}"));
+            v.push(
+                "repeats",
+                "range",
+                format!("repeats must be between 1 and {REPEATS_MAX}"),
+            );
         }
         let concurrency = input.concurrency.unwrap_or(CONCURRENCY_DEFAULT);
         if !(1..=CONCURRENCY_MAX).contains(&concurrency) {
@@ -74,7 +79,11 @@ impl App {
         if let Some(d) = input.dataset_version
             && d < 1
         {
-            v.push("datasetVersion", "range", "datasetVersion must be 1 or more");
+            v.push(
+                "datasetVersion",
+                "range",
+                "datasetVersion must be 1 or more",
+            );
         }
         let max_cost = micro_usd(&mut v, "maxCostUsd", input.max_cost_usd);
         let specs: Vec<VariantSpec> = if input.variants.is_empty() {
@@ -105,7 +114,10 @@ impl App {
                     format!("{field}.provider"),
                     "oneOf",
                     match &spec.provider {
-                        Some(p) => format!("unknown provider {p:?}; configured: {}", self.runs.provider_names().join(", ")),
+                        Some(p) => format!(
+                            "unknown provider {p:?}; configured: {}",
+                            self.runs.provider_names().join(", ")
+                        ),
                         None => "no model provider is configured on this server".to_string(),
                     },
                 );
@@ -118,40 +130,44 @@ impl App {
         let mut versions: Vec<Version> = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             let field = format!("variants[{i}]");
-            let version = match (&spec.version_id, &spec.label) {
-                (Some(id), _) => self.get_version_by_id(prompt.id, *id).await.map_err(|e| match e {
-                    AppError::NotFound(_) => AppError::invalid(
-                        format!("{field}.versionId"),
-                        "oneOf",
-                        "no such version of this prompt",
-                    ),
-                    e => e,
-                })?,
-                (None, Some(label)) => match self.store.labels().resolve(prompt.id, label.trim()).await {
-                    Ok(v) => v,
-                    Err(StoreError::NotFound) => {
-                        return Err(AppError::invalid(
-                            format!("{field}.label"),
-                            "oneOf",
-                            format!("this prompt has no label {label:?}"),
-                        ));
+            let version =
+                match (&spec.version_id, &spec.label) {
+                    (Some(id), _) => {
+                        self.get_version_by_id(prompt.id, *id)
+                            .await
+                            .map_err(|e| match e {
+                                AppError::NotFound(_) => AppError::invalid(
+                                    &format!("{field}.versionId"),
+                                    "oneOf",
+                                    "no such version of this prompt",
+                                ),
+                                e => e,
+                            })?
                     }
-                    Err(e) => return Err(e.into()),
-                },
-                (None, None) => self
-                    .store
-                    .versions()
-                    .get_current(prompt.id)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::NotFound => AppError::invalid(
-                            "promptId",
-                            "required",
-                            "the prompt has no saved version yet; save one before running it",
-                        ),
-                        e => e.into(),
-                    })?,
-            };
+                    (None, Some(label)) => {
+                        match self.store.labels().resolve(prompt.id, label.trim()).await {
+                            Ok(v) => v,
+                            Err(StoreError::NotFound) => {
+                                return Err(AppError::invalid(
+                                    &format!("{field}.label"),
+                                    "oneOf",
+                                    format!("this prompt has no label {label:?}"),
+                                ));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    (None, None) => self.store.versions().get_current(prompt.id).await.map_err(
+                        |e| match e {
+                            StoreError::NotFound => AppError::invalid(
+                                "promptId",
+                                "required",
+                                "the prompt has no saved version yet; save one before running it",
+                            ),
+                            e => e.into(),
+                        },
+                    )?,
+                };
             let params = spec.params.clone().unwrap_or_default();
             let settings = version.settings.overridden_by(&params);
             let Some(model) = spec
@@ -161,7 +177,7 @@ impl App {
                 .or_else(|| settings.model.clone())
             else {
                 return Err(AppError::invalid(
-                    format!("{field}.model"),
+                    &format!("{field}.model"),
                     "required",
                     "model is required: the version's settings name none",
                 ));
@@ -185,7 +201,11 @@ impl App {
             versions.push(version);
         }
         if max_cost.is_some() {
-            require_prices(self, "maxCostUsd", variants.iter().map(|v| v.model.as_str()))?;
+            require_prices(
+                self,
+                "maxCostUsd",
+                variants.iter().map(|v| v.model.as_str()),
+            )?;
         }
 
         let (dataset_version, items) = self
@@ -208,56 +228,15 @@ impl App {
         }
 
         // Every (item, variant) rendered once: its tokens and worst case.
-        let prices = self.runs.prices();
+        // Counting tokens is CPU work (a BPE for OpenAI models): off the
+        // async threads.
+        let prices = self.runs.prices().clone();
         let limit = self.runs.max_rendered_bytes();
-        let mut worst = Vec::with_capacity(items.len());
-        let mut estimate = CostEstimate {
-            cells,
-            cost_micro_usd: Some(0),
-            max_cost_micro_usd: Some(0),
-            ..Default::default()
-        };
-        let mut missing: BTreeMap<String, usize> = BTreeMap::new();
-        for (p, item) in items.iter().enumerate() {
-            let mut row = Vec::with_capacity(variants.len());
-            for (variant, version) in variants.iter().zip(&versions) {
-                let messages = match render_content_limited(&version.content, &item.variables, limit) {
-                    Ok(c) => c.to_messages(),
-                    Err(RenderError::MissingVariables(names)) => {
-                        for n in names {
-                            missing.entry(n).or_insert(p + 1);
-                        }
-                        row.push(0);
-                        continue;
-                    }
-                    Err(RenderError::TooLarge { limit, .. }) => {
-                        return Err(AppError::RenderedTooLarge {
-                            field: "variables",
-                            limit,
-                        });
-                    }
-                };
-                let prompt_tokens = estimate_usage(&messages, "").prompt_tokens;
-                let completion = variant
-                    .params
-                    .max_tokens
-                    .map_or(RESERVED_COMPLETION_TOKENS, i64::from);
-                let cell_worst = prices.cost_micro_usd(&variant.model, prompt_tokens, completion);
-                let cell_expected =
-                    prices.cost_micro_usd(&variant.model, prompt_tokens, completion / 4);
-                estimate.prompt_tokens += prompt_tokens * repeats;
-                estimate.max_cost_micro_usd = estimate
-                    .max_cost_micro_usd
-                    .zip(cell_worst)
-                    .map(|(a, b)| a + b * repeats);
-                estimate.cost_micro_usd = estimate
-                    .cost_micro_usd
-                    .zip(cell_expected)
-                    .map(|(a, b)| a + b * repeats);
-                row.push(cell_worst.unwrap_or(0));
-            }
-            worst.push(row);
-        }
+        let (items, variants, worst, estimate, missing) = tokio::task::spawn_blocking(move || {
+            cost_cells(&prices, limit, items, variants, &versions, repeats, cells)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("counting tokens failed: {e}")))??;
         if !missing.is_empty() {
             let mut v = Violations::default();
             for (name, item) in missing {
@@ -270,7 +249,12 @@ impl App {
             return Err(AppError::Invalid(v));
         }
         let name = if name.is_empty() {
-            format!("{} — {} items × {} variants", prompt.title, items.len(), variants.len())
+            format!(
+                "{} — {} items × {} variants",
+                prompt.title,
+                items.len(),
+                variants.len()
+            )
         } else {
             name.to_string()
         };
@@ -285,10 +269,83 @@ impl App {
             concurrency,
             max_cost_micro_usd: max_cost,
             estimate,
-            evaluators: input.evaluators.clone().unwrap_or(serde_json::Value::Array(vec![])),
+            evaluators: input
+                .evaluators
+                .clone()
+                .unwrap_or(serde_json::Value::Array(vec![])),
             items,
             worst_micro_usd: worst,
         })
     }
 }
 
+/// What `cost_cells` works out: the items and variants back, each cell's
+/// worst case by [item][variant], the estimate, and the first item missing
+/// each variable.
+type Costed = (
+    Vec<NewExperimentItem>,
+    Vec<Variant>,
+    Vec<Vec<i64>>,
+    CostEstimate,
+    BTreeMap<String, usize>,
+);
+
+fn cost_cells(
+    prices: &PriceTable,
+    limit: usize,
+    items: Vec<NewExperimentItem>,
+    variants: Vec<Variant>,
+    versions: &[Version],
+    repeats: i64,
+    cells: i64,
+) -> Result<Costed> {
+    let mut worst = Vec::with_capacity(items.len());
+    let mut estimate = CostEstimate {
+        cells,
+        cost_micro_usd: Some(0),
+        max_cost_micro_usd: Some(0),
+        ..Default::default()
+    };
+    let mut missing: BTreeMap<String, usize> = BTreeMap::new();
+    for (p, item) in items.iter().enumerate() {
+        let mut row = Vec::with_capacity(variants.len());
+        for (variant, version) in variants.iter().zip(versions) {
+            let messages = match render_content_limited(&version.content, &item.variables, limit) {
+                Ok(c) => c.to_messages(),
+                Err(RenderError::MissingVariables(names)) => {
+                    for n in names {
+                        missing.entry(n).or_insert(p + 1);
+                    }
+                    row.push(0);
+                    continue;
+                }
+                Err(RenderError::TooLarge { limit, .. }) => {
+                    return Err(AppError::RenderedTooLarge {
+                        field: "variables",
+                        limit,
+                    });
+                }
+            };
+            let prompt_tokens = estimate_usage(&variant.model, &messages, "").prompt_tokens;
+            let completion = variant
+                .params
+                .max_tokens
+                .map_or(RESERVED_COMPLETION_TOKENS, i64::from);
+            let cell_worst = prices.cost_micro_usd(&variant.model, prompt_tokens, completion);
+            let cell_expected =
+                prices.cost_micro_usd(&variant.model, prompt_tokens, completion / 4);
+            estimate.prompt_tokens += prompt_tokens * repeats;
+            estimate.max_cost_micro_usd = estimate
+                .max_cost_micro_usd
+                .zip(cell_worst)
+                .map(|(a, b)| a + b * repeats);
+            estimate.cost_micro_usd = estimate
+                .cost_micro_usd
+                .zip(cell_expected)
+                .map(|(a, b)| a + b * repeats);
+            row.push(cell_worst.unwrap_or(0));
+        }
+        worst.push(row);
+    }
+    Ok((items, variants, worst, estimate, missing))
+}

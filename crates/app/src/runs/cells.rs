@@ -10,8 +10,8 @@ use promptrefine_store::{ClaimedCell, NewRun, RunCell};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::{RunPlan, execute, handle, render};
-use crate::error::{AppError, OrNotFound, Result};
 use crate::App;
+use crate::error::{AppError, OrNotFound, Result};
 
 impl App {
     /// Everything the cell's run needs; writes nothing.

@@ -46,6 +46,7 @@
 //!   its error messages are redacted there; nothing here copies the key into
 //!   a run, an error or a log line.
 
+mod cells;
 mod execute;
 mod handle;
 mod models;

@@ -164,6 +164,11 @@ impl RunService {
         self
     }
 
+    /// The price list runs are costed with (and experiment budgets reserved from).
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
     pub fn max_rendered_bytes(&self) -> usize {
         self.max_rendered_bytes
     }
@@ -218,7 +223,7 @@ impl RunService {
 
     /// Cancels a run in flight in this process and waits until its outcome
     /// is stored. False when this process has no such run.
-    pub(super) async fn cancel_local(&self, id: RunId) -> bool {
+    pub(crate) async fn cancel_local(&self, id: RunId) -> bool {
         let done = {
             let registry = self.registry();
             let Some(run) = registry.get(&id) else {

@@ -12,7 +12,8 @@ mod results;
 use std::collections::BTreeMap;
 
 use promptrefine_core::{
-    CostEstimate, Experiment, ExperimentId, ExperimentStatus, Progress, PromptId, Variant,
+    CostEstimate, DatasetId, Experiment, ExperimentId, ExperimentStatus, Progress, PromptId,
+    Variant,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
@@ -70,7 +71,7 @@ impl From<ExperimentRow> for Experiment {
             id: r.id.0.into(),
             name: r.name,
             prompt_id: r.prompt_id.0.into(),
-            dataset_id: r.dataset_id.0,
+            dataset_id: r.dataset_id.0.into(),
             dataset_version: r.dataset_version,
             variants: r.variants.0,
             repeats: r.repeats,
@@ -115,7 +116,7 @@ pub struct NewExperiment {
     pub id: ExperimentId,
     pub name: String,
     pub prompt_id: PromptId,
-    pub dataset_id: Uuid,
+    pub dataset_id: DatasetId,
     pub dataset_version: i64,
     pub variants: Vec<Variant>,
     pub repeats: i64,
@@ -131,7 +132,7 @@ pub struct NewExperiment {
 #[derive(Clone, Debug, Default)]
 pub struct ExperimentFilter {
     pub prompt_id: Option<PromptId>,
-    pub dataset_id: Option<Uuid>,
+    pub dataset_id: Option<DatasetId>,
 }
 
 pub struct ExperimentRepo<'a> {
@@ -161,7 +162,7 @@ impl ExperimentRepo<'_> {
             .bind(DbUuid::from(new.id))
             .bind(&new.name)
             .bind(DbUuid::from(new.prompt_id))
-            .bind(DbUuid(new.dataset_id))
+            .bind(DbUuid::from(new.dataset_id))
             .bind(new.dataset_version)
             .bind(Json(&new.variants))
             .bind(new.repeats)
@@ -250,7 +251,7 @@ impl ExperimentRepo<'_> {
                 qb.push(" and prompt_id = ").push_bind(DbUuid::from(p));
             }
             if let Some(d) = filter.dataset_id {
-                qb.push(" and dataset_id = ").push_bind(DbUuid(d));
+                qb.push(" and dataset_id = ").push_bind(DbUuid::from(d));
             }
             if let Some(c) = cursor {
                 qb.push(" and (created_at, id) < (")
@@ -393,8 +394,8 @@ impl ExperimentRepo<'_> {
     /// instances do not take SQLite's write lock every poll).
     pub async fn has_runnable(&self) -> Result<bool> {
         on_backend!(self.store, read, |pool, _pg| {
-            let found: Option<i64> = sqlx::query_scalar(
-                "select 1 from experiments
+            let found: Option<DbUuid> = sqlx::query_scalar(
+                "select id from experiments
                  where status in ('queued', 'running') and cells_pending > 0 and cells_running < concurrency
                  limit 1",
             )

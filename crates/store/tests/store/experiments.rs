@@ -37,7 +37,7 @@ async fn experiment(
         id: ExperimentId::new(),
         name: "test".into(),
         prompt_id: p.id,
-        dataset_id: uuid::Uuid::now_v7(),
+        dataset_id: promptrefine_core::DatasetId::new(),
         dataset_version: 1,
         variants: vec![Variant {
             version_id: v.id,

@@ -26,6 +26,19 @@ pub struct Data<T>(pub T);
 /// `{ data, error: null }` with 201.
 pub struct Created<T>(pub T);
 
+/// `{ data, error: null }` with 202: accepted, the work goes on elsewhere.
+pub struct Accepted<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({ "data": self.0, "error": null })),
+        )
+            .into_response()
+    }
+}
+
 impl<T: Serialize> IntoResponse for Data<T> {
     fn into_response(self) -> Response {
         Json(json!({ "data": self.0, "error": null })).into_response()

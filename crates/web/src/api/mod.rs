@@ -6,6 +6,7 @@ mod auth;
 mod datasets;
 pub mod dto;
 pub mod envelope;
+mod experiments;
 pub mod extract;
 mod health;
 mod labels;
@@ -32,6 +33,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(tokens::routes())
         .merge(datasets::routes())
+        .merge(experiments::routes())
 }
 
 /// Long-running routes (test runs, dataset exports) that must not get the
@@ -40,6 +42,7 @@ fn long_running_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(runs::routes())
         .merge(datasets::export_routes())
+        .merge(experiments::long_running_routes())
 }
 
 /// Routes that take large bodies (dataset imports): no request timeout, and
