@@ -8,6 +8,12 @@
 //!    has run out (a short `INSTANCE_LEASE_SECS` here), without a restart.
 //! 3. Cancel crosses replicas: a run on A cancelled through B is stored
 //!    `cancelled` and stays so (A's later outcome is not written over it).
+//! 4. An experiment shared by both replicas survives a SIGKILL of one:
+//!    every cell ends with exactly one succeeded run, and the upstream calls
+//!    (one per run: retries are off) are at most the cells plus those in
+//!    flight at the kill.
+//! 5. Cancelling an experiment through one replica stops the cells the
+//!    other is running within about a second, not when they would end.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +30,10 @@ const LEASE_SECS: u64 = 3;
 /// About 3 s of streamed output: long enough to be in flight while the
 /// other replica starts or the owner is killed.
 const SLOW_MODEL: &str = "mock-stream-30x100ms";
+/// Experiment cells: 200 ms each.
+const CELL_MODEL: &str = "mock-stream-4x50ms";
+const CELLS: i64 = 60;
+const CELL_CONCURRENCY: i64 = 8;
 
 pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<Row> {
     let bin = procs::binary()?;
@@ -131,6 +141,99 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
         failures.push(format!("a run cancelled through B ended {status}"));
     }
 
+    // 4. An experiment on both replicas; A is killed halfway and comes back.
+    let (s, body) = call(
+        &api,
+        reqwest::Method::POST,
+        &b.url("/api/prompts"),
+        Some(
+            json!({ "title": "Cells", "type": "text", "content": "cell {{x}}",
+                      "settings": { "model": CELL_MODEL } }),
+        ),
+    )
+    .await?;
+    ensure!(s == 201, "create prompt: {s} {body}");
+    let cells_prompt = body["data"]["id"]
+        .as_str()
+        .context("prompt id")?
+        .to_string();
+    let dataset = dataset(&api, &b, "replicas", CELLS).await?;
+    let experiment = start_experiment(&api, &b, &cells_prompt, &dataset, CELL_CONCURRENCY).await?;
+    wait_progress(&api, &b, &experiment, |p| {
+        p["succeeded"].as_i64() >= Some(CELLS / 4)
+    })
+    .await?;
+    a.kill().await;
+    a.start(&http).await?;
+    let done = wait_progress(&api, &b, &experiment, |p| {
+        p["pending"] == 0 && p["running"] == 0
+    })
+    .await?;
+    let (s, e) = call(
+        &api,
+        reqwest::Method::GET,
+        &b.url(&format!("/api/experiments/{experiment}")),
+        None,
+    )
+    .await?;
+    ensure!(s == 200, "get experiment: {s} {e}");
+    if e["data"]["status"] != "succeeded" || done["succeeded"] != CELLS {
+        failures.push(format!(
+            "the experiment across a kill ended {}: {done}",
+            e["data"]["status"]
+        ));
+    }
+    let runs = experiment_runs(&api, &b, &cells_prompt, &experiment).await?;
+    let mut succeeded = std::collections::HashMap::new();
+    for r in &runs {
+        if r["status"] == "succeeded" {
+            *succeeded
+                .entry((
+                    r["itemId"].to_string(),
+                    r["variant"].to_string(),
+                    r["repeat"].to_string(),
+                ))
+                .or_insert(0) += 1;
+        }
+    }
+    if succeeded.len() as i64 != CELLS || succeeded.values().any(|n| *n != 1) {
+        failures.push(format!(
+            "not exactly one succeeded run per cell: {} cells with one, {} runs",
+            succeeded.values().filter(|n| **n == 1).count(),
+            runs.len()
+        ));
+    }
+    let calls = runs.len() as i64;
+    if calls > CELLS + CELL_CONCURRENCY {
+        failures.push(format!(
+            "{calls} upstream calls for {CELLS} cells (at most {} in flight at the kill)",
+            CELL_CONCURRENCY
+        ));
+    }
+
+    // 5. Cancel through B while both replicas run slow cells.
+    let slow = start_experiment(&api, &b, &prompt, &dataset, 4).await?;
+    wait_progress(&api, &b, &slow, |p| p["running"] == 4).await?;
+    let (s, body) = call(
+        &api,
+        reqwest::Method::POST,
+        &b.url(&format!("/api/experiments/{slow}/cancel")),
+        Some(json!({})),
+    )
+    .await?;
+    if s != 200 {
+        failures.push(format!("cancel experiment through B: {s} {body}"));
+    }
+    let cancelled = Instant::now();
+    wait_progress(&api, &a, &slow, |p| p["running"] == 0).await?;
+    let stopped_after = cancelled.elapsed();
+    // The cells stream for about 3 s; stopping them must not wait for that.
+    if stopped_after > Duration::from_millis(2500) {
+        failures.push(format!(
+            "cancelled cells were still running {stopped_after:?} after the cancel"
+        ));
+    }
+
     a.kill().await;
     b.kill().await;
     for f in &failures {
@@ -141,14 +244,15 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
         scenario: "two replicas on one database".into(),
         backend: backend.into(),
         load: format!("{SLOW_MODEL} runs on replica A"),
-        faults: "replica B starts; SIGKILL of A; cancel through B".into(),
-        acknowledged: 3,
-        verified: if passed { 3 } else { 0 },
+        faults: "replica B starts; SIGKILL of A (twice); cancel through B".into(),
+        acknowledged: 3 + CELLS as usize,
+        verified: if passed { 3 + CELLS as usize } else { 0 },
         lost: 0,
         result: if passed {
             format!(
-                "pass; B took A's run {} ms after the kill (lease {LEASE_SECS} s)",
-                taken_after.map_or(0, |d| d.as_millis())
+                "pass; B took A's run {} ms after the kill (lease {LEASE_SECS} s); {CELLS}-cell experiment across a kill: one succeeded run per cell, {calls} upstream calls; cancel stopped the other replica's cells in {} ms",
+                taken_after.map_or(0, |d| d.as_millis()),
+                stopped_after.as_millis()
             )
         } else {
             format!("FAIL: {}", failures.join("; ").replace('|', "/"))
@@ -202,4 +306,115 @@ async fn run_status(api: &reqwest::Client, server: &Server, id: &str) -> anyhow:
     .await?;
     ensure!(s == 200, "get run {id}: {s} {body}");
     Ok(body["data"]["status"].as_str().unwrap_or("?").to_string())
+}
+
+/// A dataset of `n` items (variable `x`) made through `server`; its id.
+async fn dataset(
+    api: &reqwest::Client,
+    server: &Server,
+    name: &str,
+    n: i64,
+) -> anyhow::Result<String> {
+    let (s, body) = call(
+        api,
+        reqwest::Method::POST,
+        &server.url("/api/datasets"),
+        Some(json!({ "name": name })),
+    )
+    .await?;
+    ensure!(s == 201, "create dataset: {s} {body}");
+    let id = body["data"]["id"]
+        .as_str()
+        .context("dataset id")?
+        .to_string();
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({ "variables": { "x": format!("v{i}") } }))
+        .collect();
+    let (s, body) = call(
+        api,
+        reqwest::Method::POST,
+        &server.url(&format!("/api/datasets/{id}/items")),
+        Some(json!({ "items": items })),
+    )
+    .await?;
+    ensure!(s == 200 || s == 201, "add items: {s} {body}");
+    Ok(id)
+}
+
+async fn start_experiment(
+    api: &reqwest::Client,
+    server: &Server,
+    prompt: &str,
+    dataset: &str,
+    concurrency: i64,
+) -> anyhow::Result<String> {
+    let (s, body) = call(
+        api,
+        reqwest::Method::POST,
+        &server.url("/api/experiments"),
+        Some(json!({ "promptId": prompt, "datasetId": dataset, "concurrency": concurrency })),
+    )
+    .await?;
+    ensure!(s == 202, "start experiment: {s} {body}");
+    Ok(body["data"]["id"]
+        .as_str()
+        .context("experiment id")?
+        .to_string())
+}
+
+/// Polls the experiment's progress until `done` holds (60 s at most); the progress.
+async fn wait_progress(
+    api: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let t = Instant::now();
+    loop {
+        let (s, body) = call(
+            api,
+            reqwest::Method::GET,
+            &server.url(&format!("/api/experiments/{id}")),
+            None,
+        )
+        .await?;
+        ensure!(s == 200, "get experiment: {s} {body}");
+        let progress = body["data"]["progress"].clone();
+        if done(&progress) {
+            return Ok(progress);
+        }
+        ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "experiment {id} stuck at {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every run of the experiment (the run history filter), all pages.
+async fn experiment_runs(
+    api: &reqwest::Client,
+    server: &Server,
+    prompt: &str,
+    experiment: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let mut all = vec![];
+    let mut cursor = String::new();
+    loop {
+        let url = server.url(&format!(
+            "/api/test-runs?promptId={prompt}&experimentId={experiment}&limit=100&cursor={cursor}"
+        ));
+        let (s, page) = call(api, reqwest::Method::GET, &url, None).await?;
+        ensure!(s == 200, "list runs: {s} {page}");
+        all.extend(
+            page["data"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        match page["data"]["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => return Ok(all),
+        }
+    }
 }
