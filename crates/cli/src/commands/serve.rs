@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use promptrefine_app::App;
 use promptrefine_app::runs::{RunService, RunSettings};
-use promptrefine_llm::pricing::PriceTable;
 use promptrefine_store::{Store, migrate};
 use promptrefine_web::{LaunchConfig, launch};
 use secrecy::ExposeSecret;
@@ -40,7 +39,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         providers: cfg.llm_providers(),
         client: cfg.llm_client_settings(),
         max_in_flight: cfg.runs_max_in_flight,
-        prices: PriceTable::default(),
+        prices: cfg.price_table(),
     })
     .map_err(|e| anyhow::anyhow!("invalid provider configuration: {e}"))?;
     let app = App::new(store.clone(), cfg.auth_policy()).with_runs(runs);
@@ -85,6 +84,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut launch_config = LaunchConfig::new(app, cfg.web_config());
     launch_config.instance_name = cfg.instance_name.clone();
     launch_config.lease = cfg.instance_lease;
+    launch_config.engine.max_in_flight = cfg.experiments_max_in_flight;
     let served = launch(launch_config, listener, shutdown).await;
     purge.abort();
     store.close().await;

@@ -83,6 +83,10 @@ pub struct Config {
     pub providers: Vec<ProviderSettings>,
     /// Cap on model runs executing at once in this process.
     pub runs_max_in_flight: usize,
+    /// Experiment calls in flight at once in this process.
+    pub experiments_max_in_flight: usize,
+    /// Prices of models beyond the built-in list, USD per million tokens.
+    pub prices: Vec<(String, f64, f64)>,
     /// This process's name among replicas (default: `host:port`).
     pub instance_name: Option<String>,
     /// How long this process's lease on its runs lasts without renewal.
@@ -101,6 +105,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The built-in list prices with `PRICES` on top.
+    pub fn price_table(&self) -> promptrefine_llm::PriceTable {
+        promptrefine_llm::PriceTable::default().with_overrides(
+            self.prices
+                .iter()
+                .map(|(m, i, o)| (m.clone(), promptrefine_llm::Price::usd(*i, *o))),
+        )
+    }
+
     /// Reads every layer; `env` is the process environment, `cwd` the folder
     /// holding `.env` and the default `promptrefine.toml`.
     pub fn load(
@@ -173,6 +186,30 @@ impl Config {
             parse::count(v, 1)
                 .and_then(|n| usize::try_from(n).map_err(|_| "the number is too large".into()))
         })?;
+        let experiments_max_in_flight = r.parse("EXPERIMENTS_MAX_IN_FLIGHT", |v| {
+            parse::count(v, 1)
+                .and_then(|n| usize::try_from(n).map_err(|_| "the number is too large".into()))
+        })?;
+        let prices = r
+            .optional("PRICES", |v| {
+                let map: std::collections::BTreeMap<String, (f64, f64)> = serde_json::from_str(v)
+                    .map_err(|e| {
+                    format!(
+                        "expected {{\"model\": [input, output]}} in USD per million tokens: {e}"
+                    )
+                })?;
+                if let Some((m, _)) = map
+                    .iter()
+                    .find(|(_, (i, o))| !(i.is_finite() && o.is_finite() && *i >= 0.0 && *o >= 0.0))
+                {
+                    return Err(format!("the price of {m} must be two numbers of 0 or more"));
+                }
+                Ok(map
+                    .into_iter()
+                    .map(|(m, (i, o))| (m, i, o))
+                    .collect::<Vec<_>>())
+            })?
+            .unwrap_or_default();
         let instance_name = r.optional("INSTANCE_NAME", |v| {
             let v = v.trim();
             if v.is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
@@ -222,6 +259,8 @@ impl Config {
             shutdown_grace,
             providers,
             runs_max_in_flight,
+            experiments_max_in_flight,
+            prices,
             instance_name,
             instance_lease,
             llm_client,

@@ -130,6 +130,14 @@ fn an_invalid_value_names_its_key_and_where_it_came_from() {
             "invalid OPENAI_BASE_URL",
         ),
         ("RUNS_MAX_IN_FLIGHT", "-1", "invalid RUNS_MAX_IN_FLIGHT"),
+        (
+            "EXPERIMENTS_MAX_IN_FLIGHT",
+            "0",
+            "invalid EXPERIMENTS_MAX_IN_FLIGHT",
+        ),
+        ("PRICES", "{\"m\": 1}", "invalid PRICES"),
+        ("PRICES", "{\"m\": [1, -2]}", "invalid PRICES"),
+        ("INSTANCE_LEASE_SECS", "1", "invalid INSTANCE_LEASE_SECS"),
     ];
     for (key, value, expected) in cases {
         let err = load(&ConfigArgs::default(), &[(key, value)], dir.path()).unwrap_err();
@@ -347,4 +355,24 @@ fn every_key_is_documented() {
             );
         }
     }
+}
+
+#[test]
+fn prices_add_to_the_built_in_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load(
+        &ConfigArgs::default(),
+        &[("PRICES", r#"{"llama3.2": [0.1, 0.2]}"#)],
+        dir.path(),
+    )
+    .unwrap();
+    let prices = c.price_table();
+    assert_eq!(
+        prices.price("llama3.2"),
+        Some(promptrefine_llm::Price::usd(0.1, 0.2))
+    );
+    assert!(
+        prices.price("gpt-4o-mini").is_some(),
+        "the list prices stay"
+    );
 }
