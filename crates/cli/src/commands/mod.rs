@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod check;
 pub mod dataset;
+pub mod experiment;
 pub mod files;
 pub mod migrate;
 pub mod mock_llm;
@@ -17,7 +18,9 @@ pub mod user;
 
 use std::process::ExitCode;
 
-use crate::cli::{Command, DatasetCommand, MigrateCommand, PromptsCommand, UserCommand};
+use crate::cli::{
+    Command, DatasetCommand, ExperimentCommand, MigrateCommand, PromptsCommand, UserCommand,
+};
 use crate::config::Config;
 
 pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
@@ -39,6 +42,10 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Dataset(DatasetCommand::Import(args)) => dataset::import(&cfg, &args).await,
         Command::Dataset(DatasetCommand::Export(args)) => dataset::export(&cfg, &args).await,
         Command::Dataset(DatasetCommand::List) => dataset::list(&cfg).await,
+        Command::Experiment(ExperimentCommand::Run(args)) => experiment::run(&cfg, &args).await,
+        Command::Experiment(ExperimentCommand::Status { id }) => {
+            experiment::status(&cfg, &id).await
+        }
         Command::Export(args) => transfer::export(&cfg, &args).await,
         Command::Import(args) => transfer::import(&cfg, &args).await,
         Command::Move(args) => move_db::run(&cfg, &args).await,

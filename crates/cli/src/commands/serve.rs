@@ -35,13 +35,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = bind(&cfg.bind).await?;
     let addr = listener.local_addr()?;
 
-    let runs = RunService::new(RunSettings {
-        providers: cfg.llm_providers(),
-        client: cfg.llm_client_settings(),
-        max_in_flight: cfg.runs_max_in_flight,
-        prices: cfg.price_table(),
-    })
-    .map_err(|e| anyhow::anyhow!("invalid provider configuration: {e}"))?;
+    let runs = run_service(&cfg)?;
     let app = App::new(store.clone(), cfg.auth_policy()).with_runs(runs);
     let admin_password = cfg.admin_password.as_ref();
     if let Some(token) = app
@@ -91,6 +85,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The run service of the configured providers (also what `experiment run
+/// --wait` runs cells with).
+pub(crate) fn run_service(cfg: &Config) -> anyhow::Result<RunService> {
+    RunService::new(RunSettings {
+        providers: cfg.llm_providers(),
+        client: cfg.llm_client_settings(),
+        max_in_flight: cfg.runs_max_in_flight,
+        prices: cfg.price_table(),
+    })
+    .map_err(|e| anyhow::anyhow!("invalid provider configuration: {e}"))
 }
 
 /// Migrates, or with `MIGRATE_ON_START=false` refuses to start on a schema
