@@ -18,6 +18,8 @@ both_backends!(
     cancel_stops_pending_and_running_cells,
     bad_experiments_are_422s_naming_the_field,
     the_estimate_counts_cells_and_tokens_without_running_anything,
+    results_show_items_as_pinned_and_events_end_with_the_experiment,
+    a_big_experiment_never_makes_an_interactive_run_wait,
 );
 
 /// A dataset of `n` items with variable `name`.
@@ -453,4 +455,103 @@ async fn the_estimate_counts_cells_and_tokens_without_running_anything(db: TestD
     let (_, list) = app.get("/api/experiments").await;
     assert!(list["data"]["items"].as_array().unwrap().is_empty());
     assert_eq!(app.mock.chat_requests().len(), 0);
+}
+
+async fn results_show_items_as_pinned_and_events_end_with_the_experiment(db: TestDb) {
+    let app = spawn_app(db).await;
+    let (prompt, _, _) = prompt_with_two_versions(&app, "mock-echo").await;
+    let ds = dataset(&app, "pinned", 3).await;
+    let (_, e) = app
+        .post(
+            "/api/experiments",
+            json!({ "promptId": prompt, "datasetId": ds }),
+        )
+        .await;
+    let id = e["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(e["data"]["datasetVersion"], 1);
+
+    // The events stream: progress events, then `done` with the final experiment.
+    let res = app
+        .api
+        .get(app.url(&format!("/api/experiments/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = tokio::time::timeout(Duration::from_secs(30), res.text())
+        .await
+        .expect("the stream ends when the experiment does")
+        .unwrap();
+    let done = body
+        .split("\n\n")
+        .find(|e| e.contains("event: done"))
+        .unwrap_or_else(|| panic!("no done event in {body}"));
+    let data: Value =
+        serde_json::from_str(done.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["status"], "succeeded", "{data}");
+    assert_eq!(data["progress"]["succeeded"], 3);
+
+    // Editing the dataset afterwards changes nothing the experiment shows.
+    let (_, items) = app.get(&format!("/api/datasets/{ds}/items")).await;
+    let first = items["data"]["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, edited) = app
+        .patch(
+            &format!("/api/datasets/{ds}/items/{first}"),
+            json!({ "variables": { "name": "changed" } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{edited}");
+    let (_, page) = app.get(&format!("/api/experiments/{id}/results")).await;
+    let row = &page["data"]["items"][0];
+    assert_eq!(row["item"]["id"], first.as_str());
+    assert_eq!(
+        row["item"]["variables"]["name"], "item0",
+        "as it was: {row}"
+    );
+    // The default variant: the current version, `Hi {{name}}`.
+    assert_eq!(row["cells"][0]["output"], "Echo: Hi item0");
+}
+
+async fn a_big_experiment_never_makes_an_interactive_run_wait(db: TestDb) {
+    let app = spawn_app(db).await;
+    let (prompt, _, _) = prompt_with_two_versions(&app, "mock-stream-20x100ms").await;
+    let ds = dataset(&app, "busy", 64).await;
+    let (_, e) = app
+        .post(
+            "/api/experiments",
+            json!({ "promptId": prompt, "datasetId": ds, "concurrency": 64 }),
+        )
+        .await;
+    let id = e["data"]["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    loop {
+        let (_, e) = app.get(&format!("/api/experiments/{id}")).await;
+        // More cells in flight than the interactive cap (32 in tests).
+        if e["data"]["progress"]["running"].as_i64() > Some(32) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, run) = app
+        .post(
+            "/api/test-runs",
+            json!({ "promptId": prompt, "model": "mock-echo", "variables": { "name": "me" } }),
+        )
+        .await;
+    assert_eq!(s, 201, "the Run button is not refused: {run}");
+    assert_eq!(run["data"]["status"], "succeeded");
+    let (s, _) = app
+        .post(&format!("/api/experiments/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(s, 200);
 }
