@@ -110,8 +110,8 @@ impl App {
                 Err(e) => tracing::error!(error = %e, "cannot renew this process's lease"),
             }
             match self.store.experiments().reclaim_cells().await {
-                Ok(r) if r.pending + r.cancelled > 0 => tracing::warn!(
-                    cells = r.pending + r.cancelled,
+                Ok(r) if r.pending + r.cancelled + r.completed > 0 => tracing::warn!(
+                    cells = r.pending + r.cancelled + r.completed,
                     "took experiment cells back from a process whose lease expired"
                 ),
                 Ok(_) => {}

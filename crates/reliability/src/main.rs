@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! promptrefine-reliability crash [--db sqlite|postgres|both] [--kills N] [--quick] [--no-pg-restart] [--no-doc]
+//! promptrefine-reliability cells [--db sqlite|postgres|both] [--kills N] [--quick] [--no-doc]
 //! promptrefine-reliability replicas [--db sqlite|postgres|both] [--no-doc]
 //! promptrefine-reliability schemathesis [--quick] [--no-doc]
 //! promptrefine-reliability all [--quick]
@@ -12,6 +13,7 @@
 //! `promptrefine mock-llm`), found next to this executable under `target/`,
 //! so what is tested is what ships, not a test harness.
 
+mod cells;
 mod crash;
 mod fuzz;
 mod procs;
@@ -76,6 +78,11 @@ async fn main() -> ExitCode {
                 rows.push(crash::run(&args, db).await?);
             }
         }
+        if matches!(args.command.as_str(), "cells" | "all") {
+            for db in crash::backends(&args.db) {
+                rows.push(cells::run(&args, db).await?);
+            }
+        }
         if matches!(args.command.as_str(), "replicas" | "all") {
             for db in crash::backends(&args.db) {
                 rows.push(replicas::run(&args, db).await?);
@@ -86,10 +93,10 @@ async fn main() -> ExitCode {
         }
         if !matches!(
             args.command.as_str(),
-            "crash" | "replicas" | "schemathesis" | "all"
+            "crash" | "cells" | "replicas" | "schemathesis" | "all"
         ) {
             anyhow::bail!(
-                "unknown command {:?} (crash, replicas, schemathesis, all)",
+                "unknown command {:?} (crash, cells, replicas, schemathesis, all)",
                 args.command
             );
         }

@@ -309,7 +309,7 @@ async fn run_status(api: &reqwest::Client, server: &Server, id: &str) -> anyhow:
 }
 
 /// A dataset of `n` items (variable `x`) made through `server`; its id.
-async fn dataset(
+pub(crate) async fn dataset(
     api: &reqwest::Client,
     server: &Server,
     name: &str,
@@ -341,7 +341,7 @@ async fn dataset(
     Ok(id)
 }
 
-async fn start_experiment(
+pub(crate) async fn start_experiment(
     api: &reqwest::Client,
     server: &Server,
     prompt: &str,
@@ -363,7 +363,7 @@ async fn start_experiment(
 }
 
 /// Polls the experiment's progress until `done` holds (60 s at most); the progress.
-async fn wait_progress(
+pub(crate) async fn wait_progress(
     api: &reqwest::Client,
     server: &Server,
     id: &str,
@@ -392,7 +392,7 @@ async fn wait_progress(
 }
 
 /// Every run of the experiment (the run history filter), all pages.
-async fn experiment_runs(
+pub(crate) async fn experiment_runs(
     api: &reqwest::Client,
     server: &Server,
     prompt: &str,

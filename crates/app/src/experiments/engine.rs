@@ -224,18 +224,27 @@ impl App {
                 cost_micro_usd: None,
             }
         });
-        match self
-            .store
-            .experiments()
-            .finish_cell(cell.id, self.instance, outcome)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(cell = %cell.id, "a cell was taken back before its outcome was written; discarded")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, cell = %cell.id, "cannot write a cell's outcome; it is taken back when this lease ends")
+        // Retried like a run's outcome: a cell left `running` by a passing
+        // store error would only come back when this process's lease ends.
+        for attempt in 1..=5u32 {
+            match self
+                .store
+                .experiments()
+                .finish_cell(cell.id, self.instance, outcome)
+                .await
+            {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(cell = %cell.id, "a cell was taken back before its outcome was written; discarded");
+                    return;
+                }
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "cannot write a cell's outcome; retrying");
+                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, cell = %cell.id, "cannot write a cell's outcome; it is taken back when this lease ends")
+                }
             }
         }
     }

@@ -64,6 +64,8 @@ pub struct CellOutcome {
 pub struct Reclaimed {
     pub pending: u64,
     pub cancelled: u64,
+    /// Cells whose run had succeeded before their owner died.
+    pub completed: u64,
 }
 
 #[derive(FromRow)]
@@ -265,48 +267,67 @@ impl ExperimentRepo<'_> {
         })
     }
 
-    /// Takes running cells whose owner holds no live lease back: `pending`,
-    /// or `cancelled` in a cancelled experiment. Their worst case is
-    /// counted as spent (a crash may have cut a call that was charged).
+    /// Takes running cells whose owner holds no live lease back: a cell
+    /// whose run had already succeeded (the owner died between storing the
+    /// run and the cell) is completed with that run, so no cell gets two
+    /// succeeded runs; the others go back to `pending`, or `cancelled` in a
+    /// cancelled experiment, with their worst case counted as spent (a crash
+    /// may have cut a call that was charged).
     pub async fn reclaim_cells(&self) -> Result<Reclaimed> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
-            let rows: Vec<(DbUuid, String, i64)> = sqlx::query_as(
-                "update experiment_cells set
-                        status = case when (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
-                                      then 'cancelled' else 'pending' end,
-                        owner_instance = null, updated_at = $1
-                 where status = 'running'
-                   and (owner_instance is null
-                        or owner_instance not in (select id from instances where lease_expires_at > $1))
-                 returning experiment_id, status, worst_micro_usd",
+            let rows: Vec<OrphanRow> = sqlx::query_as(
+                "select c.id, c.experiment_id, c.worst_micro_usd, e.status as experiment_status,
+                        r.id as run_id, r.cost_micro_usd
+                 from experiment_cells c
+                 join experiments e on e.id = c.experiment_id
+                 join experiment_items i on i.experiment_id = c.experiment_id and i.position = c.position
+                 left join test_runs r on r.experiment_id = c.experiment_id and r.item_id = i.item_id
+                      and r.variant = c.variant and r.repeat_index = c.repeat_index and r.status = 'succeeded'
+                 where c.status = 'running'
+                   and (c.owner_instance is null
+                        or c.owner_instance not in (select id from instances where lease_expires_at > $1))",
             )
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-            let mut by_experiment: HashMap<DbUuid, (i64, i64, i64)> = HashMap::new();
+            let mut seen = std::collections::HashSet::new();
             let mut total = Reclaimed::default();
-            for (experiment, status, worst) in rows {
-                let e = by_experiment.entry(experiment).or_default();
-                if status == "cancelled" {
-                    e.1 += 1;
-                    total.cancelled += 1;
-                } else {
-                    e.0 += 1;
-                    total.pending += 1;
+            for row in rows {
+                if !seen.insert(row.id) {
+                    continue;
                 }
-                e.2 += worst;
-            }
-            for (experiment, (pending, cancelled, worst)) in by_experiment {
-                let counts = [
-                    (CellStatus::Pending, pending),
-                    (CellStatus::Cancelled, cancelled),
-                ];
-                sqlx::query(&settle_sql(&counts))
-                    .bind(experiment)
-                    .bind(worst)
-                    .bind(worst)
+                let (status, spent) = match (row.run_id, row.experiment_status.as_str()) {
+                    (Some(_), _) => (CellStatus::Succeeded, row.cost_micro_usd.unwrap_or(0)),
+                    (None, "cancelled") => (CellStatus::Cancelled, row.worst_micro_usd),
+                    (None, _) => (CellStatus::Pending, row.worst_micro_usd),
+                };
+                let taken = sqlx::query(
+                    "update experiment_cells set status = $2, owner_instance = null,
+                            run_id = coalesce($3, run_id), cost_micro_usd = $4, updated_at = $5
+                     where id = $1 and status = 'running'",
+                )
+                .bind(row.id)
+                .bind(status.as_str())
+                .bind(row.run_id)
+                .bind(row.run_id.map(|_| spent))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if taken == 0 {
+                    continue;
+                }
+                match status {
+                    CellStatus::Succeeded => total.completed += 1,
+                    CellStatus::Cancelled => total.cancelled += 1,
+                    _ => total.pending += 1,
+                }
+                sqlx::query(&settle_sql(&[(status, 1)]))
+                    .bind(row.experiment_id)
+                    .bind(spent)
+                    .bind(row.worst_micro_usd)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -315,6 +336,16 @@ impl ExperimentRepo<'_> {
             Ok::<_, StoreError>(total)
         })
     }
+}
+
+#[derive(FromRow)]
+struct OrphanRow {
+    id: DbUuid,
+    experiment_id: DbUuid,
+    worst_micro_usd: i64,
+    experiment_status: String,
+    run_id: Option<DbUuid>,
+    cost_micro_usd: Option<i64>,
 }
 
 /// The update that moves `counts` cells of one experiment out of

@@ -19,6 +19,7 @@ both_backends!(
     the_budget_pauses_before_a_reservation_would_cross_the_cap,
     cells_of_a_dead_owner_go_back_to_pending,
     cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish,
+    a_cell_whose_run_succeeded_before_its_owner_died_is_not_run_again,
 );
 
 /// An experiment of `items` items × 1 variant, `worst` micro-USD per cell.
@@ -250,7 +251,7 @@ async fn cells_of_a_dead_owner_go_back_to_pending(db: TestDb) {
     // Its process died: a new one under the same name takes over.
     let alive = live(&store, "a:1").await;
     let back = store.experiments().reclaim_cells().await.unwrap();
-    assert_eq!((back.pending, back.cancelled), (2, 0));
+    assert_eq!((back.pending, back.cancelled, back.completed), (2, 0, 0));
     let e = store.experiments().get(id).await.unwrap();
     assert_eq!((e.progress.pending, e.progress.running), (4, 0));
     assert_eq!(e.reserved_micro_usd, 0);
@@ -319,4 +320,42 @@ async fn cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish(db: T
     assert!(e.finished_at.is_some());
     assert!(store.experiments().delete(id).await.unwrap());
     assert!(!store.experiments().delete(id).await.unwrap());
+}
+
+async fn a_cell_whose_run_succeeded_before_its_owner_died_is_not_run_again(db: TestDb) {
+    let store = open(&db).await;
+    let dead = live(&store, "a:1").await;
+    let id = experiment(&store, 2, 2, None, 100).await;
+    let cells = store.experiments().claim(dead, 2).await.unwrap();
+    let e = store.experiments().get(id).await.unwrap();
+    // The run of the first cell was stored as succeeded; then the process
+    // died before it wrote the cell.
+    let cell = &cells[0];
+    let mut run = crate::runs::new_run(e.prompt_id, e.variants[0].version_id);
+    run.owner = dead;
+    run.cell = Some(promptrefine_store::RunCell {
+        experiment_id: id,
+        item_id: cell.item_id,
+        variant: cell.variant,
+        repeat: cell.repeat,
+        attempt: cell.attempt,
+    });
+    store.runs().start(&run).await.unwrap();
+    let outcome = promptrefine_store::RunOutcome {
+        status: Some(promptrefine_core::RunStatus::Succeeded),
+        cost_micro_usd: Some(42),
+        ..Default::default()
+    };
+    assert!(store.runs().finish(run.id, &outcome).await.unwrap());
+    let _alive = live(&store, "a:1").await;
+    let back = store.experiments().reclaim_cells().await.unwrap();
+    assert_eq!((back.completed, back.pending), (1, 1));
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!((e.progress.succeeded, e.progress.pending), (1, 1));
+    assert_eq!(
+        e.cost_micro_usd,
+        42 + 100,
+        "its real cost; the cut one at worst case"
+    );
+    assert_eq!(e.reserved_micro_usd, 0);
 }
