@@ -327,17 +327,20 @@ pub(crate) async fn dataset(
         .as_str()
         .context("dataset id")?
         .to_string();
-    let items: Vec<Value> = (0..n)
-        .map(|i| json!({ "variables": { "x": format!("v{i}") } }))
-        .collect();
-    let (s, body) = call(
-        api,
-        reqwest::Method::POST,
-        &server.url(&format!("/api/datasets/{id}/items")),
-        Some(json!({ "items": items })),
-    )
-    .await?;
-    ensure!(s == 200 || s == 201, "add items: {s} {body}");
+    // At most 1,000 items per call.
+    for start in (0..n).step_by(1000) {
+        let items: Vec<Value> = (start..n.min(start + 1000))
+            .map(|i| json!({ "variables": { "x": format!("v{i}") } }))
+            .collect();
+        let (s, body) = call(
+            api,
+            reqwest::Method::POST,
+            &server.url(&format!("/api/datasets/{id}/items")),
+            Some(json!({ "items": items })),
+        )
+        .await?;
+        ensure!(s == 200 || s == 201, "add items: {s} {body}");
+    }
     Ok(id)
 }
 
