@@ -10,6 +10,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::keys::KEYS;
 
+mod experiment;
+pub use experiment::{ExperimentCommand, ExperimentRunArgs};
+
 /// `promptrefine --version`: the version, the git revision and the build date.
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -215,49 +218,6 @@ pub struct DatasetExportArgs {
     /// The dataset as it was at this version; default: the current one.
     #[arg(long, value_name = "N")]
     pub version: Option<i64>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ExperimentCommand {
-    /// Start an experiment; with --wait, run it in this process and print
-    /// how it ended (exit 1 unless every cell succeeded).
-    Run(ExperimentRunArgs),
-    /// One line: status, counts and spend.
-    Status {
-        /// The experiment's id.
-        id: String,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct ExperimentRunArgs {
-    /// The prompt: SLUG, SLUG@LABEL or SLUG:VERSION (the default variant).
-    #[arg(long, value_name = "SLUG[@LABEL|:VERSION]")]
-    pub prompt: String,
-    /// The dataset's name, slug or id.
-    #[arg(long, value_name = "NAME")]
-    pub dataset: String,
-    /// The dataset as it was at this version; default: the current one.
-    #[arg(long, value_name = "N")]
-    pub dataset_version: Option<i64>,
-    /// A variant, repeatable: `@LABEL`, `:VERSION`, optionally `/MODEL`
-    /// (e.g. `--variant :6 --variant :7/gpt-4o-mini`).
-    #[arg(long = "variant", value_name = "SPEC")]
-    pub variants: Vec<String>,
-    /// Runs of each item per variant (1–20).
-    #[arg(long, value_name = "N")]
-    pub repeats: Option<i64>,
-    /// Cells in flight at once (1–256, default 8).
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<i64>,
-    /// The most it may spend, in USD; it pauses before crossing it.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<f64>,
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Run it here, with a progress bar, and wait for the end.
-    #[arg(long)]
-    pub wait: bool,
 }
 
 #[derive(Debug, Subcommand)]
