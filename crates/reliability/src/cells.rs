@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::Args;
 use crate::crash::{call, token_client};
-use crate::procs::{self, Server};
+use crate::procs;
 use crate::replicas::{dataset, experiment_runs, start_experiment, wait_progress};
 use crate::report::Row;
 
@@ -25,19 +25,10 @@ const CONCURRENCY: i64 = 16;
 pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Row> {
     let kills = args.kills.unwrap_or(if args.quick { 3 } else { 10 });
     let cells: i64 = if args.quick { 300 } else { 2_000 };
-    let bin = procs::binary()?;
-    let mock = procs::start_mock(&bin).await?;
-    let db = match backend {
-        "sqlite" => promptrefine_testkit::TestDb::sqlite(),
-        _ => promptrefine_testkit::TestDb::postgres()
-            .await
-            .context("PostgreSQL is not reachable")?,
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let mut server = Server::new(bin, db.url().to_string(), mock.base_url.clone());
-    server.start(&http).await?;
+    let setup = procs::Setup::new(backend).await?;
+    let http = &setup.http;
+    let mut server = setup.server();
+    server.start(http).await?;
     let api = token_client(&server).await?;
     let (s, body) = call(
         &api,
@@ -62,7 +53,7 @@ pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Ro
         let wait = rand::rng().random_range(300..1500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         server.kill().await;
-        server.start(&http).await?;
+        server.start(http).await?;
     }
     let progress = wait_progress(&api, &server, &experiment, |p| {
         p["pending"] == 0 && p["running"] == 0

@@ -50,19 +50,10 @@ struct Ledger {
 
 pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Row> {
     let kills = args.kills.unwrap_or(if args.quick { 5 } else { 20 });
-    let bin = procs::binary()?;
-    let mock = procs::start_mock(&bin).await?;
-    let db = match backend {
-        "sqlite" => promptrefine_testkit::TestDb::sqlite(),
-        _ => promptrefine_testkit::TestDb::postgres()
-            .await
-            .context("PostgreSQL is not reachable")?,
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let mut server = Server::new(bin, db.url().to_string(), mock.base_url.clone());
-    let mut max_ready = server.start(&http).await?;
+    let setup = procs::Setup::new(backend).await?;
+    let http = &setup.http;
+    let mut server = setup.server();
+    let mut max_ready = server.start(http).await?;
     let api = token_client(&server).await?;
     let mut prompts = vec![];
     for i in 0..PROMPTS {
@@ -123,7 +114,7 @@ pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Ro
         let t = std::time::Instant::now();
         let _closed = gate.write().await;
         let paused = t.elapsed();
-        let ready = server.start(&http).await?;
+        let ready = server.start(http).await?;
         max_ready = max_ready.max(ready);
         let t = std::time::Instant::now();
         if let Err(e) = verify(&api, &server, &prompts, &*ledger.lock().await).await {

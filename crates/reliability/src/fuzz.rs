@@ -25,12 +25,9 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<Row> {
     let st = which_st().context(format!(
         "schemathesis is not installed: pip install schemathesis=={SCHEMATHESIS_VERSION} hypothesis==6.131.14"
     ))?;
-    let bin = procs::binary()?;
-    let mock = procs::start_mock(&bin).await?;
-    let db = promptrefine_testkit::TestDb::sqlite();
-    let http = reqwest::Client::new();
-    let mut server = Server::new(bin, db.url().to_string(), mock.base_url.clone());
-    server.start(&http).await?;
+    let setup = procs::Setup::new("sqlite").await?;
+    let mut server = setup.server();
+    server.start(&setup.http).await?;
     let api = crate::crash::token_client(&server).await?;
     let token = token_of(&server).await?;
     // Something to find: a prompt with two versions and a label.

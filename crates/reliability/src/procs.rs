@@ -153,3 +153,43 @@ impl Server {
         }
     }
 }
+
+/// What every scenario starts from: the binary, the mock upstream, a fresh
+/// database of the backend and an HTTP client.
+pub(crate) struct Setup {
+    pub bin: PathBuf,
+    pub mock: Mock,
+    pub db: promptrefine_testkit::TestDb,
+    pub http: reqwest::Client,
+}
+
+impl Setup {
+    pub(crate) async fn new(backend: &str) -> anyhow::Result<Setup> {
+        let bin = binary()?;
+        let mock = start_mock(&bin).await?;
+        let db = match backend {
+            "sqlite" => promptrefine_testkit::TestDb::sqlite(),
+            _ => promptrefine_testkit::TestDb::postgres()
+                .await
+                .context("PostgreSQL is not reachable")?,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Setup {
+            bin,
+            mock,
+            db,
+            http,
+        })
+    }
+
+    /// A server (not started) on this database and mock.
+    pub(crate) fn server(&self) -> Server {
+        Server::new(
+            self.bin.clone(),
+            self.db.url().to_string(),
+            self.mock.base_url.clone(),
+        )
+    }
+}

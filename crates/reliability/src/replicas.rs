@@ -36,25 +36,16 @@ const CELLS: i64 = 60;
 const CELL_CONCURRENCY: i64 = 8;
 
 pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<Row> {
-    let bin = procs::binary()?;
-    let mock = procs::start_mock(&bin).await?;
-    let db = match backend {
-        "sqlite" => promptrefine_testkit::TestDb::sqlite(),
-        _ => promptrefine_testkit::TestDb::postgres()
-            .await
-            .context("PostgreSQL is not reachable")?,
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let setup = procs::Setup::new(backend).await?;
+    let http = &setup.http;
     let replica = || {
-        let mut s = Server::new(bin.clone(), db.url().to_string(), mock.base_url.clone());
+        let mut s = setup.server();
         s.env
             .push(("INSTANCE_LEASE_SECS".into(), LEASE_SECS.to_string()));
         s
     };
     let (mut a, mut b) = (replica(), replica());
-    a.start(&http).await?;
+    a.start(http).await?;
     // Tokens live in the database, so one works on both replicas.
     let api = token_client(&a).await?;
     let (s, body) = call(
@@ -77,7 +68,7 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
     // 1. B starts while A runs.
     let on_a = start_run(&api, &a, &prompt);
     let id = running_run(&api, &a, &prompt).await?;
-    b.start(&http).await?;
+    b.start(http).await?;
     let (s, finished) = on_a.await??;
     let status = finished["data"]["status"]
         .as_str()
@@ -121,7 +112,7 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
     };
 
     // 3. A again (a new process on its port takes over at once); cancel via B.
-    a.start(&http).await?;
+    a.start(http).await?;
     let on_a = start_run(&api, &a, &prompt);
     let id = running_run(&api, &a, &prompt).await?;
     let (s, body) = call(
@@ -164,7 +155,7 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
     })
     .await?;
     a.kill().await;
-    a.start(&http).await?;
+    a.start(http).await?;
     let done = wait_progress(&api, &b, &experiment, |p| {
         p["pending"] == 0 && p["running"] == 0
     })
