@@ -45,6 +45,56 @@ impl Cursor {
     }
 }
 
+/// Appends the keyset condition and the order of a newest-first page on
+/// (`time`, `id`) columns, fetching `limit + 1` rows (the extra one only
+/// says whether there is a next page; see [`page_from`]).
+pub(crate) fn push_newest_first<'args, DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'args, DB>,
+    cursor: Option<Cursor>,
+    time: &str,
+    id: &str,
+    limit: usize,
+) where
+    DbTime: 'args + sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    DbUuid: 'args + sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    i64: 'args + sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    if let Some(c) = cursor {
+        qb.push(format!(" and ({time}, {id}) < ("))
+            .push_bind(c.time)
+            .push(", ")
+            .push_bind(c.id())
+            .push(")");
+    }
+    qb.push(format!(" order by {time} desc, {id} desc limit "))
+        .push_bind(limit as i64 + 1);
+}
+
+/// Appends "any of `columns` contains `q`" (case-insensitive, `%` and `_`
+/// taken literally): `ilike` on PostgreSQL, `like` on SQLite (whose LIKE is
+/// case-insensitive for ASCII).
+pub(crate) fn push_contains<'args, DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'args, DB>,
+    pg: bool,
+    columns: &[&str],
+    q: &str,
+) where
+    String: 'args + sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    let pattern = format!("%{}%", crate::prompts::escape_like(&q.to_lowercase()));
+    let like = if pg { "ilike" } else { "like" };
+    qb.push(" and (");
+    for (i, col) in columns.iter().enumerate() {
+        if i > 0 {
+            qb.push(" or ");
+        }
+        qb.push(format!("{col} {like} "))
+            .push_bind(pattern.clone())
+            .push(" escape '\\'");
+    }
+    qb.push(")");
+}
+
 /// Builds a page from `limit + 1` fetched rows: the extra row only says whether
 /// there is a next page.
 pub(crate) fn page_from<T>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> Cursor) -> Page<T> {

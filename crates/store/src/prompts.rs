@@ -6,7 +6,7 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
-use crate::page::{Cursor, Page, page_from};
+use crate::page::{Cursor, Page, page_from, push_contains, push_newest_first};
 use crate::versions::{NewVersion, insert_version};
 use crate::{Store, on_backend};
 
@@ -197,24 +197,9 @@ impl PromptRepo<'_> {
                 qb.push(" and p.type = ").push_bind(t.as_str());
             }
             if let Some(q) = &filter.q {
-                let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
-                // SQLite's LIKE is case-insensitive for ASCII; PostgreSQL needs ILIKE.
-                let like = if pg { "ilike" } else { "like" };
-                qb.push(format!(" and (p.title {like} "))
-                    .push_bind(pattern.clone())
-                    .push(format!(" escape '\\' or p.slug {like} "))
-                    .push_bind(pattern)
-                    .push(" escape '\\')");
+                push_contains(&mut qb, pg, &["p.title", "p.slug"], q);
             }
-            if let Some(c) = cursor {
-                qb.push(" and (p.updated_at, p.id) < (")
-                    .push_bind(c.time)
-                    .push(", ")
-                    .push_bind(c.id())
-                    .push(")");
-            }
-            qb.push(" order by p.updated_at desc, p.id desc limit ")
-                .push_bind(limit as i64 + 1);
+            push_newest_first(&mut qb, cursor, "p.updated_at", "p.id", limit);
             qb.build_query_as().fetch_all(pool).await?
         });
         let prompts = rows.into_iter().map(Prompt::from).collect();

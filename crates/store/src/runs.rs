@@ -11,7 +11,7 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
-use crate::page::{Cursor, Page, page_from};
+use crate::page::{Cursor, Page, page_from, push_newest_first};
 use crate::{Store, on_backend};
 
 const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, variables, input, output, \
@@ -286,15 +286,7 @@ impl RunRepo<'_> {
             if let Some(s) = filter.status {
                 qb.push(" and r.status = ").push_bind(s.as_str());
             }
-            if let Some(c) = cursor {
-                qb.push(" and (r.created_at, r.id) < (")
-                    .push_bind(c.time)
-                    .push(", ")
-                    .push_bind(c.id())
-                    .push(")");
-            }
-            qb.push(" order by r.created_at desc, r.id desc limit ")
-                .push_bind(limit as i64 + 1);
+            push_newest_first(&mut qb, cursor, "r.created_at", "r.id", limit);
             qb.build_query_as().fetch_all(pool).await?
         });
         let runs = rows

@@ -21,7 +21,7 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
-use crate::page::{Cursor, Page, page_from};
+use crate::page::{Cursor, Page, page_from, push_contains, push_newest_first};
 use crate::{Store, on_backend};
 
 pub use items::ItemsAdded;
@@ -188,24 +188,9 @@ impl DatasetRepo<'_> {
                 "select {DATASET_COLUMNS} from datasets d where 1 = 1"
             ));
             if let Some(q) = q {
-                let pattern = format!("%{}%", crate::prompts::escape_like(&q.to_lowercase()));
-                // SQLite's LIKE is case-insensitive for ASCII; PostgreSQL needs ILIKE.
-                let like = if pg { "ilike" } else { "like" };
-                qb.push(format!(" and (d.name {like} "))
-                    .push_bind(pattern.clone())
-                    .push(format!(" escape '\\' or d.slug {like} "))
-                    .push_bind(pattern)
-                    .push(" escape '\\')");
+                push_contains(&mut qb, pg, &["d.name", "d.slug"], q);
             }
-            if let Some(c) = cursor {
-                qb.push(" and (d.updated_at, d.id) < (")
-                    .push_bind(c.time)
-                    .push(", ")
-                    .push_bind(c.id())
-                    .push(")");
-            }
-            qb.push(" order by d.updated_at desc, d.id desc limit ")
-                .push_bind(limit as i64 + 1);
+            push_newest_first(&mut qb, cursor, "d.updated_at", "d.id", limit);
             qb.build_query_as().fetch_all(pool).await?
         });
         let datasets = rows.into_iter().map(Dataset::from).collect();

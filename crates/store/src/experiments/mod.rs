@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
-use crate::page::{Cursor, Page, page_from};
+use crate::page::{Cursor, Page, page_from, push_newest_first};
 use crate::{Store, on_backend};
 
 pub use cells::{CellOutcome, ClaimedCell, Reclaimed};
@@ -253,15 +253,7 @@ impl ExperimentRepo<'_> {
             if let Some(d) = filter.dataset_id {
                 qb.push(" and dataset_id = ").push_bind(DbUuid::from(d));
             }
-            if let Some(c) = cursor {
-                qb.push(" and (created_at, id) < (")
-                    .push_bind(c.time)
-                    .push(", ")
-                    .push_bind(c.id())
-                    .push(")");
-            }
-            qb.push(" order by created_at desc, id desc limit ")
-                .push_bind(limit as i64 + 1);
+            push_newest_first(&mut qb, cursor, "created_at", "id", limit);
             qb.build_query_as().fetch_all(pool).await?
         });
         let items = rows.into_iter().map(Experiment::from).collect();
