@@ -20,7 +20,7 @@ use super::dto::experiments::{
     ResultsPageBody, ResultsQuery, ResumeBody,
 };
 use super::envelope::{Accepted, ApiError, Data, Envelope, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id, parse_json};
+use super::extract::{ApiJson, ApiQuery, parse_id, parse_json, query_id};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
@@ -43,19 +43,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// the experiment).
 pub(super) fn long_running_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(events))
-}
-
-fn optional_id<T: std::str::FromStr>(
-    text: Option<&str>,
-    field: &'static str,
-) -> Result<Option<T>, ApiError> {
-    match text.filter(|t| !t.is_empty()) {
-        None => Ok(None),
-        Some(t) => t
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::invalid(field, "format", format!("{field} is not an id"))),
-    }
 }
 
 /// Starts an experiment: stored with all its cells, run by the engine of
@@ -92,8 +79,8 @@ async fn list(
     let page = state
         .app
         .list_experiments(ListExperiments {
-            prompt_id: optional_id(q.prompt_id.as_deref(), "promptId")?,
-            dataset_id: optional_id(q.dataset_id.as_deref(), "datasetId")?,
+            prompt_id: query_id(q.prompt_id.as_deref(), "promptId")?,
+            dataset_id: query_id(q.dataset_id.as_deref(), "datasetId")?,
             cursor: q.cursor,
             limit: q.limit,
         })

@@ -151,6 +151,18 @@ pub fn parse_id<T: FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::not_found(what))
 }
 
+/// An id given as a query parameter: absent or empty is `None`; anything
+/// that is not an id is a 422 naming the parameter.
+pub fn query_id<T: FromStr>(text: Option<&str>, field: &str) -> Result<Option<T>, ApiError> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(field, "format", format!("{field} is not an id"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorBody, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id};
+use super::extract::{ApiJson, ApiQuery, parse_id, query_id};
 use crate::auth::CurrentUser;
 use crate::middleware::request_id::RequestId;
 use crate::state::AppState;
@@ -220,31 +220,10 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Data<RunPage>, ApiError> {
-    let prompt_id: PromptId = match q.prompt_id.as_deref().filter(|p| !p.is_empty()) {
-        None => {
-            return Err(ApiError::invalid(
-                "promptId",
-                "required",
-                "promptId is required",
-            ));
-        }
-        Some(p) => p
-            .parse()
-            .map_err(|_| ApiError::invalid("promptId", "format", "promptId is not an id"))?,
-    };
-    let version_id = match q.version_id.as_deref().filter(|v| !v.is_empty()) {
-        None => None,
-        Some(v) => Some(
-            v.parse()
-                .map_err(|_| ApiError::invalid("versionId", "format", "versionId is not an id"))?,
-        ),
-    };
-    let experiment_id = match q.experiment_id.as_deref().filter(|v| !v.is_empty()) {
-        None => None,
-        Some(v) => Some(v.parse().map_err(|_| {
-            ApiError::invalid("experimentId", "format", "experimentId is not an id")
-        })?),
-    };
+    let prompt_id: PromptId = query_id(q.prompt_id.as_deref(), "promptId")?
+        .ok_or_else(|| ApiError::invalid("promptId", "required", "promptId is required"))?;
+    let version_id = query_id(q.version_id.as_deref(), "versionId")?;
+    let experiment_id = query_id(q.experiment_id.as_deref(), "experimentId")?;
     let filters = ListRuns {
         version_id,
         experiment_id,
