@@ -22,9 +22,11 @@ use crate::procs::{self, ServerSpec};
 use crate::report::{Row, Verdict};
 use crate::workloads::{Ctx, fmt_ms};
 
-/// What the mock takes per call (`mock-stream-1x50ms`).
+/// What the mock takes per call: the engine streams, and the mock sleeps
+/// between pieces only, so two tokens 50 ms apart are one 50 ms wait
+/// (`mock-stream-1x50ms` streams at once; non-streamed it waits 2 × 50 ms).
 const CALL_MS: f64 = 50.0;
-const MODEL: &str = "mock-stream-1x50ms";
+const MODEL: &str = "mock-stream-2x50ms";
 /// The engine's own cap per process (`EXPERIMENTS_MAX_IN_FLIGHT`).
 pub(crate) const PER_PROCESS: usize = 64;
 
@@ -191,10 +193,11 @@ fn p50(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The mock alone: p50 of `MODEL` at c=1 (what a cell's call costs), and its
+/// The mock alone, streamed as the engine asks: p50 of `MODEL` at c=1 (what a cell's call costs), and its
 /// throughput at `conc` (it must not be the limit of E2).
 async fn mock_alone(ctx: &Ctx<'_>, mock_base: &str, conc: usize) -> (load::Stats, load::Stats) {
-    let body = json!({ "model": MODEL, "messages": [{ "role": "user", "content": "number 1?" }] });
+    let body = json!({ "model": MODEL, "stream": true,
+                       "messages": [{ "role": "user", "content": "number 1?" }] });
     let url = format!("{mock_base}/chat/completions");
     let ok: fn(StatusCode, &[u8]) -> bool = |s, b| s == StatusCode::OK && !b.is_empty();
     let one = load::drive(
