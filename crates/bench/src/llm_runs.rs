@@ -31,7 +31,7 @@ fn run_ok(stream: bool, status: StatusCode, body: &[u8]) -> bool {
     }
 }
 
-fn post(
+pub(crate) fn post(
     http: &reqwest::Client,
     url: String,
     auth: Option<reqwest::header::HeaderValue>,

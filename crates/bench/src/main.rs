@@ -2,7 +2,7 @@
 //! measured in the same run, and writes the table to `docs/benchmarks.md`.
 //!
 //! ```text
-//! cargo run --release -p promptrefine-bench -- [--db sqlite|postgres|both] [--quick] [--out FILE]
+//! cargo run --release -p promptrefine-bench -- [--db sqlite|postgres|both] [--quick] [--experiments-only] [--out FILE]
 //! ```
 //!
 //! It finds (or builds) `promptrefine` next to its own executable, starts the
@@ -12,6 +12,7 @@
 
 mod baseline;
 mod datasets;
+mod experiments;
 mod llm_runs;
 mod load;
 mod pages;
@@ -50,6 +51,9 @@ struct Args {
     /// Tiny sizes, for the CI smoke test: proves every row runs, measures nothing useful.
     #[arg(long, conflicts_with = "quick")]
     smoke: bool,
+    /// Only the experiment rows (E1, and E2 on PostgreSQL): no seeding, no B rows.
+    #[arg(long)]
+    experiments_only: bool,
     /// Where to write the table (between the bench markers).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -107,7 +111,8 @@ async fn bench(args: Args) -> Result<()> {
     } else {
         Mode::Full
     };
-    let plan = Plan::new(mode);
+    let mut plan = Plan::new(mode);
+    plan.experiments_only = args.experiments_only;
     let bin = procs::server_binary(args.server_bin.as_deref())?;
     let out = args
         .out
@@ -130,7 +135,7 @@ async fn bench(args: Args) -> Result<()> {
             Err(e) => {
                 eprintln!("bench: {db}: {e:#}");
                 rows.push(Row::failed(
-                    "B0–B9",
+                    "B0–E2",
                     "every workload",
                     db,
                     &format!("{e:#}"),

@@ -37,6 +37,10 @@ pub(crate) struct Plan {
     pub b7_interval_ms: u32,
     /// Rows of B10's CSV import.
     pub dataset_rows: usize,
+    /// Cells of E1's and E2's experiment (items × 1 variant × 1 repeat).
+    pub exp_cells: usize,
+    /// `--experiments-only`: no seeding, no B rows; E1 (and E2) alone.
+    pub experiments_only: bool,
 }
 
 impl Plan {
@@ -55,6 +59,8 @@ impl Plan {
                 b7_tokens: 200,
                 b7_interval_ms: 50,
                 dataset_rows: 100_000,
+                exp_cells: 10_000,
+                experiments_only: false,
             },
             Mode::Quick => Plan {
                 mode,
@@ -68,6 +74,8 @@ impl Plan {
                 b7_tokens: 40,
                 b7_interval_ms: 50,
                 dataset_rows: 100_000,
+                exp_cells: 2_000,
+                experiments_only: false,
             },
             Mode::Smoke => Plan {
                 mode,
@@ -81,6 +89,8 @@ impl Plan {
                 b7_tokens: 5,
                 b7_interval_ms: 10,
                 dataset_rows: 1_000,
+                exp_cells: 64,
+                experiments_only: false,
             },
         }
     }

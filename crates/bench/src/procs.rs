@@ -84,6 +84,8 @@ pub(crate) struct ServerSpec {
     /// Working folder: empty, so no `.env` or `promptrefine.toml` is read.
     pub workdir: PathBuf,
     pub runs_max_in_flight: usize,
+    /// `EXPERIMENTS_MAX_IN_FLIGHT`: the experiment engine's own cap.
+    pub experiments_max_in_flight: usize,
 }
 
 /// Starts `promptrefine serve` and waits for `/readyz`; returns the process
@@ -106,6 +108,10 @@ pub(crate) async fn start_server(
         .env("OPENAI_API_KEY", "sk-bench")
         .env("OPENAI_MODELS", "mock-echo")
         .env("RUNS_MAX_IN_FLIGHT", spec.runs_max_in_flight.to_string())
+        .env(
+            "EXPERIMENTS_MAX_IN_FLIGHT",
+            spec.experiments_max_in_flight.to_string(),
+        )
         .env("LLM_MAX_RETRIES", "0")
         .env("LOG_LEVEL", "warn")
         .env("LOG_FORMAT", "pretty")

@@ -1,5 +1,5 @@
 //! One database's run: create a scratch database, seed it, start the real
-//! server on it, run B0–B10 in order, and clean up whatever happens.
+//! server on it, run B0–B10 and E1 (E2 on PostgreSQL) in order, and clean up whatever happens.
 
 use std::path::Path;
 use std::time::Duration;
@@ -130,20 +130,26 @@ async fn run_on(
 ) -> Result<Vec<Row>> {
     let store = seed::open(url).await?;
     let t = std::time::Instant::now();
-    let seeded = seed_all(plan, &store).await?;
-    eprintln!(
-        "bench: {kind}: seeded {} + {} runs and {} prompts in {:.1} s",
-        size(plan.runs_small),
-        size(plan.runs_large),
-        size(plan.prompts_small),
-        t.elapsed().as_secs_f64()
-    );
+    let seeded = if plan.experiments_only {
+        None
+    } else {
+        let seeded = seed_all(plan, &store).await?;
+        eprintln!(
+            "bench: {kind}: seeded {} + {} runs and {} prompts in {:.1} s",
+            size(plan.runs_small),
+            size(plan.runs_large),
+            size(plan.prompts_small),
+            t.elapsed().as_secs_f64()
+        );
+        Some(seeded)
+    };
     let spec = ServerSpec {
         bin: bin.to_path_buf(),
         database_url: url.to_owned(),
         mock_base: mock_base.to_owned(),
         workdir: workdir.to_path_buf(),
         runs_max_in_flight: plan.b7_runs + 64,
+        experiments_max_in_flight: crate::experiments::PER_PROCESS,
     };
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -161,25 +167,43 @@ async fn run_on(
     let pid = server.pid();
     eprintln!("bench: {kind}: server pid {pid} at {}", server.base);
     let mut rows = Vec::new();
-    let r = reads::b0_b1_b2(&ctx, &seeded, &mut rows).await;
-    failed(&mut rows, r, "B1", "B0–B2 reads", kind);
-    let r = writes::b3_b4(&ctx, &seeded, &mut rows).await;
-    failed(&mut rows, r, "B3", "B3–B4 saves", kind);
-    let r = reads::b5(&ctx, &seeded, &mut rows).await;
-    failed(&mut rows, r, "B5", "B5 lists", kind);
-    let r = crate::pages::b9(&ctx, &seeded, &mut rows).await;
-    failed(&mut rows, r, "B9", "B9 pages", kind);
-    let r = crate::datasets::b10(&ctx, &mut rows).await;
-    failed(&mut rows, r, "B10", "B10 dataset import", kind);
-    let r = llm_runs::b6(&ctx, mock_base, &seeded, &mut rows).await;
-    failed(&mut rows, r, "B6", "B6 run overhead", kind);
-    let r = llm_runs::b7(&ctx, pid, &seeded, &mut rows).await;
-    failed(&mut rows, r, "B7", "B7 concurrent streams", kind);
+    if let Some(seeded) = &seeded {
+        b_rows(&ctx, seeded, mock_base, pid, &mut rows).await;
+    }
+    match crate::experiments::e1(&ctx, mock_base, pid, &mut rows).await {
+        Ok(one) if kind == "postgres" => {
+            let r = crate::experiments::e2(&ctx, &spec, mock_base, &one, &mut rows).await;
+            failed(&mut rows, r, "E2", "E2 two replicas", kind);
+        }
+        Ok(_) => {}
+        Err(e) => failed(&mut rows, Err(e), "E1", "E1 experiment", kind),
+    }
     server.stop().await;
-    let r = b8(&ctx, &spec, &mut rows).await;
-    failed(&mut rows, r, "B8", "B8 process figures", kind);
+    if seeded.is_some() {
+        let r = b8(&ctx, &spec, &mut rows).await;
+        failed(&mut rows, r, "B8", "B8 process figures", kind);
+    }
     ctx.store.close().await;
     Ok(rows)
+}
+
+/// B0–B7 on the running server (B8 restarts it, after E1/E2).
+async fn b_rows(ctx: &Ctx<'_>, seeded: &Seeded, mock_base: &str, pid: u32, rows: &mut Vec<Row>) {
+    let kind = ctx.db;
+    let r = reads::b0_b1_b2(ctx, seeded, rows).await;
+    failed(rows, r, "B1", "B0–B2 reads", kind);
+    let r = writes::b3_b4(ctx, seeded, rows).await;
+    failed(rows, r, "B3", "B3–B4 saves", kind);
+    let r = reads::b5(ctx, seeded, rows).await;
+    failed(rows, r, "B5", "B5 lists", kind);
+    let r = crate::pages::b9(ctx, seeded, rows).await;
+    failed(rows, r, "B9", "B9 pages", kind);
+    let r = crate::datasets::b10(ctx, rows).await;
+    failed(rows, r, "B10", "B10 dataset import", kind);
+    let r = llm_runs::b6(ctx, mock_base, seeded, rows).await;
+    failed(rows, r, "B6", "B6 run overhead", kind);
+    let r = llm_runs::b7(ctx, pid, seeded, rows).await;
+    failed(rows, r, "B7", "B7 concurrent streams", kind);
 }
 
 fn failed(rows: &mut Vec<Row>, r: Result<()>, id: &'static str, what: &str, db: &'static str) {

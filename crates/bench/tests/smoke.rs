@@ -60,7 +60,10 @@ fn the_smoke_run_writes_a_table_with_every_row() {
 
     let table = std::fs::read_to_string(&out).unwrap();
     assert!(table.contains("<!-- bench:begin -->") && table.contains("<!-- bench:end -->"));
-    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| B")).collect();
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| B") || l.starts_with("| E"))
+        .collect();
     for (id, count) in [
         ("B0", 2),
         ("B1", 2),
@@ -73,6 +76,8 @@ fn the_smoke_run_writes_a_table_with_every_row() {
         ("B8", 3),
         ("B9", 3),
         ("B10", 1),
+        ("E1", 3),
+        ("E2", 0),
     ] {
         let found = rows
             .iter()
@@ -97,5 +102,55 @@ fn the_smoke_run_writes_a_table_with_every_row() {
     assert!(
         b7.contains("8/8 streams complete, 8 stored succeeded"),
         "{b7}"
+    );
+    let e1 = rows.iter().find(|r| r.starts_with("| E1 |")).unwrap();
+    assert!(e1.contains("64/64 succeeded (succeeded)"), "{e1}");
+}
+
+/// E2 runs on PostgreSQL only: the smoke run on it, when it is reachable
+/// (the testkit's `PROMPTREFINE_TEST_DATABASE_URL` or its default), else skipped.
+#[test]
+fn the_smoke_run_on_postgres_has_the_two_replica_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("benchmarks.md");
+    let output = Command::new(BENCH)
+        .args(["--smoke", "--db", "postgres", "--out"])
+        .arg(&out)
+        .arg("--server-bin")
+        .arg(server_binary())
+        .output()
+        .expect("run the bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the bench failed:\n{stderr}");
+    let table = std::fs::read_to_string(&out).unwrap();
+    if table.contains("| every workload | postgres |") {
+        eprintln!("skipped: no PostgreSQL for the bench:\n{table}");
+        return;
+    }
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| E")).collect();
+    for (id, count) in [("E1", 3), ("E2", 3)] {
+        let found = rows
+            .iter()
+            .filter(|r| r.starts_with(&format!("| {id} |")))
+            .count();
+        assert_eq!(found, count, "rows of {id} in:\n{table}\n{stderr}");
+    }
+    for row in table
+        .lines()
+        .filter(|l| l.starts_with("| B") || l.starts_with("| E"))
+    {
+        assert!(
+            !row.contains("not measured"),
+            "a workload failed: {row}\n{stderr}"
+        );
+    }
+    // Functional, not timing: every cell once across the two servers.
+    let once = rows
+        .iter()
+        .find(|r| r.contains("no cell ran twice"))
+        .unwrap();
+    assert!(
+        once.contains("64 runs listed, 64/64 cells succeeded, 0 cells twice"),
+        "{once}"
     );
 }
