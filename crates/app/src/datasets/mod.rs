@@ -185,8 +185,8 @@ impl App {
         }
     }
 
-    /// Deletes the dataset and all its items. Nothing references a dataset
-    /// yet; once experiments do, refuse (409) while one pins this dataset.
+    /// Deletes the dataset and all its items. Experiments that ran on it keep
+    /// the items they pinned, so they still show their results.
     pub async fn delete_dataset(&self, id: DatasetId) -> Result<()> {
         self.store
             .datasets()

@@ -226,8 +226,8 @@ impl DatasetRepo<'_> {
     }
 
     /// Deletes the dataset and every revision of its items (cascade, one
-    /// statement). Experiments will reference datasets: when they do, this
-    /// is where a dataset in use must be refused (409) instead.
+    /// statement). Experiments keep their own copy of the items they pinned
+    /// (`experiment_items`), so deleting a dataset never changes one.
     pub async fn delete(&self, id: DatasetId) -> Result<()> {
         on_backend!(self.store, write, |pool, _pg| {
             let done = sqlx::query("delete from datasets where id = $1")
