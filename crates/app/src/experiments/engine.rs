@@ -95,13 +95,18 @@ impl App {
                 match self.claim(free).await {
                     Ok(cells) => {
                         for cell in cells {
+                            // A claimed cell that cannot start here goes back at
+                            // once: left `running`, it would wait for this
+                            // process's lease to end.
                             let Ok(permit) = cap.clone().try_acquire_owned() else {
-                                break;
+                                self.put_back(&cell).await;
+                                continue;
                             };
                             let Some(experiment) = self
                                 .experiment_for(&mut experiments, cell.experiment_id)
                                 .await
                             else {
+                                self.put_back(&cell).await;
                                 continue;
                             };
                             in_flight
@@ -147,6 +152,23 @@ impl App {
             return Ok(vec![]);
         }
         self.store.experiments().claim(self.instance, max).await
+    }
+
+    /// Returns a claimed cell to `pending` without an attempt's outcome.
+    async fn put_back(&self, cell: &ClaimedCell) {
+        let back = CellOutcome {
+            status: CellStatus::Pending,
+            run_id: None,
+            cost_micro_usd: None,
+        };
+        if let Err(e) = self
+            .store
+            .experiments()
+            .finish_cell(cell.id, self.instance, back)
+            .await
+        {
+            tracing::warn!(error = %e, cell = %cell.id, "cannot put a cell back; it is taken back when this lease ends");
+        }
     }
 
     async fn experiment_for(
