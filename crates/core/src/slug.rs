@@ -106,6 +106,27 @@ pub fn slugify(title: &str) -> String {
     }
 }
 
+/// The slugs to offer, in order, when `base` may be taken: `base`, then
+/// `base-2` … `base-999` (cut so each stays a valid slug). Prompts and
+/// datasets take the first their table does not hold, else
+/// [`with_random_suffix`].
+pub fn candidates(base: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(base.to_string()).chain((2..1000).map(move |n| {
+        let suffix = format!("-{n}");
+        let keep = base.len().min(SLUG_MAX_CHARS - suffix.len());
+        format!("{}{suffix}", base[..keep].trim_end_matches('-'))
+    }))
+}
+
+/// `base` (cut to 60) with a random suffix: when every [`candidates`] slug is taken.
+pub fn with_random_suffix(base: &str) -> String {
+    format!(
+        "{}-{}",
+        &base[..base.len().min(60)],
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
 /// Whether `s` is a valid slug: 1–100 characters of `a`–`z`, `0`–`9` and `-`,
 /// not starting or ending with `-`.
 pub fn is_valid_slug(s: &str) -> bool {
@@ -120,6 +141,18 @@ pub fn is_valid_slug(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_count_up_and_stay_valid_slugs() {
+        let first: Vec<String> = candidates("report").take(3).collect();
+        assert_eq!(first, ["report", "report-2", "report-3"]);
+        assert_eq!(candidates("report").count(), 999);
+        let long = "a".repeat(SLUG_MAX_CHARS);
+        for c in candidates(&long) {
+            assert!(is_valid_slug(&c), "{c}");
+        }
+        assert!(is_valid_slug(&with_random_suffix(&long)));
+    }
 
     #[test]
     fn punctuation_and_spaces_become_single_dashes() {

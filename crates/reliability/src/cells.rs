@@ -8,14 +8,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
 use rand::Rng;
-use serde_json::json;
 
 use crate::Args;
-use crate::crash::{call, token_client};
+use crate::api::{
+    create_prompt, dataset, experiment_runs, get, start_experiment, token_client, wait_progress,
+};
 use crate::procs;
-use crate::replicas::{dataset, experiment_runs, start_experiment, wait_progress};
 use crate::report::Row;
 
 /// 100 ms per call.
@@ -30,21 +29,7 @@ pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Ro
     let mut server = setup.server();
     server.start(http).await?;
     let api = token_client(&server).await?;
-    let (s, body) = call(
-        &api,
-        reqwest::Method::POST,
-        &server.url("/api/prompts"),
-        Some(
-            json!({ "title": "Killed", "type": "text", "content": "cell {{x}}",
-                      "settings": { "model": MODEL } }),
-        ),
-    )
-    .await?;
-    ensure!(s == 201, "create prompt: {s} {body}");
-    let prompt = body["data"]["id"]
-        .as_str()
-        .context("prompt id")?
-        .to_string();
+    let prompt = create_prompt(&api, &server, "Killed", "cell {{x}}", MODEL).await?;
     let dataset = dataset(&api, &server, "killed", cells).await?;
     let experiment = start_experiment(&api, &server, &prompt, &dataset, CONCURRENCY).await?;
 
@@ -59,13 +44,7 @@ pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Ro
         p["pending"] == 0 && p["running"] == 0
     })
     .await?;
-    let (_, e) = call(
-        &api,
-        reqwest::Method::GET,
-        &server.url(&format!("/api/experiments/{experiment}")),
-        None,
-    )
-    .await?;
+    let e = get(&api, &server, &format!("/api/experiments/{experiment}")).await?;
     if e["data"]["status"] != "succeeded" || progress["succeeded"] != cells {
         failures.push(format!("ended {} with {progress}", e["data"]["status"]));
     }

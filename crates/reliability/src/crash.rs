@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{Mutex, RwLock};
 
 use crate::Args;
-use crate::procs::{self, ADMIN_EMAIL, ADMIN_PASSWORD, Server};
+use crate::api::{all_pages, call, create_prompt, token_client};
+use crate::procs::{self, Server};
 use crate::report::Row;
 
 const PROMPTS: usize = 3;
@@ -57,18 +58,16 @@ pub(crate) async fn run(args: &Args, backend: &'static str) -> anyhow::Result<Ro
     let api = token_client(&server).await?;
     let mut prompts = vec![];
     for i in 0..PROMPTS {
-        let (s, body) = call(
-            &api,
-            reqwest::Method::POST,
-            &server.url("/api/prompts"),
-            Some(
-                json!({ "title": format!("Crash {i}"), "type": "text", "content": "v1 {{x}}",
-                         "settings": { "model": "mock-slow" } }),
-            ),
-        )
-        .await?;
-        ensure!(s == 201, "create prompt: {s} {body}");
-        prompts.push(body["data"]["id"].as_str().unwrap().to_string());
+        prompts.push(
+            create_prompt(
+                &api,
+                &server,
+                &format!("Crash {i}"),
+                "v1 {{x}}",
+                "mock-slow",
+            )
+            .await?,
+        );
     }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     for (i, p) in prompts.iter().enumerate() {
@@ -283,21 +282,8 @@ async fn verify(
     for p in prompts {
         // Gapless numbers: every page of the version list.
         let mut numbers = vec![];
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = server.url(&format!("/api/prompts/{p}/versions?limit=100"));
-            if let Some(c) = &cursor {
-                url.push_str(&format!("&cursor={c}"));
-            }
-            let (s, body) = call(api, reqwest::Method::GET, &url, None).await?;
-            ensure!(s == 200, "list versions: {s} {body}");
-            for v in body["data"]["items"].as_array().context("items")? {
-                numbers.push(v["version"].as_i64().context("version")?);
-            }
-            match body["data"]["nextCursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => break,
-            }
+        for v in all_pages(api, server, &format!("/api/prompts/{p}/versions?")).await? {
+            numbers.push(v["version"].as_i64().context("version")?);
         }
         numbers.sort();
         let expected: Vec<i64> = (1..=numbers.len() as i64).collect();
@@ -388,51 +374,6 @@ async fn verify(
         }
     }
     Ok(interrupted)
-}
-
-pub(crate) async fn call(
-    api: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(u16, Value)> {
-    let mut req = api.request(method, url);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await?;
-    let status = res.status().as_u16();
-    Ok((status, res.json().await.unwrap_or(Value::Null)))
-}
-
-/// Signs in and makes an API token; returns a client that sends it.
-pub(crate) async fn token_client(server: &Server) -> anyhow::Result<reqwest::Client> {
-    let browser = reqwest::Client::builder().cookie_store(true).build()?;
-    let origin = server.url("");
-    let res = browser
-        .post(server.url("/api/auth/login"))
-        .header("origin", &origin)
-        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .send()
-        .await?;
-    ensure!(res.status() == 200, "login: {}", res.status());
-    let res = browser
-        .post(server.url("/api/tokens"))
-        .header("origin", &origin)
-        .json(&json!({ "name": "reliability" }))
-        .send()
-        .await?;
-    let body: Value = res.json().await?;
-    let token = body["data"]["token"]
-        .as_str()
-        .context("no token")?
-        .to_string();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
-        .timeout(Duration::from_secs(30))
-        .build()?)
 }
 
 /// Restarts the local PostgreSQL cluster (`pg_ctlcluster VERSION NAME restart`).

@@ -12,11 +12,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use serde_json::json;
+use anyhow::Context;
 
 use crate::Args;
-use crate::procs::{self, Server};
+use crate::procs;
 use crate::report::Row;
 
 pub(crate) const SCHEMATHESIS_VERSION: &str = "3.39.16";
@@ -28,13 +27,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<Row> {
     let setup = procs::Setup::new("sqlite").await?;
     let mut server = setup.server();
     server.start(&setup.http).await?;
-    let api = crate::crash::token_client(&server).await?;
-    let token = token_of(&server).await?;
+    let api = crate::api::token_client(&server).await?;
+    let token = crate::api::token(&server, "schemathesis").await?;
     // Something to find: a prompt with two versions and a label.
-    let res = api.post(server.url("/api/prompts"))
-        .json(&json!({ "title": "Fuzzed", "type": "text", "content": "Hi {{name}}", "settings": { "model": "mock-echo" } }))
-        .send().await?;
-    anyhow::ensure!(res.status() == 201, "seed prompt: {}", res.status());
+    crate::api::create_prompt(&api, &server, "Fuzzed", "Hi {{name}}", "mock-echo").await?;
 
     let (examples, limit) = if args.quick { (10, 60) } else { (50, 300) };
     let mut cmd = tokio::process::Command::new(st);
@@ -143,27 +139,4 @@ fn which_st() -> Option<String> {
         .map(|d| d.join("st"))
         .find(|p| p.is_file())
         .map(|p| p.display().to_string())
-}
-
-async fn token_of(server: &Server) -> anyhow::Result<String> {
-    let browser = reqwest::Client::builder().cookie_store(true).build()?;
-    let origin = server.url("");
-    browser
-        .post(server.url("/api/auth/login"))
-        .header("origin", &origin)
-        .json(&json!({ "email": procs::ADMIN_EMAIL, "password": procs::ADMIN_PASSWORD }))
-        .send()
-        .await?;
-    let body: serde_json::Value = browser
-        .post(server.url("/api/tokens"))
-        .header("origin", &origin)
-        .json(&json!({ "name": "schemathesis" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    match body["data"]["token"].as_str() {
-        Some(t) => Ok(t.to_string()),
-        None => bail!("no token: {body}"),
-    }
 }

@@ -13,6 +13,7 @@
 //! `promptrefine mock-llm`), found next to this executable under `target/`,
 //! so what is tested is what ships, not a test harness.
 
+mod api;
 mod cells;
 mod crash;
 mod fuzz;

@@ -17,11 +17,14 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use serde_json::{Value, json};
 
 use crate::Args;
-use crate::crash::{call, token_client};
+use crate::api::{
+    call, create_prompt, dataset, experiment_runs, get, start_experiment, token_client,
+    wait_progress,
+};
 use crate::procs::{self, Server};
 use crate::report::Row;
 
@@ -48,21 +51,7 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
     a.start(http).await?;
     // Tokens live in the database, so one works on both replicas.
     let api = token_client(&a).await?;
-    let (s, body) = call(
-        &api,
-        reqwest::Method::POST,
-        &a.url("/api/prompts"),
-        Some(
-            json!({ "title": "Replicas", "type": "text", "content": "hello {{x}}",
-                      "settings": { "model": SLOW_MODEL } }),
-        ),
-    )
-    .await?;
-    ensure!(s == 201, "create prompt: {s} {body}");
-    let prompt = body["data"]["id"]
-        .as_str()
-        .context("prompt id")?
-        .to_string();
+    let prompt = create_prompt(&api, &a, "Replicas", "hello {{x}}", SLOW_MODEL).await?;
     let mut failures = vec![];
 
     // 1. B starts while A runs.
@@ -133,21 +122,7 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
     }
 
     // 4. An experiment on both replicas; A is killed halfway and comes back.
-    let (s, body) = call(
-        &api,
-        reqwest::Method::POST,
-        &b.url("/api/prompts"),
-        Some(
-            json!({ "title": "Cells", "type": "text", "content": "cell {{x}}",
-                      "settings": { "model": CELL_MODEL } }),
-        ),
-    )
-    .await?;
-    ensure!(s == 201, "create prompt: {s} {body}");
-    let cells_prompt = body["data"]["id"]
-        .as_str()
-        .context("prompt id")?
-        .to_string();
+    let cells_prompt = create_prompt(&api, &b, "Cells", "cell {{x}}", CELL_MODEL).await?;
     let dataset = dataset(&api, &b, "replicas", CELLS).await?;
     let experiment = start_experiment(&api, &b, &cells_prompt, &dataset, CELL_CONCURRENCY).await?;
     wait_progress(&api, &b, &experiment, |p| {
@@ -160,14 +135,7 @@ pub(crate) async fn run(_args: &Args, backend: &'static str) -> anyhow::Result<R
         p["pending"] == 0 && p["running"] == 0
     })
     .await?;
-    let (s, e) = call(
-        &api,
-        reqwest::Method::GET,
-        &b.url(&format!("/api/experiments/{experiment}")),
-        None,
-    )
-    .await?;
-    ensure!(s == 200, "get experiment: {s} {e}");
+    let e = get(&api, &b, &format!("/api/experiments/{experiment}")).await?;
     if e["data"]["status"] != "succeeded" || done["succeeded"] != CELLS {
         failures.push(format!(
             "the experiment across a kill ended {}: {done}",
@@ -288,127 +256,6 @@ async fn running_run(
 }
 
 async fn run_status(api: &reqwest::Client, server: &Server, id: &str) -> anyhow::Result<String> {
-    let (s, body) = call(
-        api,
-        reqwest::Method::GET,
-        &server.url(&format!("/api/test-runs/{id}")),
-        None,
-    )
-    .await?;
-    ensure!(s == 200, "get run {id}: {s} {body}");
+    let body = get(api, server, &format!("/api/test-runs/{id}")).await?;
     Ok(body["data"]["status"].as_str().unwrap_or("?").to_string())
-}
-
-/// A dataset of `n` items (variable `x`) made through `server`; its id.
-pub(crate) async fn dataset(
-    api: &reqwest::Client,
-    server: &Server,
-    name: &str,
-    n: i64,
-) -> anyhow::Result<String> {
-    let (s, body) = call(
-        api,
-        reqwest::Method::POST,
-        &server.url("/api/datasets"),
-        Some(json!({ "name": name })),
-    )
-    .await?;
-    ensure!(s == 201, "create dataset: {s} {body}");
-    let id = body["data"]["id"]
-        .as_str()
-        .context("dataset id")?
-        .to_string();
-    // At most 1,000 items per call.
-    for start in (0..n).step_by(1000) {
-        let items: Vec<Value> = (start..n.min(start + 1000))
-            .map(|i| json!({ "variables": { "x": format!("v{i}") } }))
-            .collect();
-        let (s, body) = call(
-            api,
-            reqwest::Method::POST,
-            &server.url(&format!("/api/datasets/{id}/items")),
-            Some(json!({ "items": items })),
-        )
-        .await?;
-        ensure!(s == 200 || s == 201, "add items: {s} {body}");
-    }
-    Ok(id)
-}
-
-pub(crate) async fn start_experiment(
-    api: &reqwest::Client,
-    server: &Server,
-    prompt: &str,
-    dataset: &str,
-    concurrency: i64,
-) -> anyhow::Result<String> {
-    let (s, body) = call(
-        api,
-        reqwest::Method::POST,
-        &server.url("/api/experiments"),
-        Some(json!({ "promptId": prompt, "datasetId": dataset, "concurrency": concurrency })),
-    )
-    .await?;
-    ensure!(s == 202, "start experiment: {s} {body}");
-    Ok(body["data"]["id"]
-        .as_str()
-        .context("experiment id")?
-        .to_string())
-}
-
-/// Polls the experiment's progress until `done` holds (60 s at most); the progress.
-pub(crate) async fn wait_progress(
-    api: &reqwest::Client,
-    server: &Server,
-    id: &str,
-    done: impl Fn(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let t = Instant::now();
-    loop {
-        let (s, body) = call(
-            api,
-            reqwest::Method::GET,
-            &server.url(&format!("/api/experiments/{id}")),
-            None,
-        )
-        .await?;
-        ensure!(s == 200, "get experiment: {s} {body}");
-        let progress = body["data"]["progress"].clone();
-        if done(&progress) {
-            return Ok(progress);
-        }
-        ensure!(
-            t.elapsed() < Duration::from_secs(60),
-            "experiment {id} stuck at {progress}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Every run of the experiment (the run history filter), all pages.
-pub(crate) async fn experiment_runs(
-    api: &reqwest::Client,
-    server: &Server,
-    prompt: &str,
-    experiment: &str,
-) -> anyhow::Result<Vec<Value>> {
-    let mut all = vec![];
-    let mut cursor = String::new();
-    loop {
-        let url = server.url(&format!(
-            "/api/test-runs?promptId={prompt}&experimentId={experiment}&limit=100&cursor={cursor}"
-        ));
-        let (s, page) = call(api, reqwest::Method::GET, &url, None).await?;
-        ensure!(s == 200, "list runs: {s} {page}");
-        all.extend(
-            page["data"]["items"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
-        );
-        match page["data"]["nextCursor"].as_str() {
-            Some(c) => cursor = c.to_string(),
-            None => return Ok(all),
-        }
-    }
 }

@@ -80,22 +80,12 @@ impl App {
 
     /// `base`, or `base-2`, `base-3` … whichever no dataset has.
     async fn free_dataset_slug(&self, base: &str) -> Result<String> {
-        let mut candidate = base.to_string();
-        for n in 2..1000 {
+        for candidate in slug::candidates(base) {
             if !self.store.datasets().slug_exists(&candidate).await? {
                 return Ok(candidate);
             }
-            let suffix = format!("-{n}");
-            let keep = base
-                .len()
-                .min(promptrefine_core::validate::limits::SLUG_MAX_CHARS - suffix.len());
-            candidate = format!("{}{suffix}", base[..keep].trim_end_matches('-'));
         }
-        Ok(format!(
-            "{}-{}",
-            &base[..base.len().min(60)],
-            DatasetId::new().0.simple()
-        ))
+        Ok(slug::with_random_suffix(base))
     }
 
     pub async fn list_datasets(&self, q: ListDatasets) -> Result<Page<Dataset>> {

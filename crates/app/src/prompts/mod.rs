@@ -14,7 +14,7 @@ pub mod versions;
 use promptrefine_core::validate::{AllValid, Rule, Violations, prompt_filter};
 use promptrefine_core::{
     Content, Label, ModelSettings, Prompt, PromptId, PromptType, Slug, Tags, Title, UserId,
-    Version, VersionId, slug,
+    Version, slug,
 };
 use promptrefine_store::{
     Constraint, Cursor, NewPrompt, Page, PromptFilter, PromptPatch, StoreError,
@@ -145,25 +145,16 @@ impl App {
     }
 
     /// `base`, or `base-2`, `base-3` … whichever is free (and not reserved).
+    /// `base`, or `base-2`, `base-3` … whichever no prompt has and no route reserves.
     async fn free_slug(&self, base: &str) -> Result<String> {
-        let mut candidate = base.to_string();
-        for n in 2..1000 {
+        for candidate in slug::candidates(base) {
             if !slug::RESERVED_SLUGS.contains(&candidate.as_str())
                 && !self.store.prompts().slug_exists(&candidate).await?
             {
                 return Ok(candidate);
             }
-            let suffix = format!("-{n}");
-            let keep = base
-                .len()
-                .min(promptrefine_core::validate::limits::SLUG_MAX_CHARS - suffix.len());
-            candidate = format!("{}{suffix}", base[..keep].trim_end_matches('-'));
         }
-        Ok(format!(
-            "{}-{}",
-            &base[..base.len().min(60)],
-            VersionId::new().0.simple()
-        ))
+        Ok(slug::with_random_suffix(base))
     }
 
     pub async fn list_prompts(&self, q: ListPrompts) -> Result<Page<Prompt>> {

@@ -7,8 +7,7 @@
 //! the timeout (a large version takes a while to write); [`import_routes`]
 //! without the timeout and under the import body limit (`server.rs`).
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use promptrefine_app::datasets::{ExportFormat, ImportFormat, parse_item_id};
@@ -24,7 +23,7 @@ use super::dto::datasets::{
 };
 use super::dto::prompts::Deleted;
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id};
+use super::extract::{ApiJson, ApiQuery, IdPath, read_body};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
@@ -223,17 +222,7 @@ async fn import(
 ) -> Result<Created<ImportResult>, ApiError> {
     let format = import_format(req.headers().get(header::CONTENT_TYPE))?;
     let id = state.app.dataset_ref(&id).await?;
-    let bytes = Bytes::from_request(req, &state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the request body could not be read",
-            )
-        }
-    })?;
+    let bytes = read_body(req, &state).await?;
     let done = state
         .app
         .import_items(id, format, &bytes, |_, _| ())
@@ -313,10 +302,9 @@ async fn export(
 async fn run_to_dataset(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(run_id): IdPath<RunId>,
     ApiJson(input): ApiJson<RunToDataset>,
 ) -> Result<Created<ItemsAdded>, ApiError> {
-    let run_id: RunId = parse_id(&id, "run")?;
     let input = promptrefine_app::datasets::RunToDataset {
         dataset_id: input.dataset_id,
         use_output_as_expected: input.use_output_as_expected,

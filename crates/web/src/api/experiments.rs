@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use super::dto::experiments::{
     ResultsPageBody, ResultsQuery, ResumeBody,
 };
 use super::envelope::{Accepted, ApiError, Data, Envelope, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id, parse_json, query_id};
+use super::extract::{ApiJson, ApiQuery, IdPath, parse_json, query_id};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
@@ -96,9 +96,8 @@ async fn list(
 async fn get_one(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
 ) -> Result<Data<Experiment>, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     Ok(Data(state.app.get_experiment(id).await?))
 }
 
@@ -108,9 +107,8 @@ async fn get_one(
 async fn delete(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
 ) -> Result<Data<Deleted>, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     state.app.delete_experiment(id).await?;
     Ok(Data(Deleted { deleted: true }))
 }
@@ -121,10 +119,9 @@ async fn delete(
 async fn results(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
     ApiQuery(q): ApiQuery<ResultsQuery>,
 ) -> Result<Data<ResultsPageBody>, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     let page = state.app.experiment_results(id, q.cursor, q.limit).await?;
     Ok(Data(ResultsPageBody {
         experiment: page.experiment,
@@ -139,9 +136,8 @@ async fn results(
 async fn pause(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
 ) -> Result<Data<Experiment>, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     Ok(Data(state.app.pause_experiment(id).await?))
 }
 
@@ -152,10 +148,9 @@ async fn pause(
 async fn resume(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
     body: axum::body::Bytes,
 ) -> Result<Data<Experiment>, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     // The body is optional: none resumes with the cap as it is.
     let body: ResumeBody = if body.iter().all(u8::is_ascii_whitespace) {
         ResumeBody::default()
@@ -173,9 +168,8 @@ async fn resume(
 async fn cancel(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
 ) -> Result<Data<Experiment>, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     Ok(Data(state.app.cancel_experiment(id).await?))
 }
 
@@ -187,9 +181,8 @@ async fn cancel(
 async fn events(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExperimentId>,
 ) -> Result<Response, ApiError> {
-    let id: ExperimentId = parse_id(&id, "experiment")?;
     let first = state.app.get_experiment(id).await?;
     let app = state.app.clone();
     // (last sent, ended): poll until the experiment has ended.

@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -30,19 +30,7 @@ where
                 "send the body as application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::from_status(status)
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "the request body could not be read",
-                )
-            }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        parse_json(&read_body(req, state).await?).map(ApiJson)
     }
 }
 
@@ -143,6 +131,59 @@ where
                 let field = field_name(&path, &message);
                 ApiError::invalid(&field, "type", format!("{field}: {message}"))
             })
+    }
+}
+
+/// The whole body: 413 past the size limit, 400 when it cannot be read.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+            )
+        }
+    })
+}
+
+/// An id that names a resource in a path: what a 404 calls it.
+pub trait PathId: FromStr {
+    const NOUN: &'static str;
+}
+
+impl PathId for promptrefine_core::PromptId {
+    const NOUN: &'static str = "prompt";
+}
+impl PathId for promptrefine_core::RunId {
+    const NOUN: &'static str = "run";
+}
+impl PathId for promptrefine_core::TokenId {
+    const NOUN: &'static str = "token";
+}
+impl PathId for promptrefine_core::ExperimentId {
+    const NOUN: &'static str = "experiment";
+}
+
+/// A path whose one parameter is an id. An id that cannot parse is the same
+/// 404 as one that does not exist: a client cannot tell them apart, and
+/// need not.
+pub struct IdPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for IdPath<T>
+where
+    S: Send + Sync,
+    T: PathId,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found(T::NOUN))?;
+        parse_id(&text, T::NOUN).map(IdPath)
     }
 }
 

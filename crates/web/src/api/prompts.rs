@@ -14,7 +14,7 @@ use super::dto::prompts::{
     ResolvedPrompt, SlugQuery, UpdatePrompt,
 };
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id};
+use super::extract::{ApiJson, ApiQuery, IdPath};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
@@ -74,10 +74,9 @@ async fn get_one(
 async fn update(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PromptId>,
     ApiJson(input): ApiJson<UpdatePrompt>,
 ) -> Result<Data<Prompt>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
     Ok(Data(state.app.update_prompt(id, input.into()).await?))
 }
 
@@ -87,9 +86,8 @@ async fn update(
 async fn delete(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PromptId>,
 ) -> Result<Data<Deleted>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
     state.app.delete_prompt(id).await?;
     Ok(Data(Deleted {
         id: id.to_string(),
@@ -157,10 +155,9 @@ fn etag(parts: &[&[u8]]) -> String {
 async fn render(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PromptId>,
     ApiJson(input): ApiJson<RenderRequest>,
 ) -> Result<Data<Rendered>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
     let rendered = state
         .app
         .render(id, input.version_id, &input.variables)

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorBody, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id, query_id};
+use super::extract::{ApiJson, ApiQuery, IdPath, query_id};
 use crate::auth::CurrentUser;
 use crate::middleware::request_id::RequestId;
 use crate::state::AppState;
@@ -244,9 +244,8 @@ async fn list(
 async fn get_one(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<RunId>,
 ) -> Result<Data<Run>, ApiError> {
-    let id: RunId = parse_id(&id, "run")?;
     Ok(Data(state.app.get_run(id).await?))
 }
 
@@ -257,9 +256,8 @@ async fn get_one(
 async fn cancel(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<RunId>,
 ) -> Result<Data<Run>, ApiError> {
-    let id: RunId = parse_id(&id, "run")?;
     match state.app.cancel_run(id).await? {
         CancelOutcome::Cancelled(run) => Ok(Data(run)),
         CancelOutcome::AlreadyFinished(run) => Err(ApiError::new(

@@ -2,7 +2,7 @@
 //! session ([`SessionUser`]): a bearer token gets 403 here, so a leaked token
 //! cannot list its siblings or mint a successor that outlives its revocation.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use promptrefine_core::TokenId;
 use promptrefine_store::ApiToken;
 use secrecy::ExposeSecret;
@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
-use crate::api::extract::{ApiJson, parse_id};
+use crate::api::extract::{ApiJson, IdPath};
 use crate::auth::SessionUser;
 use crate::state::AppState;
 
@@ -114,9 +114,8 @@ pub(super) struct Revoked {
 async fn revoke_token(
     SessionUser(user): SessionUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TokenId>,
 ) -> Result<Data<Revoked>, ApiError> {
-    let id: TokenId = parse_id(&id, "token")?;
     state.app.revoke_token(user.user_id, id).await?;
     Ok(Data(Revoked { revoked: true }))
 }

@@ -11,7 +11,7 @@ use super::dto::versions::{
     DiffQuery, DiffResult, PageQuery, RestoreRequest, SaveVersion, VersionPage,
 };
 use super::envelope::{ApiError, Created, Data, Envelope, ErrorEnvelope};
-use super::extract::{ApiJson, ApiQuery, parse_id};
+use super::extract::{ApiJson, ApiQuery, IdPath, parse_id};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
@@ -49,10 +49,9 @@ async fn list(
 async fn save(
     user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PromptId>,
     ApiJson(input): ApiJson<SaveVersion>,
 ) -> Result<Created<Version>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
     Ok(Created(
         state
             .app
@@ -82,10 +81,9 @@ async fn get_one(
 async fn restore(
     _user: CurrentUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PromptId>,
     ApiJson(input): ApiJson<RestoreRequest>,
 ) -> Result<Data<PromptDetail>, ApiError> {
-    let id: PromptId = parse_id(&id, "prompt")?;
     let detail = state.app.restore_version(id, input.version_id).await?;
     Ok(Data(detail.into()))
 }
