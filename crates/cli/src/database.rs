@@ -18,6 +18,28 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Store> {
     connect_to(&cfg.store_options(), &cfg.database_url_masked()).await
 }
 
+/// Connects to a database whose schema is current (commands that read and
+/// write data; `migrate` brings it there).
+pub async fn connect_current(cfg: &Config) -> anyhow::Result<Store> {
+    let store = connect(cfg).await?;
+    let schema = schema(&store).await?;
+    if !schema.pending().is_empty() {
+        bail!(
+            "the database schema is not current ({}); run `promptrefine migrate up` first",
+            schema.summary()
+        );
+    }
+    Ok(store)
+}
+
+/// The app over a database whose schema is current.
+pub async fn open_app(cfg: &Config) -> anyhow::Result<promptrefine_app::App> {
+    Ok(promptrefine_app::App::new(
+        connect_current(cfg).await?,
+        cfg.auth_policy(),
+    ))
+}
+
 /// Connects to any database; `shown` is its URL with the password masked.
 pub async fn connect_to(opts: &StoreOptions, shown: &str) -> anyhow::Result<Store> {
     match tokio::time::timeout(CONNECT_TIMEOUT, Store::connect(opts)).await {

@@ -14,10 +14,10 @@ use promptrefine_app::datasets::{CreateDataset, ImportFormat, ListDatasets};
 use promptrefine_app::{App, AppError};
 use promptrefine_core::Dataset;
 
-use super::prompts::open_app;
 use super::transfer::progress_bar;
 use crate::cli::{DatasetExportArgs, DatasetImportArgs};
 use crate::config::Config;
+use crate::database::open_app;
 
 /// The format named by `--format`, else by the file's extension.
 fn format_of(path: &Path, given: Option<&str>) -> anyhow::Result<ImportFormat> {

@@ -16,10 +16,10 @@ use promptrefine_app::instance::LeaseSettings;
 use promptrefine_core::{Experiment, ExperimentStatus, PromptId, VersionNumber};
 use tokio_util::sync::CancellationToken;
 
-use super::prompts::open_app;
 use super::serve::run_service;
 use crate::cli::ExperimentRunArgs;
 use crate::config::Config;
+use crate::database::open_app;
 
 /// How often `--wait` reads the progress.
 const POLL: Duration = Duration::from_millis(250);

@@ -3,21 +3,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use promptrefine_app::App;
 
 use crate::config::Config;
 use crate::database;
 
 pub async fn run(cfg: &Config) -> anyhow::Result<ExitCode> {
-    let store = database::connect(cfg).await?;
-    let schema = database::schema(&store).await?;
-    if !schema.pending().is_empty() {
-        bail!(
-            "the database schema is not current ({}); run `promptrefine migrate up` first",
-            schema.summary()
-        );
-    }
+    let store = database::connect_current(cfg).await?;
     let report = App::new(store.clone(), cfg.auth_policy())
         .seed_demo()
         .await?;

@@ -4,10 +4,32 @@
 
 use std::str::FromStr;
 
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+
 use promptrefine_app::AppError;
 use promptrefine_core::VersionNumber;
 
 use super::support::PageError;
+
+/// A path whose one segment is an id (`/app/prompts/{id}` …); text that
+/// does not parse names nothing, so it is the page's 404.
+pub(super) struct PageId<T>(pub(super) T);
+
+impl<S, T> FromRequestParts<S> for PageId<T>
+where
+    S: Send + Sync,
+    T: FromStr,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| PageError::not_found())?;
+        parse(&text).map(PageId)
+    }
+}
 
 /// A path segment as `T`; text that does not parse names nothing (404).
 pub(super) fn parse<T: FromStr>(text: &str) -> Result<T, PageError> {

@@ -1,12 +1,12 @@
 //! One run (`/app/runs/{id}`) and two runs side by side (`/app/runs/compare`).
 
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{Html, IntoResponse};
 use promptrefine_core::{Run, RunId};
 
 use super::Chrome;
-use super::params::parse;
+use super::params::{PageId, parse};
 use super::support::{PageError, PageResult, PageUser, fmt_cost, fmt_opt, fmt_time, iso_time};
 use crate::state::AppState;
 
@@ -94,9 +94,8 @@ struct RunPage {
 pub(super) async fn show(
     user: PageUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<RunId>,
 ) -> PageResult {
-    let id: RunId = parse(&id)?;
     let run = state.app.get_run(id).await?;
     Ok(Html(
         RunPage {

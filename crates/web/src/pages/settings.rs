@@ -1,7 +1,7 @@
 //! `/app/settings`: API tokens and the configured providers.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use promptrefine_app::AppError;
@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::Chrome;
-use super::params::parse;
+use super::params::PageId;
 use super::support::{Errors, PageResult, PageUser, PostForm, fmt_time};
 use crate::state::AppState;
 
@@ -139,10 +139,9 @@ pub(super) async fn create_token(
 
 pub(super) async fn revoke_token(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<TokenId>,
     PostForm { user, form: _ }: PostForm,
 ) -> PageResult {
-    let id: TokenId = parse(&id)?;
     state.app.revoke_token(user.user_id, id).await?;
     Ok(Redirect::to("/app/settings?ok=revoked").into_response())
 }

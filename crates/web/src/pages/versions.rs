@@ -8,7 +8,7 @@ use promptrefine_core::diff::{DiffKind, DiffLine, content_as_text, settings_as_t
 use serde::Deserialize;
 
 use super::Chrome;
-use super::params::{parse, url_enc, version_number};
+use super::params::{PageId, parse, url_enc, version_number};
 use super::support::{PageError, PageResult, PageUser, PostForm, fmt_time, iso_time};
 use crate::state::AppState;
 
@@ -77,10 +77,9 @@ pub(super) async fn restore(
 
 pub(super) async fn set_label(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
     PostForm { user: _, form }: PostForm,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     let n: i64 = form
         .get("version")
         .trim_start_matches('v')
@@ -222,10 +221,9 @@ pub(super) struct DiffQuery {
 pub(super) async fn diff(
     user: PageUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
     Query(q): Query<DiffQuery>,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     let detail = state.app.get_prompt(id).await?;
     let current = detail
         .current_version

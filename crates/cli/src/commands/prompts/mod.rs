@@ -21,8 +21,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use promptrefine_app::App;
+use anyhow::Context;
 use promptrefine_app::prompts::ListPrompts;
 
 use crate::config::Config;
@@ -31,21 +30,8 @@ use file::PromptFile;
 
 pub use push::push;
 
-/// The app over a database whose schema is current.
-pub(crate) async fn open_app(cfg: &Config) -> anyhow::Result<App> {
-    let store = database::connect(cfg).await?;
-    let schema = database::schema(&store).await?;
-    if !schema.pending().is_empty() {
-        bail!(
-            "the database schema is not current ({}); run `promptrefine migrate up` first",
-            schema.summary()
-        );
-    }
-    Ok(App::new(store, cfg.auth_policy()))
-}
-
 pub async fn pull(cfg: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
-    let app = open_app(cfg).await?;
+    let app = database::open_app(cfg).await?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (mut written, mut skipped) = (0, 0);
     let mut cursor = None;

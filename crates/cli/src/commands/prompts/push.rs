@@ -64,7 +64,7 @@ pub async fn push(
         return Ok(refuse(&problems));
     }
 
-    let app = super::open_app(cfg).await?;
+    let app = crate::database::open_app(cfg).await?;
     let mut plans = Vec::with_capacity(found.len());
     for f in &found {
         match plan(&app, f, message).await {

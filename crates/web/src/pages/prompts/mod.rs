@@ -6,7 +6,7 @@ mod editor;
 mod show;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use promptrefine_app::AppError;
@@ -16,7 +16,7 @@ use promptrefine_core::{ChatMessage, Content, Prompt, PromptId, PromptType, Role
 use serde::Deserialize;
 
 use super::Chrome;
-use super::params::{nonempty, parse, split_tags, url_enc};
+use super::params::{PageId, nonempty, split_tags, url_enc};
 use super::support::{Errors, PageResult, PageUser, PostForm, fmt_time, iso_time};
 use crate::state::AppState;
 
@@ -202,9 +202,8 @@ struct DeletePage {
 pub(super) async fn confirm_delete(
     user: PageUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     let detail = state.app.get_prompt(id).await?;
     Ok(Html(
         DeletePage {
@@ -219,10 +218,9 @@ pub(super) async fn confirm_delete(
 
 pub(super) async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
     PostForm { user: _, form: _ }: PostForm,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     state.app.delete_prompt(id).await?;
     Ok(Redirect::to("/app?ok=deleted").into_response())
 }

@@ -2,7 +2,7 @@
 //! saving a version and changing the details re-render it on a failure.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use promptrefine_app::AppError;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::editor::Editor;
 use crate::pages::Chrome;
-use crate::pages::params::{nonempty, parse, split_tags, url_enc};
+use crate::pages::params::{PageId, nonempty, split_tags, url_enc};
 use crate::pages::support::{
     Errors, PageResult, PageUser, PostForm, fmt_cost, fmt_opt, fmt_time, iso_time,
 };
@@ -206,19 +206,17 @@ async fn render_prompt(
 pub(crate) async fn show(
     user: PageUser,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
     Query(q): Query<ShowQuery>,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     Ok(Html(render_prompt(&state, &user, id, q, Pending::default()).await?).into_response())
 }
 
 pub(crate) async fn save(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
     PostForm { user, form }: PostForm,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     let detail = state.app.get_prompt(id).await?;
     let kind = detail.prompt.prompt_type;
     let editor = Editor::from_form(&form, kind);
@@ -271,10 +269,9 @@ pub(crate) async fn save(
 
 pub(crate) async fn rename(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PageId(id): PageId<PromptId>,
     PostForm { user, form }: PostForm,
 ) -> PageResult {
-    let id: PromptId = parse(&id)?;
     let title = form.get("title").to_string();
     let tags = form.get("tags").to_string();
     let result = state
