@@ -20,6 +20,7 @@ pub mod codec;
 mod connect;
 mod error;
 pub mod migrate;
+mod notify;
 pub mod page;
 pub mod transfer;
 
@@ -45,6 +46,7 @@ pub use experiments::{
 };
 pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::LabelRepo;
+pub use notify::{Change, ExperimentListener};
 pub use page::{Cursor, IdCursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
 pub use runs::{ListedRun, NewRun, RunCell, RunFilter, RunOutcome, RunRepo};

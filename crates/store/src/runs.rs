@@ -177,12 +177,13 @@ impl RunRepo<'_> {
     pub async fn start(&self, new: &NewRun) -> Result<Run> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
-            sqlx::query(
+            let row: RunRow = sqlx::query_as(&format!(
                 "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
                                         status, request_id, created_at, owner_instance,
                                         experiment_id, item_id, variant, repeat_index, attempts)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16)",
-            )
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16)
+                 returning {RUN_COLUMNS}"
+            ))
             .bind(DbUuid::from(new.id))
             .bind(DbUuid::from(new.prompt_id))
             .bind(DbUuid::from(new.version_id))
@@ -199,26 +200,33 @@ impl RunRepo<'_> {
             .bind(new.cell.map(|c| c.variant))
             .bind(new.cell.map(|c| c.repeat))
             .bind(new.cell.map(|c| c.attempt))
-            .execute(pool)
+            .fetch_one(pool)
             .await?;
-            Ok::<_, StoreError>(())
-        })?;
-        self.get(new.id).await
+            Ok::<_, StoreError>(row.into())
+        })
     }
 
     /// Writes the outcome once; a run already final (e.g. cancelled) is left as is.
     /// Returns whether this call finished it.
     pub async fn finish(&self, id: RunId, outcome: &RunOutcome) -> Result<bool> {
+        Ok(self.finish_returning(id, outcome).await?.is_some())
+    }
+
+    /// [`Self::finish`] that answers the run as this call stored it (one
+    /// statement, no read after the write), or `None` when it was already
+    /// final.
+    pub async fn finish_returning(&self, id: RunId, outcome: &RunOutcome) -> Result<Option<Run>> {
         let now = DbTime::now();
         let status = outcome.status.unwrap_or(RunStatus::Failed);
         on_backend!(self.store, write, |pool, _pg| {
-            let done = sqlx::query(
+            let row: Option<RunRow> = sqlx::query_as(&format!(
                 "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
                         error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
                         cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
                         tokens_estimated = $14
-                 where id = $1 and status in ('queued', 'running')",
-            )
+                 where id = $1 and status in ('queued', 'running')
+                 returning {RUN_COLUMNS}"
+            ))
             .bind(DbUuid::from(id))
             .bind(status.as_str())
             .bind(&outcome.output)
@@ -233,9 +241,9 @@ impl RunRepo<'_> {
             .bind(outcome.ttft_ms)
             .bind(now)
             .bind(outcome.tokens_estimated)
-            .execute(pool)
+            .fetch_optional(pool)
             .await?;
-            Ok(done.rows_affected() > 0)
+            Ok(row.map(Run::from))
         })
     }
 

@@ -5,27 +5,38 @@
 //! ```text
 //! loop ─ watch: cancel the runs of cells whose experiment was cancelled
 //!      ─ claim up to the free slots of the server-wide cap (store: leases, budget)
-//!      ─ per cell (task): provider limiter slot → render → run → finish_cell
+//!      ─ per cell (task): provider limiter slot → render → run → outcome
+//! writer ─ the outcomes that ended together, in one transaction (finish_cells)
+//! listener (PostgreSQL) ─ LISTEN: another replica's cancel, pause, resume
+//!                         or new experiment wakes the loop at once
 //! ```
 //!
 //! * The work is in the database, never only here: a cell this process
 //!   claimed and did not finish goes back to `pending` when its lease is
 //!   gone (`reclaim_cells`, in every instance's sweep), or at once at a
 //!   graceful stop (its run is cancelled by the drain and the cell put back).
-//! * Cancel reaches the cells in flight here within one poll (250 ms): the
-//!   watch reads the status of the experiments it runs and cancels their
-//!   runs, which closes the upstream connections.
+//! * Cancel reaches the cells in flight here at once on PostgreSQL (the
+//!   store's NOTIFY, heard by the listener), and within one poll (250 ms)
+//!   anyway: the watch reads the status of the experiments it runs and
+//!   cancels their runs, which closes the upstream connections.
+//! * Writes per cell are few: a claim takes the cells of a few ended calls
+//!   at once (at most one claim per `claim_gap` while cells are ending), and
+//!   the outcomes that ended while the last batch was written go in one
+//!   transaction with one counter update per experiment.
 //! * Interactive runs have their own cap; cells take slots of
 //!   `max_in_flight`, a separate cap, so a big experiment never makes the
 //!   Run button answer `too_many_runs`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use promptrefine_core::{CellStatus, Experiment, ExperimentId, ExperimentStatus, RunId, RunStatus};
+use promptrefine_core::{
+    CellStatus, Experiment, ExperimentId, ExperimentStatus, RunId, RunStatus, Version, VersionId,
+};
 use promptrefine_store::{CellOutcome, ClaimedCell};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +52,9 @@ pub struct EngineSettings {
     pub claim_batch: usize,
     /// How often the engine looks for work and for cancels when nothing woke it.
     pub poll: Duration,
+    /// While cells are ending, the least time between two claims: a claim is
+    /// a write transaction, so it should take several cells, not one.
+    pub claim_gap: Duration,
     /// Attempts at a rate-limited cell before it counts as failed.
     pub max_attempts: i64,
 }
@@ -49,8 +63,9 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             max_in_flight: 64,
-            claim_batch: 16,
+            claim_batch: 32,
             poll: Duration::from_millis(250),
+            claim_gap: Duration::from_millis(10),
             max_attempts: 5,
         }
     }
@@ -59,12 +74,37 @@ impl Default for EngineSettings {
 /// What the engine shares with the rest of the app.
 #[derive(Debug, Default)]
 pub(crate) struct EngineShared {
-    /// Rung when an experiment is created or resumed here: claim now.
+    /// Rung when an experiment is created or resumed here, when a batch of
+    /// outcomes is written, or when the listener hears a change: claim now.
     pub wake: Notify,
+    /// Set by the listener: some experiment changed, watch for cancels now.
+    heard: AtomicBool,
     limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+    /// Versions the cells render: immutable, so read once, not per cell.
+    versions: Mutex<HashMap<VersionId, Arc<Version>>>,
 }
 
+/// Versions kept at most; past it the cache starts again (a long-lived
+/// process runs many experiments, each needs a few versions).
+const VERSIONS_KEPT: usize = 256;
+
 impl EngineShared {
+    pub(crate) fn version(&self, id: VersionId) -> Option<Arc<Version>> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    pub(crate) fn keep_version(&self, version: Arc<Version>) {
+        let mut all = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() >= VERSIONS_KEPT {
+            all.clear();
+        }
+        all.insert(version.id, version);
+    }
+
     fn limiter(&self, provider: &str, max: usize) -> Arc<Limiter> {
         let mut all = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         all.entry(provider.to_string())
@@ -72,6 +112,9 @@ impl EngineShared {
             .clone()
     }
 }
+
+/// Outcomes written per transaction at most.
+const OUTCOME_BATCH: usize = 128;
 
 /// The cells in flight here: their experiment and run, for the watch.
 type InFlight = Arc<Mutex<HashMap<uuid::Uuid, (ExperimentId, Option<RunId>)>>>;
@@ -84,14 +127,24 @@ impl App {
         let in_flight: InFlight = Arc::default();
         let mut experiments: HashMap<ExperimentId, Arc<Experiment>> = HashMap::new();
         let mut tasks = JoinSet::new();
+        let (outcomes, rx) = mpsc::channel(OUTCOME_BATCH * 4);
+        let writer = tokio::spawn(self.clone().write_outcomes(rx));
+        let listener = tokio::spawn(self.clone().listen(stop.clone()));
+        let mut last_watch: Option<Instant> = None;
+        let mut last_claim = Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
-            self.watch_cancels(&in_flight).await;
+            let heard = self.engine.heard.swap(false, Ordering::AcqRel);
+            if heard || last_watch.is_none_or(|t| t.elapsed() >= settings.poll) {
+                self.watch_cancels(&in_flight).await;
+                last_watch = Some(Instant::now());
+            }
             if stop.is_cancelled() {
                 break;
             }
             let free = cap.available_permits().min(settings.claim_batch);
             if free > 0 {
+                last_claim = Instant::now();
                 match self.claim(free).await {
                     Ok(cells) => {
                         for cell in cells {
@@ -113,22 +166,27 @@ impl App {
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .insert(cell.id, (cell.experiment_id, None));
-                            let (app, settings, in_flight, stop) = (
+                            let (app, settings, in_flight, stop, outcomes) = (
                                 self.clone(),
                                 settings.clone(),
                                 in_flight.clone(),
                                 stop.clone(),
+                                outcomes.clone(),
                             );
                             tasks.spawn(async move {
                                 let id = cell.id;
-                                app.run_cell(
-                                    experiment, cell, permit, &settings, &in_flight, &stop,
-                                )
-                                .await;
+                                let outcome = app
+                                    .run_cell(
+                                        experiment, &cell, permit, &settings, &in_flight, &stop,
+                                    )
+                                    .await;
                                 in_flight
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())
                                     .remove(&id);
+                                // The writer outlives every task (it ends when
+                                // the last sender is gone).
+                                let _ = outcomes.send((id, outcome)).await;
                             });
                         }
                     }
@@ -139,10 +197,97 @@ impl App {
                 () = stop.cancelled() => {}
                 () = self.engine.wake.notified() => {}
                 () = tokio::time::sleep(settings.poll) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    // Let a few more cells end before the next claim.
+                    tokio::time::sleep_until((last_claim + settings.claim_gap).into()).await;
+                }
             }
         }
         while tasks.join_next().await.is_some() {}
+        drop(outcomes);
+        if writer.await.is_err() {
+            tracing::error!(
+                "the cell outcome writer panicked; its cells are taken back when this lease ends"
+            );
+        }
+        listener.abort();
+    }
+
+    /// Writes cell outcomes as they come, each batch in one transaction:
+    /// the outcomes that arrived while the last batch was being written.
+    async fn write_outcomes(self, mut rx: mpsc::Receiver<(uuid::Uuid, CellOutcome)>) {
+        let mut batch = Vec::with_capacity(OUTCOME_BATCH);
+        while rx.recv_many(&mut batch, OUTCOME_BATCH).await > 0 {
+            self.finish_cells(&batch).await;
+            batch.clear();
+            // The cells' experiments have room again.
+            self.engine.wake.notify_one();
+        }
+    }
+
+    /// Writes one batch, retried like a run's outcome: a cell left `running`
+    /// by a passing store error would only come back when this process's
+    /// lease ends.
+    async fn finish_cells(&self, batch: &[(uuid::Uuid, CellOutcome)]) {
+        for attempt in 1..=5u32 {
+            match self
+                .store
+                .experiments()
+                .finish_cells(self.instance, batch)
+                .await
+            {
+                Ok(written) => {
+                    for ((cell, _), _) in batch.iter().zip(written).filter(|(_, w)| !w) {
+                        tracing::warn!(cell = %cell, "a cell was taken back before its outcome was written; discarded");
+                    }
+                    return;
+                }
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "cannot write cell outcomes; retrying");
+                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, cells = batch.len(), "cannot write cell outcomes; the cells are taken back when this lease ends")
+                }
+            }
+        }
+    }
+
+    /// On PostgreSQL: hears other instances' changes to experiments and
+    /// wakes the loop. A lost listener is made again; meanwhile the loop's
+    /// poll is the fallback.
+    async fn listen(self, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(500);
+        while !stop.is_cancelled() {
+            let mut listener = match self.store.listen_experiments().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for experiment changes; polling");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(500);
+            loop {
+                let change = tokio::select! {
+                    () = stop.cancelled() => return,
+                    c = listener.next() => c,
+                };
+                if let Err(e) = change {
+                    tracing::warn!(error = %e, "the experiment listener was lost; polling until it is back");
+                    break;
+                }
+                // A change, or a reconnect after which some may be missed:
+                // either way, look again now.
+                self.engine.heard.store(true, Ordering::Release);
+                self.engine.wake.notify_one();
+            }
+        }
     }
 
     /// Claims cells when some experiment has work (a read first, so an idle
@@ -225,50 +370,26 @@ impl App {
         }
     }
 
-    /// One attempt at one cell, written once.
+    /// One attempt at one cell; its outcome (the writer stores it once).
     async fn run_cell(
         &self,
         experiment: Arc<Experiment>,
-        cell: ClaimedCell,
+        cell: &ClaimedCell,
         permit: tokio::sync::OwnedSemaphorePermit,
         settings: &EngineSettings,
         in_flight: &InFlight,
         stop: &CancellationToken,
-    ) {
-        let outcome = self
-            .attempt_cell(&experiment, &cell, permit, settings, in_flight, stop)
-            .await;
-        let outcome = outcome.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
-            CellOutcome {
-                status: CellStatus::Failed,
-                run_id: None,
-                cost_micro_usd: None,
-            }
-        });
-        // Retried like a run's outcome: a cell left `running` by a passing
-        // store error would only come back when this process's lease ends.
-        for attempt in 1..=5u32 {
-            match self
-                .store
-                .experiments()
-                .finish_cell(cell.id, self.instance, outcome)
-                .await
-            {
-                Ok(true) => return,
-                Ok(false) => {
-                    tracing::warn!(cell = %cell.id, "a cell was taken back before its outcome was written; discarded");
-                    return;
+    ) -> CellOutcome {
+        self.attempt_cell(&experiment, cell, permit, settings, in_flight, stop)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
+                CellOutcome {
+                    status: CellStatus::Failed,
+                    run_id: None,
+                    cost_micro_usd: None,
                 }
-                Err(e) if attempt < 5 => {
-                    tracing::warn!(error = %e, attempt, "cannot write a cell's outcome; retrying");
-                    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, cell = %cell.id, "cannot write a cell's outcome; it is taken back when this lease ends")
-                }
-            }
-        }
+            })
     }
 
     async fn attempt_cell(

@@ -21,12 +21,20 @@ impl App {
         variant: &Variant,
         cell: &ClaimedCell,
     ) -> Result<RunPlan> {
-        let version = self
-            .store
-            .versions()
-            .get(variant.version_id)
-            .await
-            .or_not_found("version")?;
+        let version = match self.engine.version(variant.version_id) {
+            Some(v) => v,
+            None => {
+                let v = std::sync::Arc::new(
+                    self.store
+                        .versions()
+                        .get(variant.version_id)
+                        .await
+                        .or_not_found("version")?,
+                );
+                self.engine.keep_version(v.clone());
+                v
+            }
+        };
         let provider = self
             .runs
             .provider(Some(&variant.provider))

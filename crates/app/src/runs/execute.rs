@@ -244,8 +244,11 @@ async fn finish(store: &Store, id: promptrefine_core::RunId, outcome: &RunOutcom
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match store.runs().finish(id, outcome).await {
-            Ok(_) => break,
+        match store.runs().finish_returning(id, outcome).await {
+            // Stored as this call wrote it.
+            Ok(Some(run)) => break log_finished(run),
+            // Something else finished it first: read what it stored.
+            Ok(None) => break log_finished(store.runs().get(id).await?),
             Err(e) if attempt < FINISH_ATTEMPTS => {
                 tracing::warn!(attempt, error = %e, "could not store the run's outcome; retrying");
                 tokio::time::sleep(FINISH_BACKOFF * 2u32.pow(attempt - 1)).await;
@@ -256,7 +259,9 @@ async fn finish(store: &Store, id: promptrefine_core::RunId, outcome: &RunOutcom
             }
         }
     }
-    let run = store.runs().get(id).await?;
+}
+
+fn log_finished(run: Run) -> Result<Run> {
     tracing::info!(
         status = run.status.as_str(),
         output_len = run.output.len(),

@@ -230,40 +230,73 @@ impl ExperimentRepo<'_> {
         owner: InstanceId,
         outcome: CellOutcome,
     ) -> Result<bool> {
+        let done = self.finish_cells(owner, &[(cell, outcome)]).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+
+    /// [`Self::finish_cell`] for many cells in one transaction, with one
+    /// counter update per experiment: the engine writes the outcomes that
+    /// ended together at once, so a busy experiment costs a commit per batch
+    /// and not per cell (on PostgreSQL the experiment row is also locked
+    /// once per batch, which is what lets two replicas share it). One
+    /// answer per outcome, in order.
+    pub async fn finish_cells(
+        &self,
+        owner: InstanceId,
+        outcomes: &[(Uuid, CellOutcome)],
+    ) -> Result<Vec<bool>> {
+        if outcomes.is_empty() {
+            return Ok(vec![]);
+        }
         let now = DbTime::now();
-        let cost = outcome.cost_micro_usd.unwrap_or(0).max(0);
         on_backend!(self.store, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
-            let row: Option<(DbUuid, i64, String)> = sqlx::query_as(
-                "update experiment_cells set
-                        status = case when $3 = 'pending'
-                                       and (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
-                                      then 'cancelled' else $3 end,
-                        owner_instance = null, run_id = coalesce($4, run_id), cost_micro_usd = $5, updated_at = $6
-                 where id = $1 and owner_instance = $2 and status = 'running'
-                 returning experiment_id, worst_micro_usd, status",
-            )
-            .bind(DbUuid(cell))
-            .bind(DbUuid::from(owner))
-            .bind(outcome.status.as_str())
-            .bind(outcome.run_id.map(DbUuid::from))
-            .bind(outcome.cost_micro_usd)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((experiment, worst, status)) = row else {
-                return Ok(false);
-            };
-            let status = CellStatus::parse(&status).unwrap_or(CellStatus::Failed);
-            sqlx::query(&settle_sql(&[(status, 1)]))
-                .bind(experiment)
-                .bind(cost)
-                .bind(worst)
+            let mut written = Vec::with_capacity(outcomes.len());
+            // Per experiment: how many cells ended in each status, the real
+            // cost to add to the spend and the reservations to release.
+            // Ordered by id, so two instances lock experiment rows in one order.
+            let mut settle: BTreeMap<DbUuid, (HashMap<CellStatus, i64>, i64, i64)> =
+                BTreeMap::new();
+            for (cell, outcome) in outcomes {
+                let row: Option<(DbUuid, i64, String)> = sqlx::query_as(
+                    "update experiment_cells set
+                            status = case when $3 = 'pending'
+                                           and (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
+                                          then 'cancelled' else $3 end,
+                            owner_instance = null, run_id = coalesce($4, run_id), cost_micro_usd = $5, updated_at = $6
+                     where id = $1 and owner_instance = $2 and status = 'running'
+                     returning experiment_id, worst_micro_usd, status",
+                )
+                .bind(DbUuid(*cell))
+                .bind(DbUuid::from(owner))
+                .bind(outcome.status.as_str())
+                .bind(outcome.run_id.map(DbUuid::from))
+                .bind(outcome.cost_micro_usd)
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                written.push(row.is_some());
+                let Some((experiment, worst, status)) = row else {
+                    continue;
+                };
+                let status = CellStatus::parse(&status).unwrap_or(CellStatus::Failed);
+                let entry = settle.entry(experiment).or_default();
+                *entry.0.entry(status).or_default() += 1;
+                entry.1 += outcome.cost_micro_usd.unwrap_or(0).max(0);
+                entry.2 += worst;
+            }
+            for (experiment, (counts, cost, worst)) in settle {
+                let counts: Vec<(CellStatus, i64)> = counts.into_iter().collect();
+                sqlx::query(&settle_sql(&counts))
+                    .bind(experiment)
+                    .bind(cost)
+                    .bind(worst)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
-            Ok::<_, StoreError>(true)
+            Ok::<_, StoreError>(written)
         })
     }
 

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
+use crate::notify::notify_experiment;
 use crate::page::{Cursor, Page, page_from, push_newest_first};
 use crate::{Store, on_backend};
 
@@ -151,7 +152,7 @@ impl ExperimentRepo<'_> {
     pub async fn create(&self, new: &NewExperiment) -> Result<Experiment> {
         let now = DbTime::now();
         let cells = new.items.len() as i64 * new.variants.len() as i64 * new.repeats;
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write, |pool, pg| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into experiments (id, name, prompt_id, dataset_id, dataset_version, variants, repeats,
@@ -218,6 +219,7 @@ impl ExperimentRepo<'_> {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
+            notify_experiment!(&mut *tx, pg, new.id);
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -268,7 +270,7 @@ impl ExperimentRepo<'_> {
     /// queued or running.
     pub async fn pause(&self, id: ExperimentId, reason: &str) -> Result<bool> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write, |pool, pg| {
             let done = sqlx::query(
                 "update experiments set status = 'paused', pause_reason = $2, updated_at = $3
                  where id = $1 and status in ('queued', 'running')",
@@ -278,7 +280,11 @@ impl ExperimentRepo<'_> {
             .bind(now)
             .execute(pool)
             .await?;
-            Ok(done.rows_affected() > 0)
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            notify_experiment!(pool, pg, id);
+            Ok(true)
         })
     }
 
@@ -286,7 +292,7 @@ impl ExperimentRepo<'_> {
     /// removes it). False when it was not paused.
     pub async fn resume(&self, id: ExperimentId, max_cost: Option<Option<i64>>) -> Result<bool> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write, |pool, pg| {
             let mut qb = QueryBuilder::new(
                 "update experiments set status = 'running', pause_reason = null, updated_at = ",
             );
@@ -298,7 +304,11 @@ impl ExperimentRepo<'_> {
                 .push_bind(DbUuid::from(id))
                 .push(" and status = 'paused'");
             let done = qb.build().execute(pool).await?;
-            Ok(done.rows_affected() > 0)
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            notify_experiment!(pool, pg, id);
+            Ok(true)
         })
     }
 
@@ -307,7 +317,7 @@ impl ExperimentRepo<'_> {
     /// running them (they watch the status). False when it had ended.
     pub async fn cancel(&self, id: ExperimentId) -> Result<bool> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write, |pool, pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update experiments set status = 'cancelled', pause_reason = null, updated_at = $2
@@ -340,6 +350,7 @@ impl ExperimentRepo<'_> {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            notify_experiment!(&mut *tx, pg, id);
             tx.commit().await?;
             Ok::<_, StoreError>(true)
         })

@@ -20,6 +20,8 @@ both_backends!(
     cells_of_a_dead_owner_go_back_to_pending,
     cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish,
     a_cell_whose_run_succeeded_before_its_owner_died_is_not_run_again,
+    a_batch_of_outcomes_is_written_once_with_counters_per_experiment,
+    changes_to_an_experiment_are_heard_by_listeners_on_postgres,
 );
 
 /// An experiment of `items` items × 1 variant, `worst` micro-USD per cell.
@@ -358,4 +360,98 @@ async fn a_cell_whose_run_succeeded_before_its_owner_died_is_not_run_again(db: T
         "its real cost; the cut one at worst case"
     );
     assert_eq!(e.reserved_micro_usd, 0);
+}
+
+async fn a_batch_of_outcomes_is_written_once_with_counters_per_experiment(db: TestDb) {
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    let (x, y) = (
+        experiment(&store, 3, 3, None, 10).await,
+        experiment(&store, 2, 2, None, 10).await,
+    );
+    let cells = store.experiments().claim(me, 10).await.unwrap();
+    assert_eq!(cells.len(), 5);
+    let failed = CellOutcome {
+        status: CellStatus::Failed,
+        run_id: None,
+        cost_micro_usd: Some(1),
+    };
+    let mut batch: Vec<_> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, if i == 0 { failed } else { ok(4) }))
+        .collect();
+    // The same cell twice in one batch, and a cell of another owner: written once, not at all.
+    batch.push((cells[1].id, ok(4)));
+    let written = store.experiments().finish_cells(me, &batch).await.unwrap();
+    assert_eq!(written, [true, true, true, true, true, false]);
+    assert!(
+        store
+            .experiments()
+            .finish_cells(InstanceId::new(), &batch[..1])
+            .await
+            .unwrap()
+            == [false]
+    );
+    let (ex, ey) = (
+        store.experiments().get(x).await.unwrap(),
+        store.experiments().get(y).await.unwrap(),
+    );
+    for e in [&ex, &ey] {
+        assert_eq!(e.status, ExperimentStatus::Succeeded, "{e:?}");
+        assert_eq!((e.progress.pending, e.progress.running), (0, 0));
+        assert!(e.finished_at.is_some());
+    }
+    let first_is_x = cells[0].experiment_id == x;
+    let (with_failure, other) = if first_is_x { (&ex, &ey) } else { (&ey, &ex) };
+    assert_eq!(with_failure.progress.failed, 1);
+    assert_eq!(
+        with_failure.cost_micro_usd + other.cost_micro_usd,
+        1 + 4 * 4,
+        "the real costs are spent, the reservations released"
+    );
+    assert_eq!(other.progress.succeeded, other.progress.total);
+}
+
+async fn changes_to_an_experiment_are_heard_by_listeners_on_postgres(db: TestDb) {
+    use promptrefine_store::Change;
+    let store = open(&db).await;
+    let listener = store.listen_experiments().await.unwrap();
+    let Some(mut listener) = listener else {
+        assert_eq!(db.kind(), "sqlite", "PostgreSQL has a listener");
+        return;
+    };
+    let id = experiment(&store, 2, 1, None, 0).await;
+    assert_eq!(
+        heard(&mut listener).await,
+        Change::Experiment(id),
+        "created"
+    );
+    assert!(store.experiments().pause(id, "user").await.unwrap());
+    assert_eq!(heard(&mut listener).await, Change::Experiment(id), "paused");
+    assert!(store.experiments().resume(id, None).await.unwrap());
+    assert_eq!(
+        heard(&mut listener).await,
+        Change::Experiment(id),
+        "resumed"
+    );
+    assert!(store.experiments().cancel(id).await.unwrap());
+    assert_eq!(
+        heard(&mut listener).await,
+        Change::Experiment(id),
+        "cancelled"
+    );
+    // A change that does not happen sends nothing: the next note is the next change.
+    assert!(!store.experiments().cancel(id).await.unwrap());
+    let other = experiment(&store, 1, 1, None, 0).await;
+    assert_eq!(heard(&mut listener).await, Change::Experiment(other));
+}
+
+async fn heard(
+    listener: &mut promptrefine_store::ExperimentListener,
+) -> promptrefine_store::Change {
+    tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+        .await
+        .expect("a note within 5 s")
+        .unwrap()
 }
