@@ -34,6 +34,33 @@ pub fn text_version(body: &str) -> NewVersion {
     }
 }
 
+/// A prompt with one saved text version per body, in order.
+pub async fn prompt_with<const N: usize>(
+    store: &Store,
+    title: &str,
+    slug: &str,
+    bodies: [&str; N],
+) -> (promptrefine_core::Prompt, [promptrefine_core::Version; N]) {
+    let (p, _) = store
+        .prompts()
+        .create(new_prompt(title, slug, &[]))
+        .await
+        .unwrap();
+    let mut versions = Vec::with_capacity(N);
+    for body in bodies {
+        versions.push(
+            store
+                .versions()
+                .save(p.id, text_version(body))
+                .await
+                .unwrap(),
+        );
+    }
+    let versions: [promptrefine_core::Version; N] =
+        versions.try_into().unwrap_or_else(|_| unreachable!());
+    (p, versions)
+}
+
 pub fn new_prompt(title: &str, slug: &str, tags: &[&str]) -> NewPrompt {
     NewPrompt {
         title: title.to_string(),

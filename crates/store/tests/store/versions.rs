@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use promptrefine_store::{NumberCursor, StoreError};
 use promptrefine_testkit::{TestDb, both_backends};
 
-use crate::{new_prompt, open, text_version};
+use crate::{new_prompt, open, prompt_with, text_version};
 
 both_backends!(
     versions_are_numbered_from_one_and_listed_newest_first,
@@ -91,16 +91,7 @@ async fn eight_clients_saving_fifty_versions_each_get_gapless_numbers(db: TestDb
 
 async fn restore_makes_an_old_version_current_without_writing_one(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store
-        .prompts()
-        .create(new_prompt("R", "r", &[]))
-        .await
-        .unwrap();
-    let v1 = store
-        .versions()
-        .save(p.id, text_version("one"))
-        .await
-        .unwrap();
+    let (p, [v1]) = prompt_with(&store, "R", "r", ["one"]).await;
     store
         .versions()
         .save(p.id, text_version("two"))
@@ -136,21 +127,7 @@ async fn restore_makes_an_old_version_current_without_writing_one(db: TestDb) {
 
 async fn labels_point_at_versions_of_the_same_prompt_only(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store
-        .prompts()
-        .create(new_prompt("L", "l", &[]))
-        .await
-        .unwrap();
-    let v1 = store
-        .versions()
-        .save(p.id, text_version("one"))
-        .await
-        .unwrap();
-    let v2 = store
-        .versions()
-        .save(p.id, text_version("two"))
-        .await
-        .unwrap();
+    let (p, [v1, v2]) = prompt_with(&store, "L", "l", ["one", "two"]).await;
     store.labels().set(p.id, "production", v1.id).await.unwrap();
     store.labels().set(p.id, "staging", v2.id).await.unwrap();
     assert_eq!(
@@ -189,16 +166,7 @@ async fn labels_point_at_versions_of_the_same_prompt_only(db: TestDb) {
 
 async fn saves_racing_restores_and_label_moves_keep_current_valid(db: TestDb) {
     let store = open(&db).await;
-    let (p, _) = store
-        .prompts()
-        .create(new_prompt("Mix", "mix", &[]))
-        .await
-        .unwrap();
-    let v1 = store
-        .versions()
-        .save(p.id, text_version("base"))
-        .await
-        .unwrap();
+    let (p, [v1]) = prompt_with(&store, "Mix", "mix", ["base"]).await;
     let mut tasks = Vec::new();
     for c in 0..6 {
         let store = store.clone();

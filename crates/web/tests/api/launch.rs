@@ -88,10 +88,7 @@ async fn stopping_the_server_cancels_runs_still_in_flight_after_the_grace(db: Te
         json!({ "promptId": prompt_id, "model": "mock-slow", "stream": true }),
     )
     .await;
-    let id = sse.next().await.unwrap().data["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = sse.run_id().await;
     let t = Instant::now();
     let stopped = app.stop().await.unwrap();
     assert_eq!(stopped.cancelled_at_shutdown, 1);

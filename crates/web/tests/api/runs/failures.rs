@@ -221,12 +221,7 @@ async fn the_cap_on_runs_in_flight_answers_429_at_once(db: TestDb) {
             json!({ "promptId": prompt_id, "model": "mock-slow", "stream": true }),
         )
         .await;
-        slow.push(
-            sse.next().await.unwrap().data["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        slow.push(sse.run_id().await);
         streams.push(sse);
     }
     assert_eq!(app.app.runs_in_flight(), 2);
@@ -351,10 +346,7 @@ async fn a_streamed_run_whose_client_disconnects_is_still_stored(db: TestDb) {
         json!({ "promptId": prompt_id, "model": "mock-stream-10x80ms", "stream": true }),
     )
     .await;
-    let id = sse.next().await.unwrap().data["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = sse.run_id().await;
     assert_eq!(sse.next().await.unwrap().event, "delta");
     drop(sse); // the client hangs up mid-stream
 
@@ -395,10 +387,7 @@ async fn a_drain_at_shutdown_cancels_what_is_still_in_flight(db: TestDb) {
         json!({ "promptId": prompt_id, "model": "mock-slow", "stream": true }),
     )
     .await;
-    let id = sse.next().await.unwrap().data["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = sse.run_id().await;
     let t = Instant::now();
     assert_eq!(app.app.drain_runs(Duration::from_millis(300)).await, 1);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());

@@ -63,6 +63,12 @@ impl SseReader {
         }
     }
 
+    /// The id of the run, from the stream's first event (`started`).
+    pub(crate) async fn run_id(&mut self) -> String {
+        let first = self.next().await.expect("a first event");
+        first.data["id"].as_str().expect("the run's id").to_string()
+    }
+
     pub(crate) async fn next(&mut self) -> Option<Sse> {
         loop {
             if let Some(e) = self.ready.pop_front() {
