@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use promptrefine_app::prompts::SaveVersion;
-use promptrefine_app::runs::StartRun;
 use promptrefine_core::{Content, ModelSettings};
 
 use crate::bounded;
@@ -32,18 +31,7 @@ async fn pages(server: &Server) -> Vec<String> {
         note: None,
     };
     server.app.save_version(pid, input, None).await.unwrap();
-    let run = server
-        .app
-        .run_to_end(
-            StartRun {
-                prompt_id: pid,
-                variables: [("name".to_string(), "x".to_string())].into(),
-                ..StartRun::default()
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let run = server.run(&id, "name", "x").await;
     let r = run.id;
     vec![
         "/app".into(),
@@ -260,18 +248,7 @@ async fn a_long_version_history_is_paged_and_runs_still_name_their_versions() {
         let id = server.prompt("Long history", "v1 {{x}}", "mock-echo").await;
         let pid = id.parse().unwrap();
         // A run of version 1, which will be far down the history.
-        server
-            .app
-            .run_to_end(
-                StartRun {
-                    prompt_id: pid,
-                    variables: [("x".to_string(), "y".to_string())].into(),
-                    ..StartRun::default()
-                },
-                None,
-            )
-            .await
-            .unwrap();
+        server.run(&id, "x", "y").await;
         for n in 2..=60 {
             let input = SaveVersion {
                 content: Content::Text(format!("v{n} {{{{x}}}}")),

@@ -56,6 +56,21 @@ impl Server {
             .id
             .to_string()
     }
+
+    /// Runs the prompt's current version with one variable to its end (fast setup).
+    pub(crate) async fn run(
+        &self,
+        prompt: &str,
+        name: &str,
+        value: &str,
+    ) -> promptrefine_core::Run {
+        let start = promptrefine_app::runs::StartRun {
+            prompt_id: prompt.parse().expect("a prompt id"),
+            variables: [(name.to_string(), value.to_string())].into(),
+            ..promptrefine_app::runs::StartRun::default()
+        };
+        self.app.run_to_end(start, None).await.unwrap()
+    }
 }
 
 impl Drop for Server {
