@@ -8,7 +8,9 @@
 //! checked. A spec that parsed can therefore only fail on the sample it
 //! scores, never on itself.
 
+mod allow;
 mod compiled;
+mod fields;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -16,10 +18,10 @@ mod wire;
 
 use serde_json::Value;
 
+pub use allow::{check_http_allowed, http_host};
 pub use compiled::{CompiledRegex, CompiledSchema};
 pub use parse::{
     EVALUATORS_MAX, HTTP_TIMEOUT_MAX_MS, NAME_MAX_CHARS, PATTERN_MAX_CHARS, REGEX_SIZE_LIMIT,
-    check_http_allowed, http_host,
 };
 
 /// One configured evaluator: a unique name (what scores, summaries and

@@ -4,9 +4,11 @@
 use std::collections::HashSet;
 
 use promptrefine_core::validate::{Rule, Violations, label_name};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::allow::http_host;
 use super::compiled::{CompiledRegex, CompiledSchema};
+use super::fields::Obj;
 use super::{EvaluatorKind, EvaluatorSpec, JudgeMode, MatchMode, SimilarityMetric};
 
 /// At most this many evaluators per experiment: each one is a column in
@@ -19,7 +21,7 @@ pub const PATTERN_MAX_CHARS: usize = 2000;
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 const VALUES_MAX: usize = 100;
 const TEXT_MAX_CHARS: usize = 10_000;
-const JSON_MAX_BYTES: usize = 64 * 1024;
+pub(super) const JSON_MAX_BYTES: usize = 64 * 1024;
 const ID_MAX_CHARS: usize = 200;
 const URL_MAX_CHARS: usize = 2048;
 pub(crate) const HTTP_TIMEOUT_DEFAULT_MS: u64 = 10_000;
@@ -91,160 +93,7 @@ fn default_name(base: &str, taken: &mut HashSet<String>) -> String {
     name
 }
 
-/// One evaluator object being read: remembers which keys were read so the
-/// rest can be reported as unknown (a misspelt `ignorecase` must not
-/// silently fall back to the default).
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    prefix: String,
-    used: Vec<&'static str>,
-    v: &'a mut Violations,
-    /// False when the type was unknown: its keys cannot be judged.
-    check_unknown: bool,
-}
-
-impl<'a> Obj<'a> {
-    fn new(map: &'a Map<String, Value>, prefix: String, v: &'a mut Violations) -> Self {
-        Obj {
-            map,
-            prefix,
-            used: vec!["name", "type"],
-            v,
-            check_unknown: true,
-        }
-    }
-
-    fn field(&self, key: &str) -> String {
-        format!("{}.{key}", self.prefix)
-    }
-
-    fn push(&mut self, key: &str, rule: Rule, message: impl std::fmt::Display) {
-        let field = self.field(key);
-        self.v.push(&field, rule, format!("{field} {message}"));
-    }
-
-    /// The value of `key`; `null` counts as absent.
-    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
-        self.used.push(key);
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn bool(&mut self, key: &'static str, default: bool) -> bool {
-        match self.get(key) {
-            None => default,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.push(key, Rule::Type, "must be true or false");
-                default
-            }
-        }
-    }
-
-    fn string(&mut self, key: &'static str, max_chars: usize) -> Option<&'a str> {
-        match self.get(key) {
-            None => None,
-            Some(Value::String(s)) if s.is_empty() => {
-                self.push(key, Rule::Length, "must not be empty");
-                None
-            }
-            Some(Value::String(s)) if s.chars().count() > max_chars => {
-                self.push(
-                    key,
-                    Rule::Length,
-                    format!("must be at most {max_chars} characters"),
-                );
-                None
-            }
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                self.push(key, Rule::Type, "must be a string");
-                None
-            }
-        }
-    }
-
-    fn required_string(&mut self, key: &'static str, max_chars: usize) -> Option<&'a str> {
-        let present = self.map.get(key).is_some_and(|v| !v.is_null());
-        let s = self.string(key, max_chars);
-        if !present {
-            self.push(key, Rule::Required, "is required");
-        }
-        s
-    }
-
-    fn required<T>(&mut self, key: &'static str, value: Option<T>) -> Option<T> {
-        if value.is_none() && !self.map.get(key).is_some_and(|v| !v.is_null()) {
-            self.push(key, Rule::Required, "is required");
-        }
-        value
-    }
-
-    /// A whole number in `min..=max`.
-    fn integer(&mut self, key: &'static str, min: u64, max: u64) -> Option<u64> {
-        let value = self.get(key)?;
-        match value.as_u64() {
-            Some(n) if (min..=max).contains(&n) => Some(n),
-            Some(_) => {
-                self.push(key, Rule::Range, format!("must be from {min} to {max}"));
-                None
-            }
-            None if value.as_i64().is_some() => {
-                self.push(key, Rule::Range, format!("must be from {min} to {max}"));
-                None
-            }
-            None => {
-                self.push(key, Rule::Type, "must be a whole number");
-                None
-            }
-        }
-    }
-
-    /// A finite number in `min..=max`.
-    fn number(&mut self, key: &'static str, min: f64, max: f64) -> Option<f64> {
-        let value = self.get(key)?;
-        match value.as_f64() {
-            Some(x) if x.is_finite() && (min..=max).contains(&x) => Some(x),
-            Some(_) => {
-                self.push(key, Rule::Range, format!("must be from {min} to {max}"));
-                None
-            }
-            None => {
-                self.push(key, Rule::Type, "must be a number");
-                None
-            }
-        }
-    }
-
-    /// One of `words` (`mode: "any"`); `None` when absent.
-    fn word<T: Copy>(&mut self, key: &'static str, words: &[(&str, T)]) -> Option<T> {
-        let value = self.get(key)?;
-        let found = value
-            .as_str()
-            .and_then(|s| words.iter().find(|(w, _)| *w == s));
-        if found.is_none() {
-            let allowed: Vec<_> = words.iter().map(|(w, _)| *w).collect();
-            self.push(
-                key,
-                Rule::OneOf,
-                format!("must be one of: {}", allowed.join(", ")),
-            );
-        }
-        found.map(|(_, t)| *t)
-    }
-
-    fn json(&mut self, key: &'static str) -> Option<&'a Value> {
-        let value = self.get(key)?;
-        if serde_json::to_vec(value).map_or(usize::MAX, |b| b.len()) > JSON_MAX_BYTES {
-            self.push(
-                key,
-                Rule::Size,
-                format!("must be at most {JSON_MAX_BYTES} bytes of JSON"),
-            );
-            return None;
-        }
-        Some(value)
-    }
-
+impl Obj<'_> {
     fn name(&mut self) -> Option<String> {
         let raw = self.string("name", usize::MAX)?;
         let name = raw.trim();
@@ -542,100 +391,4 @@ impl<'a> Obj<'a> {
             timeout_ms: timeout_ms.unwrap_or(HTTP_TIMEOUT_DEFAULT_MS),
         })
     }
-
-    fn finish(self) {
-        if !self.check_unknown {
-            return;
-        }
-        let allowed: Vec<_> = self
-            .used
-            .iter()
-            .copied()
-            .filter(|k| *k != "name" && *k != "type")
-            .collect();
-        for key in self.map.keys() {
-            if !self.used.contains(&key.as_str()) {
-                let field = format!("{}.{key}", self.prefix);
-                let options = if allowed.is_empty() {
-                    "none".to_owned()
-                } else {
-                    allowed.join(", ")
-                };
-                self.v.push(
-                    &field,
-                    Rule::OneOf,
-                    format!("{field} is not an option of this evaluator (its options: {options})"),
-                );
-            }
-        }
-    }
-}
-
-/// The host of an `http://` or `https://` URL, lowercased, without port:
-/// what the allow-list is checked against. `None` for anything else,
-/// including URLs with user info (`http://allowed@elsewhere/` names
-/// `elsewhere`, and a reader of the config could be fooled by it).
-pub fn http_host(url: &str) -> Option<String> {
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return None;
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (inside, after) = v6.split_once(']')?;
-        (format!("[{inside}]"), after.strip_prefix(':'))
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (authority.to_owned(), None),
-        }
-    };
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    let host_ok = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':' | '_'));
-    (port_ok && host_ok).then_some(host)
-}
-
-/// Refuses every `http` evaluator whose URL's host is not in
-/// `allowed_hosts` (the app's configuration; compared without case and
-/// port). An empty list refuses them all: calling out is off unless
-/// configured. `field_prefix` is the one given to
-/// [`EvaluatorSpec::parse_list`], so the field reads `evaluators[3].url`.
-pub fn check_http_allowed(
-    specs: &[EvaluatorSpec],
-    allowed_hosts: &[String],
-    field_prefix: &str,
-) -> Result<(), Violations> {
-    let allowed: Vec<String> = allowed_hosts
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    let mut v = Violations::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let EvaluatorKind::Http { url, .. } = &spec.kind else {
-            continue;
-        };
-        let host = http_host(url).unwrap_or_default();
-        if !allowed.contains(&host) {
-            let field = format!("{field_prefix}[{i}].url");
-            let message = if allowed.is_empty() {
-                format!(
-                    "{field}: http evaluators are off on this server (no allowed hosts are configured)"
-                )
-            } else {
-                format!("{field}: the host {host:?} is not one of the allowed hosts")
-            };
-            v.push(&field, Rule::OneOf, message);
-        }
-    }
-    v.into_result()
 }
