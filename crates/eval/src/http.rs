@@ -87,3 +87,85 @@ pub fn to_score(spec: &EvaluatorSpec, answer: Result<HttpAnswer, String>) -> Sco
         Err(e) => Score::error(spec, e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn spec() -> EvaluatorSpec {
+        EvaluatorSpec::parse_list(
+            &json!([{ "type": "http", "url": "https://e.example/s" }]),
+            "e",
+        )
+        .unwrap()
+        .remove(0)
+    }
+
+    #[test]
+    fn the_request_carries_input_output_expected_variables_and_metadata() {
+        let mut vars = BTreeMap::new();
+        vars.insert("lang".to_owned(), "fr".to_owned());
+        let expected = json!(["a", 1]);
+        let meta = json!({ "source": "golden" });
+        let sample = Sample::new("out")
+            .with_variables(&vars)
+            .with_expected(&expected)
+            .with_metadata(meta.as_object().unwrap());
+        assert_eq!(
+            request_body(&sample, "in"),
+            json!({ "input": "in", "output": "out", "expected": ["a", 1], "variables": { "lang": "fr" }, "metadata": { "source": "golden" } })
+        );
+        assert_eq!(
+            request_body(&Sample::new("o"), "i"),
+            json!({ "input": "i", "output": "o", "expected": null, "variables": {}, "metadata": {} })
+        );
+    }
+
+    #[test]
+    fn answers_are_read_strictly() {
+        assert_eq!(
+            parse_response(&json!({ "score": 0.4, "pass": false, "reason": "meh" })),
+            Ok(HttpAnswer {
+                score: 0.4,
+                pass: Some(false),
+                reason: Some("meh".into())
+            })
+        );
+        assert_eq!(
+            parse_response(&json!({ "score": 1 })),
+            Ok(HttpAnswer {
+                score: 1.0,
+                pass: None,
+                reason: None
+            })
+        );
+        for bad in [
+            json!([]),
+            json!({}),
+            json!({ "score": "0.5" }),
+            json!({ "score": 2 }),
+            json!({ "score": 0.5, "pass": "yes" }),
+            json!({ "score": 0.5, "reason": 3 }),
+        ] {
+            assert!(parse_response(&bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_response_text("<html>")
+                .unwrap_err()
+                .contains("not JSON")
+        );
+        assert!(parse_response_text(" {\"score\": 0} ").is_ok());
+    }
+
+    #[test]
+    fn answers_and_failures_become_scores() {
+        let s = to_score(&spec(), parse_response(&json!({ "score": 0.25 })));
+        assert_eq!(
+            (s.value, s.pass, s.kind.as_str()),
+            (Some(0.25), None, "http")
+        );
+        let s = to_score(&spec(), Err("timed out after 10000 ms".into()));
+        assert!(s.is_error());
+    }
+}
