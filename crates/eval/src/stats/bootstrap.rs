@@ -9,10 +9,19 @@ use super::{Estimate, mean, percentile_sorted};
 /// 97.5 % quantiles move by well under a percentage point between seeds.
 pub const DEFAULT_RESAMPLES: usize = 2000;
 
-/// The mean of `values` with a 95 % percentile-bootstrap interval: the
-/// 2.5th and 97.5th percentiles (linear interpolation) of the means of
-/// `resamples` resamples drawn with replacement. `None` for no values; one
-/// value gives a zero-width interval. `resamples = 0` is taken as 1.
+/// The mean of `values` with a 95 % bootstrap interval: percentiles
+/// (linear interpolation) of the means of `resamples` resamples drawn with
+/// replacement. `None` for no values; one value gives a zero-width
+/// interval. `resamples = 0` is taken as 1.
+///
+/// The percentiles are Hesterberg's *expanded* ones, not the plain 2.5th
+/// and 97.5th: the plain percentile interval is too narrow for small
+/// samples (the bootstrap distribution has variance `(n−1)/n` of the
+/// truth, and uses z where t is due), which our simulation measured as a
+/// 6.5 % false-alarm rate at 50 items. Expanding by `√(n/(n−1))·t(n−1)`
+/// (for 50 items: the 2.1th and 97.9th percentiles) brings it back to 5 %
+/// while leaving large samples as they were (T. Hesterberg, "What teachers
+/// should know about the bootstrap", The American Statistician, 2015).
 pub fn bootstrap_mean_ci(values: &[f64], resamples: usize, seed: u64) -> Option<Estimate> {
     let point = mean(values)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -23,7 +32,7 @@ pub fn bootstrap_mean_ci(values: &[f64], resamples: usize, seed: u64) -> Option<
             sum / n as f64
         })
         .collect();
-    Some(interval(point, &mut means))
+    Some(interval(point, &mut means, n))
 }
 
 /// The mean difference `candidate − baseline` over paired items with a 95 %
@@ -39,12 +48,57 @@ pub fn paired_bootstrap_diff_ci(
     bootstrap_mean_ci(&diffs, resamples, seed)
 }
 
-fn interval(point: f64, means: &mut [f64]) -> Estimate {
+fn interval(point: f64, means: &mut [f64], n: usize) -> Estimate {
     means.sort_by(f64::total_cmp);
+    let tail = 100.0 * expanded_tail(n);
     Estimate {
         mean: point,
-        lo: percentile_sorted(means, 2.5).unwrap_or(point),
-        hi: percentile_sorted(means, 97.5).unwrap_or(point),
+        lo: percentile_sorted(means, tail).unwrap_or(point),
+        hi: percentile_sorted(means, 100.0 - tail).unwrap_or(point),
+    }
+}
+
+/// The lower tail probability of the expanded percentile interval for a
+/// 95 % interval over `n` values: `Φ(−√(n/(n−1)) · t₀.₉₇₅(n−1))`, 0.025
+/// in the limit. Below 2 values there is nothing to expand.
+pub(crate) fn expanded_tail(n: usize) -> f64 {
+    if n < 2 {
+        return 0.025;
+    }
+    let nf = n as f64;
+    let z = (nf / (nf - 1.0)).sqrt() * t_quantile_975(nf - 1.0);
+    normal_cdf(-z)
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom, by the
+/// Cornish–Fisher expansion in z (Abramowitz & Stegun 26.7.5): within
+/// 0.001 for df ≥ 5, which is far below what moves a percentile of a few
+/// thousand resamples. (Below that it is too small, and `min_pairs` keeps
+/// comparisons out of that range anyway.)
+pub(crate) fn t_quantile_975(df: f64) -> f64 {
+    let z = super::Z95;
+    let z2 = z * z;
+    let g1 = (z2 + 1.0) * z / 4.0;
+    let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+    let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+    let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
+    z + g1 / df + g2 / df.powi(2) + g3 / df.powi(3) + g4 / df.powi(4)
+}
+
+/// The standard normal CDF, by Abramowitz & Stegun 7.1.26 for erf
+/// (absolute error below 1.5e-7).
+pub(crate) fn normal_cdf(x: f64) -> f64 {
+    let t = x.abs() / std::f64::consts::SQRT_2;
+    let k = 1.0 / (1.0 + 0.327_591_1 * t);
+    let poly = k
+        * (0.254_829_592
+            + k * (-0.284_496_736
+                + k * (1.421_413_741 + k * (-1.453_152_027 + k * 1.061_405_429))));
+    let erf = 1.0 - poly * (-t * t).exp();
+    if x >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
     }
 }
 

@@ -81,7 +81,7 @@ fn the_bootstrap_gives_these_exact_numbers_for_seed_7() {
     let pinned = (e.lo, e.hi);
     assert_eq!(bootstrap_mean_ci(&values, 500, 7).unwrap(), e);
     assert!(
-        close(pinned.0, 0.25, 1e-12) && close(pinned.1, 0.82890625, 1e-12),
+        close(pinned.0, 0.183_233_095_169_440_5, 1e-12) && close(pinned.1, 0.90625, 1e-12),
         "{pinned:?}"
     );
 }
@@ -166,4 +166,35 @@ fn items_with_more_repeats_than_k_use_the_unbiased_estimators() {
     assert!(close(r.pass_at_k, 0.75, 1e-12));
     assert!(close(r.pass_hat_k, 0.5, 1e-12));
     assert_eq!(r.flaky, ["x"]);
+}
+
+#[test]
+fn the_expanded_tail_uses_t_and_tends_to_two_and_a_half_percent() {
+    use super::bootstrap::{expanded_tail, normal_cdf, t_quantile_975};
+    // Textbook t quantiles.
+    for (df, t) in [
+        (5.0, 2.5706),
+        (9.0, 2.2622),
+        (29.0, 2.0452),
+        (49.0, 2.0096),
+        (99.0, 1.9842),
+    ] {
+        assert!(
+            close(t_quantile_975(df), t, 1e-3),
+            "df {df}: {}",
+            t_quantile_975(df)
+        );
+    }
+    assert!(close(normal_cdf(0.0), 0.5, 1e-7));
+    assert!(close(normal_cdf(-Z95), 0.025, 1e-6));
+    assert!(close(normal_cdf(1.0), 0.841_344_7, 1e-6));
+    // 50 values: Φ(−√(50/49)·2.0096) ≈ 0.0212.
+    assert!(
+        close(expanded_tail(50), 0.0212, 3e-4),
+        "{}",
+        expanded_tail(50)
+    );
+    assert!(expanded_tail(10) < expanded_tail(50));
+    assert!(close(expanded_tail(100_000), 0.025, 1e-4));
+    assert_eq!(expanded_tail(1), 0.025);
 }
