@@ -92,7 +92,7 @@ impl<'a> Obj<'a> {
     }
 
     pub(super) fn required<T>(&mut self, key: &'static str, value: Option<T>) -> Option<T> {
-        if value.is_none() && !self.map.get(key).is_some_and(|v| !v.is_null()) {
+        if value.is_none() && self.map.get(key).is_none_or(Value::is_null) {
             self.push(key, Rule::Required, "is required");
         }
         value

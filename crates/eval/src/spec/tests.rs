@@ -292,6 +292,22 @@ fn a_schema_with_a_remote_ref_cannot_fetch() {
 }
 
 #[test]
+fn schema_patterns_use_the_linear_time_engine() {
+    // Look-around needs a backtracking engine; the schema is refused at
+    // parse time rather than risking catastrophic backtracking per cell.
+    let got = errors(
+        json!([{ "type": "json_schema", "schema": { "type": "string", "pattern": "^(?=a)a+$" } }]),
+    );
+    assert_eq!(got, pairs(&[("evaluators[0].schema", "format")]));
+    assert!(
+        parse(
+            json!([{ "type": "json_schema", "schema": { "type": "string", "pattern": "^a+$" } }])
+        )
+        .is_ok()
+    );
+}
+
+#[test]
 fn http_urls_need_a_scheme_and_a_plain_host() {
     assert_eq!(
         http_host("https://Eval.Example.com:8443/x?y"),

@@ -17,11 +17,12 @@ pub const DEFAULT_RESAMPLES: usize = 2000;
 /// The percentiles are Hesterberg's *expanded* ones, not the plain 2.5th
 /// and 97.5th: the plain percentile interval is too narrow for small
 /// samples (the bootstrap distribution has variance `(n−1)/n` of the
-/// truth, and uses z where t is due), which our simulation measured as a
-/// 6.5 % false-alarm rate at 50 items. Expanding by `√(n/(n−1))·t(n−1)`
-/// (for 50 items: the 2.1th and 97.9th percentiles) brings it back to 5 %
-/// while leaving large samples as they were (T. Hesterberg, "What teachers
-/// should know about the bootstrap", The American Statistician, 2015).
+/// truth, and it uses z where t is due). Expanding by `√(n/(n−1))·t(n−1)`
+/// (for 50 items: the 2.1th and 97.9th percentiles) makes it behave like a
+/// t interval on near-normal data while leaving large samples as they were
+/// (T. Hesterberg, "What teachers should know about the bootstrap", The
+/// American Statistician, 2015). On the simulation's 200 null datasets of
+/// 50 items it lowered false alarms from 6.5 % to 6.0 %.
 pub fn bootstrap_mean_ci(values: &[f64], resamples: usize, seed: u64) -> Option<Estimate> {
     let point = mean(values)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
