@@ -106,6 +106,31 @@ fn a_continuous_score_is_judged_by_its_interval() {
 }
 
 #[test]
+fn a_zero_one_score_without_pass_outcomes_is_still_guarded_by_the_exact_test() {
+    let make = |variant, ones: usize| -> Vec<CellScore> {
+        (0..50)
+            .map(|i| {
+                cell(
+                    &format!("i{i}"),
+                    variant,
+                    0,
+                    vec![score("h", if i < ones { 1.0 } else { 0.0 }, None)],
+                )
+            })
+            .collect()
+    };
+    let c = compare(&make(0, 0), &make(1, 4), 2, 10);
+    let e = &c.evaluators[0];
+    let m = e.mcnemar.unwrap();
+    assert_eq!((m.b, m.c), (0, 4));
+    assert_eq!(e.verdict, Verdict::NoDifference);
+    assert_eq!(
+        compare(&make(0, 0), &make(1, 20), 2, 10).evaluators[0].verdict,
+        Verdict::Better
+    );
+}
+
+#[test]
 fn items_on_one_side_only_are_listed_and_left_out() {
     let mut base = pass_cells("m", 0, &[true; 12]);
     base.push(cell("only-base", 0, 0, vec![pf("m", false)]));

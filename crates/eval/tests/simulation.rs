@@ -37,8 +37,12 @@ impl Tally {
         }
     }
 
-    fn share(n: u32) -> f64 {
-        f64::from(n) / DATASETS as f64
+    fn total(&self) -> u32 {
+        self.better + self.worse + self.no_difference + self.insufficient
+    }
+
+    fn share(&self, n: u32) -> f64 {
+        f64::from(n) / f64::from(self.total())
     }
 }
 
@@ -49,8 +53,17 @@ fn simulate(
     base_seed: u64,
     make: impl Fn(&mut ChaCha8Rng) -> (Vec<CellScore>, Vec<CellScore>),
 ) -> Tally {
+    simulate_n(name, DATASETS, base_seed, make)
+}
+
+fn simulate_n(
+    name: &str,
+    datasets: u64,
+    base_seed: u64,
+    make: impl Fn(&mut ChaCha8Rng) -> (Vec<CellScore>, Vec<CellScore>),
+) -> Tally {
     let mut tally = Tally::default();
-    for d in 0..DATASETS {
+    for d in 0..datasets {
         let mut rng = ChaCha8Rng::seed_from_u64(base_seed + d);
         let (base, cand) = make(&mut rng);
         let options = CompareOptions {
@@ -61,10 +74,10 @@ fn simulate(
         tally.add(compare_with(&base, &cand, &options).evaluators[0].verdict);
     }
     println!(
-        "{name}: better {:.1} %, worse {:.1} %, no_difference {:.1} %",
-        100.0 * Tally::share(tally.better),
-        100.0 * Tally::share(tally.worse),
-        100.0 * Tally::share(tally.no_difference)
+        "{name} ({datasets} datasets): better {:.1} %, worse {:.1} %, no_difference {:.1} %",
+        100.0 * tally.share(tally.better),
+        100.0 * tally.share(tally.worse),
+        100.0 * tally.share(tally.no_difference)
     );
     assert_eq!(tally.insufficient, 0);
     tally
@@ -133,9 +146,9 @@ fn identical_pass_fail_variants_are_no_difference_in_at_least_95_percent() {
         let p: Vec<f64> = (0..50).map(|_| rng.random_range(0.1..0.95)).collect();
         pass_fail(rng, 50, 0.0, |i| p[i], |i| p[i])
     });
-    assert!(Tally::share(t.no_difference) >= 0.95, "{t:?}");
+    assert!(t.share(t.no_difference) >= 0.95, "{t:?}");
     assert!(
-        Tally::share(t.better) <= 0.04 && Tally::share(t.worse) <= 0.04,
+        t.share(t.better) <= 0.04 && t.share(t.worse) <= 0.04,
         "{t:?}"
     );
 }
@@ -145,22 +158,33 @@ fn identical_continuous_variants_with_repeats_are_no_difference_about_95_percent
     // 50 items × 3 repeats: repeats averaged per item, not counted as 150
     // independent samples (which would push false alarms far above 5 %).
     //
-    // For a continuous score the verdict is a 95 % interval, so 5 % false
-    // alarms is its design, and on 200 datasets the measured share has a
-    // standard error of 1.5 points: these seeds give 94.0 % (so did 2000
-    // datasets, while a t-test on the same kind of data over 20 000 gives
-    // 5.0 % false alarms: the interval is as good as the t-test here). So
-    // this asserts the rate within two standard errors of nominal rather
-    // than ≥ 95 %; the pass/fail test above, guarded by the exact test, is
-    // the one that meets ≥ 95 % on its own.
+    // The verdict's test has a 5 % false-alarm rate by design, and on 200
+    // datasets the measured share has a standard error of 1.5 points: these
+    // seeds give 94.5 %. So this asserts the rate within two standard errors
+    // of nominal; the ignored test below runs 10 000 datasets and holds
+    // ≥ 95 % (95.2 % measured).
     let t = simulate("null continuous, 50 items × 3 repeats", 2_000, |rng| {
         continuous(rng, 50, 3, 0.0)
     });
-    assert!(Tally::share(t.no_difference) >= 0.92, "{t:?}");
+    assert!(t.share(t.no_difference) >= 0.92, "{t:?}");
     assert!(
-        Tally::share(t.better) <= 0.05 && Tally::share(t.worse) <= 0.05,
+        t.share(t.better) <= 0.05 && t.share(t.worse) <= 0.05,
         "{t:?}"
     );
+}
+
+/// About a minute in debug: `cargo test -p promptrefine-eval --test
+/// simulation -- --ignored --nocapture`.
+#[test]
+#[ignore = "10 000 datasets: run on demand"]
+fn identical_continuous_variants_over_10_000_datasets_are_no_difference_in_at_least_95_percent() {
+    let t = simulate_n(
+        "null continuous, 50 items × 3 repeats",
+        10_000,
+        2_000,
+        |rng| continuous(rng, 50, 3, 0.0),
+    );
+    assert!(t.share(t.no_difference) >= 0.95, "{t:?}");
 }
 
 #[test]
@@ -169,19 +193,19 @@ fn a_pass_rate_from_60_to_75_percent_is_found_in_most_datasets_of_100_items() {
     let t = simulate("pass 0.60 → 0.75, 100 items, coupled", 3_000, |rng| {
         pass_fail(rng, 100, 0.5, |_| 0.60, |_| 0.75)
     });
-    assert!(Tally::share(t.better) >= 0.65, "{t:?}");
+    assert!(t.share(t.better) >= 0.65, "{t:?}");
     assert_eq!(t.worse, 0, "{t:?}");
     // Fully independent sides: the most discordant pairs, the least power.
     let t = simulate("pass 0.60 → 0.75, 100 items, independent", 4_000, |rng| {
         pass_fail(rng, 100, 0.0, |_| 0.60, |_| 0.75)
     });
-    assert!(Tally::share(t.better) >= 0.40, "{t:?}");
+    assert!(t.share(t.better) >= 0.40, "{t:?}");
     assert_eq!(t.worse, 0, "{t:?}");
     // How many items 80 % power takes at that shift.
     let t = simulate("pass 0.60 → 0.75, 200 items, coupled", 7_000, |rng| {
         pass_fail(rng, 200, 0.5, |_| 0.60, |_| 0.75)
     });
-    assert!(Tally::share(t.better) >= 0.85, "{t:?}");
+    assert!(t.share(t.better) >= 0.85, "{t:?}");
 }
 
 #[test]
@@ -189,10 +213,10 @@ fn a_mean_score_shift_of_a_tenth_is_found_over_100_items() {
     let t = simulate("score +0.10, 100 items", 5_000, |rng| {
         continuous(rng, 100, 1, 0.10)
     });
-    assert!(Tally::share(t.better) >= 0.95, "{t:?}");
+    assert!(t.share(t.better) >= 0.95, "{t:?}");
     let t = simulate("score +0.05, 50 items", 6_000, |rng| {
         continuous(rng, 50, 1, 0.05)
     });
-    assert!(Tally::share(t.better) >= 0.30, "{t:?}");
+    assert!(t.share(t.better) >= 0.30, "{t:?}");
     assert_eq!(t.worse, 0, "{t:?}");
 }

@@ -13,7 +13,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use bootstrap::{DEFAULT_RESAMPLES, bootstrap_mean_ci, paired_bootstrap_diff_ci};
+pub use bootstrap::{DEFAULT_RESAMPLES, bootstrap_mean_ci, paired_bootstrap_diff_ci, sign_flip_p};
 pub use repeats::{RepeatStats, repeat_stats};
 
 /// An estimate with a 95 % interval.

@@ -198,3 +198,21 @@ fn the_expanded_tail_uses_t_and_tends_to_two_and_a_half_percent() {
     assert!(close(expanded_tail(100_000), 0.025, 1e-4));
     assert_eq!(expanded_tail(1), 0.025);
 }
+
+#[test]
+fn the_sign_flip_test_is_exact_enough_and_deterministic() {
+    assert_eq!(sign_flip_p(&[], 100, 0), 1.0);
+    // All zero differences: every flip is as extreme, p = 1.
+    assert_eq!(sign_flip_p(&[0.0; 20], 200, 0), 1.0);
+    // 12 equal positive differences: only the all-positive and all-negative
+    // flips (2 of 4096) are as extreme, so p ≈ 2/4096 plus Monte Carlo error.
+    let p = sign_flip_p(&[0.1; 12], 20_000, 1);
+    assert!(p < 0.002, "{p}");
+    // Symmetric differences: p is large.
+    let sym: Vec<f64> = (0..40)
+        .map(|i| if i % 2 == 0 { 0.3 } else { -0.3 })
+        .collect();
+    assert!(sign_flip_p(&sym, 2000, 2) > 0.9);
+    let d: Vec<f64> = (0..30).map(|i| f64::from(i % 7) / 10.0 - 0.2).collect();
+    assert_eq!(sign_flip_p(&d, 500, 3), sign_flip_p(&d, 500, 3));
+}
