@@ -50,7 +50,11 @@ pub fn check_http_allowed(
 ) -> Result<(), Violations> {
     let allowed: Vec<String> = allowed_hosts
         .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
+        .map(|h| {
+            // An entry written with a port (`eval.internal:8080`) names its host.
+            let h = h.trim().to_ascii_lowercase();
+            http_host(&format!("http://{h}/")).unwrap_or(h)
+        })
         .collect();
     let mut v = Violations::new();
     for (i, spec) in specs.iter().enumerate() {

@@ -349,7 +349,7 @@ fn http_evaluators_are_off_unless_their_host_is_allowed() {
     assert!(
         check_http_allowed(
             &specs,
-            &["eval.example.com".into(), " Other.Example.com ".into()],
+            &["eval.example.com".into(), " Other.Example.com:8443 ".into()],
             "evaluators"
         )
         .is_ok()
