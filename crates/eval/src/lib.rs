@@ -4,7 +4,7 @@
 //!
 //! - [`spec`]: the evaluators an experiment is configured with, parsed and
 //!   checked once ([`EvaluatorSpec::parse_list`]).
-//! - [`score`]: the deterministic evaluators on one output ([`score()`]).
+//! - [`mod@score`]: the deterministic evaluators on one output ([`score()`]).
 //! - [`judge`] and [`http`]: the pure halves of the evaluators that need a
 //!   call (what to send, how to read the answer); the app makes the call.
 //! - [`stats`]: Wilson, bootstrap, McNemar, percentiles, pass@k.

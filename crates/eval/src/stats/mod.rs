@@ -2,7 +2,7 @@
 //! top of textbook formulas and tested against textbook values.
 //!
 //! Randomness is a ChaCha8 stream seeded by the caller, and indices are drawn
-//! from it by this crate's own bounded sampler ([`bootstrap`]), so the same
+//! from it by this crate's own bounded sampler (not `rand`'s), so the same
 //! data and seed give the same intervals on every platform and with every
 //! release of `rand`.
 
