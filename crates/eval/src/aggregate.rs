@@ -22,6 +22,7 @@ use crate::stats::{self, DEFAULT_RESAMPLES, Z95};
 /// One cell's outcome: an item, run by a variant, in a repeat, and what it
 /// scored. The app builds these from its stored cells.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CellScore {
     pub item_id: String,
@@ -34,6 +35,7 @@ pub struct CellScore {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// One per variant, by variant number.
@@ -41,6 +43,7 @@ pub struct Summary {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VariantSummary {
     pub variant: u32,
@@ -61,6 +64,7 @@ pub struct VariantSummary {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluatorSummary {
     pub evaluator: String,

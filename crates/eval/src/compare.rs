@@ -32,6 +32,7 @@ use crate::aggregate::{CellScore, Index, ItemScores};
 use crate::stats::{self, DEFAULT_RESAMPLES};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Better,
@@ -41,6 +42,7 @@ pub enum Verdict {
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ItemOutcome {
     Improved,
@@ -73,6 +75,7 @@ impl Default for CompareOptions {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Comparison {
     /// Items with cells on both sides.
@@ -92,6 +95,7 @@ pub struct Comparison {
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Delta {
     pub baseline: f64,
@@ -101,6 +105,7 @@ pub struct Delta {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluatorComparison {
     pub evaluator: String,
@@ -124,6 +129,7 @@ pub struct EvaluatorComparison {
 /// McNemar's exact test on the paired items' pass/fail outcomes (an item's
 /// outcome with repeats: the majority of its repeats; ties are left out).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct McNemar {
     /// Passed on the baseline, failed on the candidate.
@@ -134,6 +140,7 @@ pub struct McNemar {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ItemComparison {
     pub item_id: String,
@@ -147,6 +154,7 @@ pub struct ItemComparison {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ItemEvaluatorDiff {
     pub evaluator: String,

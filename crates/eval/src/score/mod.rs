@@ -28,6 +28,7 @@ pub use text::{expected_text, jaccard, json_equal, levenshtein, token_f1, tokens
 /// A score as stored per cell:
 /// `{ evaluator, type, value (0..1), pass (true/false/null), reason?, error? }`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Score {
     /// The evaluator's (unique) name.

@@ -18,6 +18,7 @@ pub use repeats::{RepeatStats, repeat_stats};
 
 /// An estimate with a 95 % interval.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Estimate {
     pub mean: f64,

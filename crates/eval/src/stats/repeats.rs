@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Repeat statistics over items, each with its pass/fail outcomes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RepeatStats {
     /// The `k` of pass@k and pass^k: the fewest repeats any item has (an
