@@ -120,6 +120,8 @@ impl Obj<'_> {
         let errors_before = self.v.len();
         let Some(ty) = self.map.get("type") else {
             self.push("type", Rule::Required, "is required");
+            // Without a type its options cannot be judged.
+            self.check_unknown = false;
             return None;
         };
         let Some(ty) = ty.as_str() else {

@@ -184,7 +184,7 @@ fn an_unknown_type_is_one_of_naming_the_allowed_types() {
     assert_eq!(err.0[0].rule, "oneOf");
     assert!(err.0[0].message.contains("exact_match") && err.0[0].message.contains("http"));
     assert_eq!(
-        errors(json!([{ "name": "x" }])),
+        errors(json!([{ "name": "x", "pattern": "a" }])),
         pairs(&[("evaluators[0].type", "required")])
     );
     assert_eq!(
