@@ -132,6 +132,10 @@ pub struct Experiment {
     pub reserved_micro_usd: i64,
     pub estimate: CostEstimate,
     pub max_cost_micro_usd: Option<i64>,
+    /// The evaluators each cell's output is scored with, as stored (the
+    /// canonical form of what was asked for; see `promptrefine_eval`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub evaluators: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,

@@ -42,7 +42,7 @@ pub use datasets::{DatasetPatch, DatasetRepo, ItemsAdded, NewDataset};
 pub use error::{Constraint, Result, StoreError};
 pub use experiments::{
     CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, NewExperiment,
-    NewExperimentItem, Reclaimed, ResultRow,
+    NewExperimentItem, Reclaimed, ResultRow, ScoredCell,
 };
 pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::LabelRepo;

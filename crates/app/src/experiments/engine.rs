@@ -41,6 +41,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::limiter::Limiter;
+use super::scoring::{CellOutput, score_cell};
 use crate::App;
 
 /// How the engine runs.
@@ -125,7 +126,7 @@ impl App {
     pub async fn run_experiments(&self, settings: EngineSettings, stop: CancellationToken) {
         let cap = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
         let in_flight: InFlight = Arc::default();
-        let mut experiments: HashMap<ExperimentId, Arc<Experiment>> = HashMap::new();
+        let mut experiments: HashMap<ExperimentId, Arc<Running>> = HashMap::new();
         let mut tasks = JoinSet::new();
         let (outcomes, rx) = mpsc::channel(OUTCOME_BATCH * 4);
         let writer = tokio::spawn(self.clone().write_outcomes(rx));
@@ -305,6 +306,7 @@ impl App {
             status: CellStatus::Pending,
             run_id: None,
             cost_micro_usd: None,
+            scores: None,
         };
         if let Err(e) = self
             .store
@@ -318,15 +320,18 @@ impl App {
 
     async fn experiment_for(
         &self,
-        cache: &mut HashMap<ExperimentId, Arc<Experiment>>,
+        cache: &mut HashMap<ExperimentId, Arc<Running>>,
         id: ExperimentId,
-    ) -> Option<Arc<Experiment>> {
+    ) -> Option<Arc<Running>> {
         if let Some(e) = cache.get(&id) {
             return Some(e.clone());
         }
         match self.store.experiments().get(id).await {
-            Ok(e) => {
-                let e = Arc::new(e);
+            Ok(experiment) => {
+                let e = Arc::new(Running {
+                    evaluators: super::scoring::stored_evaluators(&experiment),
+                    experiment,
+                });
                 cache.insert(id, e.clone());
                 Some(e)
             }
@@ -373,7 +378,7 @@ impl App {
     /// One attempt at one cell; its outcome (the writer stores it once).
     async fn run_cell(
         &self,
-        experiment: Arc<Experiment>,
+        experiment: Arc<Running>,
         cell: &ClaimedCell,
         permit: tokio::sync::OwnedSemaphorePermit,
         settings: &EngineSettings,
@@ -388,19 +393,21 @@ impl App {
                     status: CellStatus::Failed,
                     run_id: None,
                     cost_micro_usd: None,
+                    scores: None,
                 }
             })
     }
 
     async fn attempt_cell(
         &self,
-        experiment: &Experiment,
+        running: &Running,
         cell: &ClaimedCell,
         permit: tokio::sync::OwnedSemaphorePermit,
         settings: &EngineSettings,
         in_flight: &InFlight,
         stop: &CancellationToken,
     ) -> crate::Result<CellOutcome> {
+        let experiment = &running.experiment;
         let variant = experiment
             .variants
             .get(cell.variant as usize)
@@ -443,10 +450,32 @@ impl App {
             RunStatus::Cancelled => CellStatus::Cancelled,
             _ => CellStatus::Failed,
         };
+        // Scored as it ends, so results and summaries need no second pass.
+        let scores = if status == CellStatus::Succeeded {
+            score_cell(
+                &running.evaluators,
+                &CellOutput {
+                    output: &run.output,
+                    expected: cell.expected.as_ref(),
+                    variables: &cell.variables,
+                    latency_ms: run.latency_ms,
+                    cost_micro_usd: run.cost_micro_usd,
+                },
+            )
+        } else {
+            None
+        };
         Ok(CellOutcome {
             status,
             run_id: Some(run.id),
             cost_micro_usd: run.cost_micro_usd,
+            scores,
         })
     }
+}
+
+/// An experiment this instance runs cells of, with its evaluators parsed once.
+pub(crate) struct Running {
+    experiment: Experiment,
+    evaluators: Vec<promptrefine_eval::EvaluatorSpec>,
 }

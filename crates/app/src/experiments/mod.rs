@@ -12,6 +12,7 @@ mod engine;
 mod items;
 mod limiter;
 mod plan;
+pub mod scoring;
 
 use promptrefine_core::validate::Violations;
 use promptrefine_core::{Experiment, ExperimentId, ModelSettings, PromptId, VersionId};

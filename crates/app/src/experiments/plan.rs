@@ -45,6 +45,14 @@ pub(super) fn require_prices<'a>(
 impl App {
     pub(super) async fn plan_experiment(&self, input: &CreateExperiment) -> Result<NewExperiment> {
         let mut v = Violations::default();
+        let evaluators = match super::scoring::parse_evaluators(input.evaluators.as_ref()) {
+            Ok(specs) => specs,
+            Err(AppError::Invalid(e)) => {
+                v.0.extend(e.0);
+                vec![]
+            }
+            Err(e) => return Err(e),
+        };
         let name = input.name.as_deref().map(str::trim).unwrap_or("");
         if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
             v.push(
@@ -269,10 +277,7 @@ impl App {
             concurrency,
             max_cost_micro_usd: max_cost,
             estimate,
-            evaluators: input
-                .evaluators
-                .clone()
-                .unwrap_or(serde_json::Value::Array(vec![])),
+            evaluators: promptrefine_eval::EvaluatorSpec::list_to_json(&evaluators),
             items,
             worst_micro_usd: worst,
         })

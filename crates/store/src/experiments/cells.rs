@@ -30,7 +30,12 @@ use crate::error::{Result, StoreError};
 use crate::on_backend;
 
 /// An item's position, id and variables, as a claim reads them.
-type ItemVars = (i64, DbUuid, Json<BTreeMap<String, String>>);
+type ItemVars = (
+    i64,
+    DbUuid,
+    Json<BTreeMap<String, String>>,
+    Option<Json<serde_json::Value>>,
+);
 
 /// Experiments looked at per claim.
 const EXPERIMENTS_PER_CLAIM: i64 = 8;
@@ -47,16 +52,20 @@ pub struct ClaimedCell {
     pub attempt: i64,
     pub item_id: Uuid,
     pub variables: BTreeMap<String, String>,
+    /// The item's expected answer, for the evaluators.
+    pub expected: Option<serde_json::Value>,
 }
 
 /// How an attempt at a cell ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CellOutcome {
     /// `Succeeded`, `Failed` or `Cancelled` end the cell; `Pending` puts it
     /// back for another attempt (a rate-limited call).
     pub status: CellStatus,
     pub run_id: Option<RunId>,
     pub cost_micro_usd: Option<i64>,
+    /// The evaluators' scores of its output (a JSON array), when scored.
+    pub scores: Option<serde_json::Value>,
 }
 
 /// What a reclaim took back.
@@ -182,7 +191,7 @@ impl ExperimentRepo<'_> {
                     continue;
                 }
                 let mut qb = QueryBuilder::new(
-                    "select position, item_id, variables from experiment_items where experiment_id = ",
+                    "select position, item_id, variables, expected from experiment_items where experiment_id = ",
                 );
                 qb.push_bind(e.id).push(" and position in (");
                 let mut positions = qb.separated(", ");
@@ -191,14 +200,13 @@ impl ExperimentRepo<'_> {
                 }
                 qb.push(")");
                 let items: Vec<ItemVars> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                let items: HashMap<i64, (DbUuid, Json<BTreeMap<String, String>>)> = items
-                    .into_iter()
-                    .map(|(p, id, vars)| (p, (id, vars)))
-                    .collect();
+                let items: HashMap<i64, ItemVars> =
+                    items.into_iter().map(|item| (item.0, item)).collect();
                 for c in take {
-                    let (item_id, variables) = items
+                    // Repeats and variants of one item share its row.
+                    let (item_id, variables, expected) = items
                         .get(&c.position)
-                        .map(|(id, v)| (id.0, v.0.clone()))
+                        .map(|(_, id, v, e)| (id.0, v.0.clone(), e.as_ref().map(|e| e.0.clone())))
                         .unwrap_or_default();
                     claimed.push(ClaimedCell {
                         id: c.id.0,
@@ -209,6 +217,7 @@ impl ExperimentRepo<'_> {
                         attempt: c.attempts + 1,
                         item_id,
                         variables,
+                        expected,
                     });
                 }
                 if claimed.len() >= max {
@@ -263,7 +272,8 @@ impl ExperimentRepo<'_> {
                             status = case when $3 = 'pending'
                                            and (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
                                           then 'cancelled' else $3 end,
-                            owner_instance = null, run_id = coalesce($4, run_id), cost_micro_usd = $5, updated_at = $6
+                            owner_instance = null, run_id = coalesce($4, run_id), cost_micro_usd = $5, updated_at = $6,
+                            scores = $7
                      where id = $1 and owner_instance = $2 and status = 'running'
                      returning experiment_id, worst_micro_usd, status",
                 )
@@ -273,6 +283,7 @@ impl ExperimentRepo<'_> {
                 .bind(outcome.run_id.map(DbUuid::from))
                 .bind(outcome.cost_micro_usd)
                 .bind(now)
+                .bind(outcome.scores.as_ref().map(Json))
                 .fetch_optional(&mut *tx)
                 .await?;
                 written.push(row.is_some());

@@ -26,12 +26,12 @@ use crate::page::{Cursor, Page, page_from, push_newest_first};
 use crate::{Store, on_backend};
 
 pub use cells::{CellOutcome, ClaimedCell, Reclaimed};
-pub use results::{CellResult, ResultRow};
+pub use results::{CellResult, ResultRow, ScoredCell};
 
 const EXPERIMENT_COLUMNS: &str = "id, name, prompt_id, dataset_id, dataset_version, variants, repeats, \
      concurrency, status, pause_reason, error_code, error_message, max_cost_micro_usd, spent_micro_usd, \
      reserved_micro_usd, cells_total, cells_pending, cells_running, cells_succeeded, cells_failed, \
-     cells_cancelled, estimate, created_at, started_at, finished_at";
+     cells_cancelled, estimate, evaluators, created_at, started_at, finished_at";
 
 /// Rows per multi-row insert: SQLite binds at most 32,766 values per
 /// statement, and a cell has 8.
@@ -61,6 +61,7 @@ struct ExperimentRow {
     cells_failed: i64,
     cells_cancelled: i64,
     estimate: Json<CostEstimate>,
+    evaluators: Json<serde_json::Value>,
     created_at: DbTime,
     started_at: Option<DbTime>,
     finished_at: Option<DbTime>,
@@ -93,6 +94,7 @@ impl From<ExperimentRow> for Experiment {
             cost_micro_usd: r.spent_micro_usd,
             reserved_micro_usd: r.reserved_micro_usd,
             estimate: r.estimate.0,
+            evaluators: r.evaluators.0,
             max_cost_micro_usd: r.max_cost_micro_usd,
             created_at: r.created_at.0,
             started_at: r.started_at.map(|t| t.0),

@@ -25,6 +25,8 @@ pub struct CellResult {
     pub total_tokens: Option<i64>,
     pub cost_micro_usd: Option<i64>,
     pub latency_ms: Option<i64>,
+    /// The evaluators' scores (a JSON array), once scored.
+    pub scores: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -58,9 +60,126 @@ struct CellRow {
     total_tokens: Option<i64>,
     cost_micro_usd: Option<i64>,
     latency_ms: Option<i64>,
+    scores: Option<Json<serde_json::Value>>,
+}
+
+/// One cell of an experiment as the statistics read it: which item, which
+/// variant and repeat, how it ended, what it cost and its scores; with its
+/// output, expected answer and variables only when asked for (a rescore).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredCell {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub variant: i64,
+    pub repeat: i64,
+    pub status: CellStatus,
+    pub total_tokens: Option<i64>,
+    pub cost_micro_usd: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub scores: Option<serde_json::Value>,
+    pub output: Option<String>,
+    pub expected: Option<serde_json::Value>,
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(FromRow)]
+struct ScoredRow {
+    id: DbUuid,
+    item_id: DbUuid,
+    variant: i64,
+    repeat_index: i64,
+    status: String,
+    total_tokens: Option<i64>,
+    cost_micro_usd: Option<i64>,
+    latency_ms: Option<i64>,
+    scores: Option<Json<serde_json::Value>>,
+    output: Option<String>,
+    expected: Option<Json<serde_json::Value>>,
+    variables: Option<Json<BTreeMap<String, String>>>,
+}
+
+impl From<ScoredRow> for ScoredCell {
+    fn from(r: ScoredRow) -> Self {
+        ScoredCell {
+            id: r.id.0,
+            item_id: r.item_id.0,
+            variant: r.variant,
+            repeat: r.repeat_index,
+            status: CellStatus::parse(&r.status).unwrap_or(CellStatus::Failed),
+            total_tokens: r.total_tokens,
+            cost_micro_usd: r.cost_micro_usd,
+            latency_ms: r.latency_ms,
+            scores: r.scores.map(|j| j.0),
+            output: r.output,
+            expected: r.expected.map(|j| j.0),
+            variables: r.variables.map(|j| j.0).unwrap_or_default(),
+        }
+    }
 }
 
 impl ExperimentRepo<'_> {
+    /// Every cell of the experiment (in item order), for its summary, a
+    /// comparison, or (`with_output`) a rescore.
+    pub async fn scored_cells(
+        &self,
+        id: ExperimentId,
+        with_output: bool,
+    ) -> Result<Vec<ScoredCell>> {
+        let extra = if with_output {
+            "r.output, i.expected, i.variables"
+        } else {
+            "null as output, null as expected, null as variables"
+        };
+        let rows: Vec<ScoredRow> = on_backend!(self.store, read, |pool, _pg| {
+            sqlx::query_as(&format!(
+                "select c.id, i.item_id, c.variant, c.repeat_index, c.status, r.total_tokens,
+                        coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd, r.latency_ms, c.scores,
+                        {extra}
+                 from experiment_cells c
+                 join experiment_items i on i.experiment_id = c.experiment_id and i.position = c.position
+                 left join test_runs r on r.id = c.run_id
+                 where c.experiment_id = $1
+                 order by c.position, c.variant, c.repeat_index"
+            ))
+            .bind(DbUuid::from(id))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(ScoredCell::from).collect())
+    }
+
+    /// Replaces the scores of cells (a rescore) and the experiment's
+    /// evaluators, in one transaction.
+    pub async fn set_scores(
+        &self,
+        id: ExperimentId,
+        evaluators: &serde_json::Value,
+        scores: &[(Uuid, serde_json::Value)],
+    ) -> Result<()> {
+        let now = crate::codec::DbTime::now();
+        on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("update experiments set evaluators = $2, updated_at = $3 where id = $1")
+                .bind(DbUuid::from(id))
+                .bind(Json(evaluators))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for (cell, value) in scores {
+                sqlx::query(
+                    "update experiment_cells set scores = $3 where id = $1 and experiment_id = $2",
+                )
+                .bind(DbUuid(*cell))
+                .bind(DbUuid::from(id))
+                .bind(Json(value))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, crate::error::StoreError>(())
+        })
+    }
+
     /// Items after `after` (a position), up to `limit`, with their cells;
     /// and the position to continue after, when there are more.
     pub async fn results(
@@ -89,7 +208,7 @@ impl ExperimentRepo<'_> {
                 let cells: Vec<CellRow> = sqlx::query_as(
                     "select c.position, c.variant, c.repeat_index, c.status, c.attempts, c.run_id,
                             r.output, r.total_tokens, coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd,
-                            r.latency_ms
+                            r.latency_ms, c.scores
                      from experiment_cells c left join test_runs r on r.id = c.run_id
                      where c.experiment_id = $1 and c.position > $2 and c.position <= $3
                      order by c.position, c.variant, c.repeat_index",
@@ -135,6 +254,7 @@ impl ExperimentRepo<'_> {
                     total_tokens: c.total_tokens,
                     cost_micro_usd: c.cost_micro_usd,
                     latency_ms: c.latency_ms,
+                    scores: c.scores.map(|j| j.0),
                 });
             }
         }

@@ -94,6 +94,7 @@ fn ok(cost: i64) -> CellOutcome {
         status: CellStatus::Succeeded,
         run_id: None,
         cost_micro_usd: Some(cost),
+        scores: None,
     }
 }
 
@@ -295,12 +296,13 @@ async fn cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish(db: T
         status: CellStatus::Pending,
         run_id: None,
         cost_micro_usd: None,
+        scores: None,
     };
     // A retry asked for after the cancel becomes cancelled, not pending.
     assert!(
         store
             .experiments()
-            .finish_cell(running[0].id, me, retry)
+            .finish_cell(running[0].id, me, retry.clone())
             .await
             .unwrap()
     );
@@ -375,11 +377,12 @@ async fn a_batch_of_outcomes_is_written_once_with_counters_per_experiment(db: Te
         status: CellStatus::Failed,
         run_id: None,
         cost_micro_usd: Some(1),
+        scores: None,
     };
     let mut batch: Vec<_> = cells
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.id, if i == 0 { failed } else { ok(4) }))
+        .map(|(i, c)| (c.id, if i == 0 { failed.clone() } else { ok(4) }))
         .collect();
     // The same cell twice in one batch, and a cell of another owner: written once, not at all.
     batch.push((cells[1].id, ok(4)));

@@ -15,6 +15,7 @@ use promptrefine_core::{CostEstimate, Experiment, ExperimentId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::dto::evaluations::ExperimentDetail;
 use super::dto::experiments::{
     CreateExperimentBody, Deleted, ExperimentPage, ListExperimentsQuery, ResultRowBody,
     ResultsPageBody, ResultsQuery, ResumeBody,
@@ -91,14 +92,26 @@ async fn list(
     }))
 }
 
+/// An experiment, its progress and, once it has ended, its summary.
 #[utoipa::path(get, path = "/api/experiments/{id}", tag = "experiments", params(("id" = String, Path)),
-    responses((status = 200, body = Envelope<Experiment>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<ExperimentDetail>), (status = 404, body = ErrorEnvelope)))]
 async fn get_one(
     _user: CurrentUser,
     State(state): State<AppState>,
     IdPath(id): IdPath<ExperimentId>,
-) -> Result<Data<Experiment>, ApiError> {
-    Ok(Data(state.app.get_experiment(id).await?))
+) -> Result<Data<ExperimentDetail>, ApiError> {
+    let experiment = state.app.get_experiment(id).await?;
+    // Computed on read, and only once it has ended: pollers of a running
+    // experiment do not pay for the statistics.
+    let summary = if experiment.status.is_final() {
+        Some(state.app.experiment_summary(id).await?)
+    } else {
+        None
+    };
+    Ok(Data(ExperimentDetail {
+        experiment,
+        summary,
+    }))
 }
 
 /// Deletes an experiment with its runs (409 while cells are in flight: cancel first).

@@ -6,6 +6,7 @@ mod auth;
 mod datasets;
 pub mod dto;
 pub mod envelope;
+mod evaluations;
 mod experiments;
 pub mod extract;
 mod health;
@@ -34,6 +35,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(datasets::routes())
         .merge(experiments::routes())
+        .merge(evaluations::routes())
 }
 
 /// Long-running routes (test runs, dataset exports) that must not get the

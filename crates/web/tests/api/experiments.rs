@@ -42,7 +42,10 @@ pub(crate) async fn dataset(app: &TestApp, name: &str, n: usize) -> String {
 
 /// A prompt with two versions (`Hello {{name}}`, `Hi {{name}}`); its id and
 /// the two version ids.
-async fn prompt_with_two_versions(app: &TestApp, model: &str) -> (String, String, String) {
+pub(crate) async fn prompt_with_two_versions(
+    app: &TestApp,
+    model: &str,
+) -> (String, String, String) {
     let (s, p) = app
         .post(
             "/api/prompts",

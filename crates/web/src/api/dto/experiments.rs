@@ -130,9 +130,10 @@ pub struct CellResultBody {
     pub total_tokens: Option<i64>,
     pub cost_micro_usd: Option<i64>,
     pub latency_ms: Option<i64>,
-    /// Evaluator scores (next release): empty for now.
-    #[schema(value_type = Object)]
-    pub scores: BTreeMap<String, f64>,
+    /// One score per evaluator of the experiment, once the cell succeeded
+    /// and was scored (empty before, and for an experiment without
+    /// evaluators).
+    pub scores: Vec<promptrefine_eval::Score>,
 }
 
 /// The item as the experiment pinned it.
@@ -179,7 +180,10 @@ impl From<ResultRow> for ResultRowBody {
                     total_tokens: c.total_tokens,
                     cost_micro_usd: c.cost_micro_usd,
                     latency_ms: c.latency_ms,
-                    scores: BTreeMap::new(),
+                    scores: c
+                        .scores
+                        .and_then(|s| serde_json::from_value(s).ok())
+                        .unwrap_or_default(),
                 })
                 .collect(),
         }

@@ -8,6 +8,7 @@
 //! in `/api/openapi.json` (a snapshot test keeps the document unchanged).
 
 pub mod datasets;
+pub mod evaluations;
 pub mod experiments;
 pub mod labels;
 pub mod models;

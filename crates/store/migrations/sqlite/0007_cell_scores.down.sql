@@ -1,0 +1,1 @@
+alter table experiment_cells drop column scores;
