@@ -10,7 +10,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::keys::KEYS;
 
+mod eval;
 mod experiment;
+pub use eval::EvalArgs;
 pub use experiment::{ExperimentCommand, ExperimentRunArgs};
 
 /// `promptrefine --version`: the version, the git revision and the build date.
@@ -125,6 +127,10 @@ pub enum Command {
     /// now), or show how one stands (`status`).
     #[command(subcommand)]
     Experiment(ExperimentCommand),
+    /// The gate for CI: run a candidate and a baseline version over a
+    /// dataset, score both, compare them; exit 0 when no evaluator is
+    /// worse, 1 on a regression, 2 on any error.
+    Eval(EvalArgs),
     /// Write every user, prompt, version, label and run to a portable file
     /// (JSON Lines, see docs/export-format.md) that `import` reads on either database.
     Export(ExportArgs),

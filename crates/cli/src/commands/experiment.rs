@@ -37,7 +37,11 @@ fn split_prompt(spec: &str) -> (&str, Option<&str>, Option<&str>) {
 
 /// A `--variant`: `@LABEL`, `:VERSION` or empty (the current version),
 /// then optionally `/MODEL`.
-async fn variant(app: &App, prompt: PromptId, spec: &str) -> anyhow::Result<VariantSpec> {
+pub(crate) async fn variant(
+    app: &App,
+    prompt: PromptId,
+    spec: &str,
+) -> anyhow::Result<VariantSpec> {
     let (which, model) = match spec.split_once('/') {
         Some((w, m)) => (w, Some(m.to_string())),
         None => (spec, None),
@@ -137,7 +141,11 @@ async fn start_and_wait(
 
 /// Joins as an instance, runs the engine until the experiment ends (or
 /// pauses), then stops: cells still in flight are drained and handed back.
-async fn run_here(cfg: &Config, app: &App, experiment: &Experiment) -> anyhow::Result<Experiment> {
+pub(crate) async fn run_here(
+    cfg: &Config,
+    app: &App,
+    experiment: &Experiment,
+) -> anyhow::Result<Experiment> {
     let lease = LeaseSettings {
         name: cfg
             .instance_name
@@ -202,7 +210,7 @@ fn bar(total: i64) -> ProgressBar {
 }
 
 /// One line: how it ended, the counts and the spend.
-fn summary(e: &Experiment) -> String {
+pub(crate) fn summary(e: &Experiment) -> String {
     let p = e.progress;
     format!(
         "{} {}: {} succeeded, {} failed, {} cancelled, {} pending of {}; spent ${:.4}{}",

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod check;
 pub mod dataset;
+pub mod eval;
 pub mod experiment;
 pub mod files;
 pub mod migrate;
@@ -46,6 +47,7 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Experiment(ExperimentCommand::Status { id }) => {
             experiment::status(&cfg, &id).await
         }
+        Command::Eval(args) => Ok(eval::run(&cfg, &args).await),
         Command::Export(args) => transfer::export(&cfg, &args).await,
         Command::Import(args) => transfer::import(&cfg, &args).await,
         Command::Move(args) => move_db::run(&cfg, &args).await,

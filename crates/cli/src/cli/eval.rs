@@ -1,0 +1,41 @@
+//! Arguments of `promptrefine eval`: the gate for CI.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The prompt's slug (or id).
+    #[arg(long, value_name = "SLUG")]
+    pub prompt: String,
+    /// The version under test: a label (`staging`) or a version number (`7`).
+    #[arg(long, value_name = "LABEL|VERSION")]
+    pub candidate: String,
+    /// What it must not be worse than: a label (`production`) or a number.
+    #[arg(long, value_name = "LABEL|VERSION")]
+    pub baseline: String,
+    /// The dataset's name, slug or id (its current version).
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// A TOML file with `[[evaluators]]` tables (`type = "contains"`,
+    /// `values = ["refund"]` …; the options of `POST /api/experiments`).
+    #[arg(long, value_name = "FILE.toml")]
+    pub evaluators: Option<PathBuf>,
+    /// Runs of each item per version (1–20); more repeats, more power.
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<i64>,
+    /// Cells in flight at once (1–256, default 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<i64>,
+    /// The most both versions together may spend, in USD.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Write a JUnit XML report here: one test case per evaluator, and one
+    /// per regressed item.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the whole comparison as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
