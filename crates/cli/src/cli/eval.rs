@@ -22,15 +22,8 @@ pub struct EvalArgs {
     /// `values = ["refund"]` …; the options of `POST /api/experiments`).
     #[arg(long, value_name = "FILE.toml")]
     pub evaluators: Option<PathBuf>,
-    /// Runs of each item per version (1–20); more repeats, more power.
-    #[arg(long, value_name = "N")]
-    pub repeats: Option<i64>,
-    /// Cells in flight at once (1–256, default 8).
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<i64>,
-    /// The most both versions together may spend, in USD.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<f64>,
+    #[command(flatten)]
+    pub cells: super::experiment::CellArgs,
     /// Write a JUnit XML report here: one test case per evaluator, and one
     /// per regressed item.
     #[arg(long, value_name = "FILE")]

@@ -29,7 +29,19 @@ pub struct ExperimentRunArgs {
     /// (e.g. `--variant :6 --variant :7/gpt-4o-mini`).
     #[arg(long = "variant", value_name = "SPEC")]
     pub variants: Vec<String>,
-    /// Runs of each item per variant (1–20).
+    #[command(flatten)]
+    pub cells: CellArgs,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Run it here, with a progress bar, and wait for the end.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// How an experiment's cells run: shared by `experiment run` and `eval`.
+#[derive(Debug, Args)]
+pub struct CellArgs {
+    /// Runs of each item per variant (1–20); more repeats, more power.
     #[arg(long, value_name = "N")]
     pub repeats: Option<i64>,
     /// Cells in flight at once (1–256, default 8).
@@ -38,9 +50,4 @@ pub struct ExperimentRunArgs {
     /// The most it may spend, in USD; it pauses before crossing it.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Run it here, with a progress bar, and wait for the end.
-    #[arg(long)]
-    pub wait: bool,
 }

@@ -111,9 +111,9 @@ async fn run_and_compare(
             dataset_id: dataset,
             dataset_version: None,
             variants: vec![baseline, candidate],
-            repeats: args.repeats,
-            concurrency: args.concurrency,
-            max_cost_usd: args.max_cost,
+            repeats: args.cells.repeats,
+            concurrency: args.cells.concurrency,
+            max_cost_usd: args.cells.max_cost,
             evaluators,
         })
         .await

@@ -102,9 +102,9 @@ async fn start_and_wait(
             dataset_id: dataset,
             dataset_version: args.dataset_version,
             variants,
-            repeats: args.repeats,
-            concurrency: args.concurrency,
-            max_cost_usd: args.max_cost,
+            repeats: args.cells.repeats,
+            concurrency: args.cells.concurrency,
+            max_cost_usd: args.cells.max_cost,
             evaluators: None,
         })
         .await
