@@ -138,6 +138,9 @@ pub struct ExperimentComparison {
     /// they share are compared.
     pub same_dataset_version: bool,
     pub comparison: Comparison,
+    /// Per item id: an output of each side (its first repeat's), to show
+    /// beside the item's outcome.
+    pub outputs: BTreeMap<String, (Option<String>, Option<String>)>,
 }
 
 impl App {
@@ -161,7 +164,8 @@ impl App {
         baseline: CompareSide,
         candidate: CompareSide,
     ) -> Result<ExperimentComparison> {
-        let side = async |s: CompareSide, field: &str| -> Result<(Experiment, Vec<CellScore>)> {
+        type Side = (Experiment, Vec<CellScore>, BTreeMap<String, String>);
+        let side = async |s: CompareSide, field: &str| -> Result<Side> {
             let e = self
                 .store
                 .experiments()
@@ -177,23 +181,40 @@ impl App {
                 );
                 return Err(AppError::Invalid(v));
             }
-            let cells = self.store.experiments().scored_cells(e.id, false).await?;
+            let cells = self.store.experiments().scored_cells(e.id, true).await?;
             let scores = cell_scores(&cells, Some(s.variant));
-            Ok((e, scores))
+            let mut outputs = BTreeMap::new();
+            for cell in cells.into_iter().filter(|c| c.variant == s.variant) {
+                if let Some(out) = cell.output {
+                    outputs.entry(cell.item_id.to_string()).or_insert(out);
+                }
+            }
+            Ok((e, scores, outputs))
         };
-        let (b, b_cells) = side(baseline, "baselineVariant").await?;
-        let (c, c_cells) = side(candidate, "candidateVariant").await?;
+        let (b, b_cells, mut b_out) = side(baseline, "baselineVariant").await?;
+        let (c, c_cells, mut c_out) = side(candidate, "candidateVariant").await?;
         let options = CompareOptions {
             seed: seed_of(baseline.experiment) ^ seed_of(candidate.experiment).rotate_left(1),
             min_pairs: MIN_PAIRS,
             ..CompareOptions::default()
         };
+        let comparison = compare_with(&b_cells, &c_cells, &options);
+        let outputs = comparison
+            .items
+            .iter()
+            .map(|i| {
+                let id = i.item_id.clone();
+                let pair = (b_out.remove(&id), c_out.remove(&id));
+                (id, pair)
+            })
+            .collect();
         Ok(ExperimentComparison {
             baseline,
             candidate,
             same_dataset_version: b.dataset_id == c.dataset_id
                 && b.dataset_version == c.dataset_version,
-            comparison: compare_with(&b_cells, &c_cells, &options),
+            comparison,
+            outputs,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use promptrefine_app::experiments::scoring::ExperimentComparison;
 use promptrefine_core::{Experiment, ExperimentId};
-use promptrefine_eval::{Comparison, Summary};
+use promptrefine_eval::{Delta, EvaluatorComparison, ItemComparison, Summary};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -55,6 +55,17 @@ pub struct CompareSideBody {
     pub variant: i64,
 }
 
+/// One item of a comparison, with an output of each side.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparedItem {
+    #[serde(flatten)]
+    pub item: ItemComparison,
+    /// The baseline's output for this item (its first repeat).
+    pub baseline_output: Option<String>,
+    pub candidate_output: Option<String>,
+}
+
 /// A comparison of a candidate with a baseline.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -64,12 +75,36 @@ pub struct ComparisonBody {
     /// Both ran the same dataset version; when false only the items they
     /// share are compared (`sharedItems`, `baselineOnly`, `candidateOnly`).
     pub same_dataset_version: bool,
-    #[serde(flatten)]
-    pub comparison: Comparison,
+    /// Items with cells on both sides.
+    pub shared_items: usize,
+    pub baseline_only: Vec<String>,
+    pub candidate_only: Vec<String>,
+    /// Per evaluator: means, the paired difference and its interval,
+    /// McNemar's test and the verdict.
+    pub evaluators: Vec<EvaluatorComparison>,
+    /// Shared items, by id, with both outputs.
+    pub items: Vec<ComparedItem>,
+    pub cost_delta: Option<Delta>,
+    pub latency_p50_delta: Option<Delta>,
+    pub tokens_delta: Option<Delta>,
 }
 
 impl From<ExperimentComparison> for ComparisonBody {
-    fn from(c: ExperimentComparison) -> Self {
+    fn from(mut c: ExperimentComparison) -> Self {
+        let cmp = c.comparison;
+        let items = cmp
+            .items
+            .into_iter()
+            .map(|item| {
+                let (baseline_output, candidate_output) =
+                    c.outputs.remove(&item.item_id).unwrap_or_default();
+                ComparedItem {
+                    item,
+                    baseline_output,
+                    candidate_output,
+                }
+            })
+            .collect();
         ComparisonBody {
             baseline: CompareSideBody {
                 experiment_id: c.baseline.experiment,
@@ -80,7 +115,14 @@ impl From<ExperimentComparison> for ComparisonBody {
                 variant: c.candidate.variant,
             },
             same_dataset_version: c.same_dataset_version,
-            comparison: c.comparison,
+            shared_items: cmp.shared_items,
+            baseline_only: cmp.baseline_only,
+            candidate_only: cmp.candidate_only,
+            evaluators: cmp.evaluators,
+            items,
+            cost_delta: cmp.cost_delta,
+            latency_p50_delta: cmp.latency_p50_delta,
+            tokens_delta: cmp.tokens_delta,
         }
     }
 }
