@@ -135,6 +135,41 @@ fn eval_exits_1_on_a_regression_0_on_an_improvement_and_2_on_errors(db: TestDb) 
     let (failures, cases) = junit_failures(&junit);
     assert_eq!((failures, cases.len()), (0, 0), "{cases:?}");
 
+    // Thresholds on the candidate: a version no worse than itself still
+    // fails one it does not reach.
+    let gated = dir.join("gated.toml");
+    std::fs::write(
+        &gated,
+        "[[evaluators]]\nname = \"hello\"\ntype = \"contains\"\nvalues = [\"Hello\"]\n\n[thresholds]\nhello = 0.5\n",
+    )
+    .unwrap();
+    let holds = gate("1", "1", &gated);
+    assert_eq!(holds.code, Some(0), "{holds:?}");
+    assert!(
+        holds
+            .stdout
+            .contains("threshold hello: 1.000 ≥ 0.500 holds"),
+        "{holds:?}"
+    );
+    let fails = gate("2", "2", &gated);
+    assert_eq!(
+        fails.code,
+        Some(1),
+        "no regression, but under the threshold: {fails:?}"
+    );
+    assert!(fails.stdout.contains("no difference"), "{fails:?}");
+    let (failures, cases) = junit_failures(&junit);
+    assert_eq!((failures, cases), (1, vec!["threshold hello".to_string()]));
+    let typo = dir.join("typo.toml");
+    std::fs::write(
+        &typo,
+        "[[evaluators]]\ntype = \"contains\"\nvalues = [\"Hello\"]\n\n[thresholds]\nhelo = 0.5\n",
+    )
+    .unwrap();
+    let unknown = gate("1", "2", &typo);
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("thresholds.helo"), "{unknown:?}");
+
     let missing = gate("9", "1", &evaluators);
     assert_eq!(missing.code, Some(2), "no version 9: {missing:?}");
     assert!(missing.stderr.contains("--baseline"), "{missing:?}");

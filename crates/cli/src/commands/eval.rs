@@ -7,10 +7,15 @@
 //! candidate with the baseline and prints a table. Exit codes: 0 when no
 //! evaluator's verdict is `worse`, 1 when one is (a regression), 2 on any
 //! error (bad arguments, a failed or paused experiment, a file not written).
+//! The evaluators file may also hold `[thresholds]`: `name = 0.9` asks that
+//! the candidate's pass rate for evaluator `name` (its mean score when it
+//! has no pass/fail) be at least 0.9; one that does not hold is a
+//! regression too.
 //!
 //! Not yet: reusing a finished baseline experiment, and talking to a server
 //! over HTTP (`--url`); it opens the database like the other commands.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -43,19 +48,54 @@ pub async fn run(cfg: &Config, args: &EvalArgs) -> ExitCode {
 
 /// True when the candidate regressed.
 async fn gate(cfg: &Config, args: &EvalArgs) -> anyhow::Result<bool> {
-    let evaluators = match &args.evaluators {
+    let file = match &args.evaluators {
         Some(path) => Some(read_evaluators(path)?),
         None => None,
     };
+    let (evaluators, thresholds) = match file {
+        Some(f) => (Some(f.evaluators), f.thresholds),
+        None => (None, BTreeMap::new()),
+    };
+    // A threshold naming no evaluator is refused before anything is spent.
+    if let Some(list) = &evaluators
+        && let Ok(specs) = promptrefine_eval::EvaluatorSpec::parse_list(list, "evaluators")
+        && let Some(name) = thresholds
+            .keys()
+            .find(|n| !specs.iter().any(|s| &s.name == *n))
+    {
+        bail!("thresholds.{name}: no evaluator of that name");
+    }
     let app = open_app(cfg).await?.with_runs(run_service(cfg)?);
-    let result = run_and_compare(cfg, &app, args, evaluators).await;
+    let result = async {
+        let compared = run_and_compare(cfg, &app, args, evaluators).await?;
+        let summary = app
+            .experiment_summary(compared.candidate.experiment)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        anyhow::Ok((compared, summary))
+    }
+    .await;
     app.store().close().await;
-    let compared = result?;
+    let (compared, summary) = result?;
+    let thresholds = check_thresholds(&thresholds, &summary)?;
     print!("{}", table(&compared));
+    for t in &thresholds {
+        println!(
+            "threshold {}: {} ≥ {:.3} {}",
+            t.evaluator,
+            num(t.got),
+            t.min,
+            if t.holds() { "holds" } else { "FAILS" }
+        );
+    }
+    let failed = regressed(&compared) || thresholds.iter().any(|t| !t.holds());
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "experimentId": compared.baseline.experiment,
-            "regressed": regressed(&compared),
+            "regressed": failed,
+            "thresholds": thresholds.iter().map(|t| serde_json::json!({
+                "evaluator": t.evaluator, "min": t.min, "candidate": t.got, "holds": t.holds(),
+            })).collect::<Vec<_>>(),
             "sameDatasetVersion": compared.same_dataset_version,
             "comparison": compared.comparison,
         });
@@ -63,22 +103,92 @@ async fn gate(cfg: &Config, args: &EvalArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit(&compared)?)
+        std::fs::write(path, junit(&compared, &thresholds)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(regressed(&compared))
+    Ok(failed)
 }
 
-/// The `[[evaluators]]` of a TOML file, as the JSON the API takes.
-fn read_evaluators(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+/// The evaluators file: `[[evaluators]]` as the JSON the API takes, and
+/// `[thresholds]` (evaluator name → the least pass rate or mean).
+struct EvaluatorsFile {
+    evaluators: serde_json::Value,
+    thresholds: BTreeMap<String, f64>,
+}
+
+fn read_evaluators(path: &std::path::Path) -> anyhow::Result<EvaluatorsFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let doc: toml::Table =
+    let mut doc: toml::Table =
         toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
     let list = doc
-        .get("evaluators")
+        .remove("evaluators")
         .ok_or_else(|| anyhow!("{} has no [[evaluators]]", path.display()))?;
-    Ok(serde_json::to_value(list)?)
+    let mut thresholds = BTreeMap::new();
+    if let Some(table) = doc.remove("thresholds") {
+        let table = table
+            .as_table()
+            .ok_or_else(|| anyhow!("{}: [thresholds] must be a table", path.display()))?;
+        for (name, value) in table {
+            let min = value
+                .as_float()
+                .or_else(|| value.as_integer().map(|i| i as f64))
+                .filter(|v| (0.0..=1.0).contains(v))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: thresholds.{name} must be a number from 0 to 1",
+                        path.display()
+                    )
+                })?;
+            thresholds.insert(name.clone(), min);
+        }
+    }
+    if let Some(other) = doc.keys().next() {
+        bail!(
+            "{}: unknown key {other:?} (expected [[evaluators]] and [thresholds])",
+            path.display()
+        );
+    }
+    Ok(EvaluatorsFile {
+        evaluators: serde_json::to_value(list)?,
+        thresholds,
+    })
+}
+
+/// A threshold of the candidate's, as checked.
+struct Threshold {
+    evaluator: String,
+    min: f64,
+    /// The candidate's pass rate (or mean); `None` when it has no score.
+    got: Option<f64>,
+}
+
+impl Threshold {
+    fn holds(&self) -> bool {
+        self.got.is_some_and(|g| g >= self.min)
+    }
+}
+
+/// Every threshold against the candidate's summary; an unknown evaluator
+/// name is an error (a typo must not pass silently).
+fn check_thresholds(
+    thresholds: &BTreeMap<String, f64>,
+    summary: &promptrefine_eval::Summary,
+) -> anyhow::Result<Vec<Threshold>> {
+    let candidate = summary.variants.iter().find(|v| v.variant == 1);
+    thresholds
+        .iter()
+        .map(|(name, min)| {
+            let e = candidate
+                .and_then(|v| v.evaluators.iter().find(|e| &e.evaluator == name))
+                .ok_or_else(|| anyhow!("thresholds.{name}: no evaluator of that name"))?;
+            Ok(Threshold {
+                evaluator: name.clone(),
+                min: *min,
+                got: e.pass_rate.or(e.mean),
+            })
+        })
+        .collect()
 }
 
 /// `7` is a version number, anything else a label.
@@ -207,8 +317,18 @@ fn table(c: &ExperimentComparison) -> String {
 
 /// JUnit XML: a test case per evaluator (failed when worse) and one per
 /// regressed item, so CI systems list what regressed.
-fn junit(c: &ExperimentComparison) -> anyhow::Result<String> {
+fn junit(c: &ExperimentComparison, thresholds: &[Threshold]) -> anyhow::Result<String> {
     let mut suite = TestSuite::new("promptrefine eval");
+    for t in thresholds {
+        let status = if t.holds() {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("{} < {:.3}", num(t.got), t.min));
+            s
+        };
+        suite.add_test_case(TestCase::new(format!("threshold {}", t.evaluator), status));
+    }
     for e in &c.comparison.evaluators {
         let status = if e.verdict == Verdict::Worse {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
