@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::Chrome;
-use super::support::{Errors, FormData, PageResult, PostForm, safe_next};
-use crate::auth::{AuthMethod, authenticate, client_addr, cookie, csrf};
+use super::support::{Errors, PageResult, PostForm, SignedOutForm, safe_next};
+use crate::auth::{AuthMethod, authenticate, client_addr, cookie};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -83,20 +83,10 @@ fn render_login(chrome: Chrome, next: String, email: String, error: String) -> P
     .into_response())
 }
 
-/// Login CSRF: a form on another site must not sign this browser in.
-fn cross_site(parts: &Parts, state: &AppState) -> bool {
-    csrf::cross_site_browser_request(parts, state)
-}
-
 pub(super) async fn submit(
     State(state): State<AppState>,
-    parts: Parts,
-    body: axum::body::Bytes,
+    SignedOutForm { parts, form }: SignedOutForm,
 ) -> PageResult {
-    if cross_site(&parts, &state) {
-        return Err(super::support::PageError::Csrf);
-    }
-    let form = FormData::parse(&body);
     let next = safe_next(Some(form.get("next")));
     let email = form.get("email").to_string();
     let password = SecretString::from(form.get("password").to_string());
@@ -195,16 +185,11 @@ pub(super) async fn setup_show(
 
 pub(super) async fn setup_submit(
     State(state): State<AppState>,
-    parts: Parts,
-    body: axum::body::Bytes,
+    SignedOutForm { parts, form }: SignedOutForm,
 ) -> PageResult {
-    if cross_site(&parts, &state) {
-        return Err(super::support::PageError::Csrf);
-    }
     if state.app.user_count().await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
-    let form = FormData::parse(&body);
     let token = form.get("token").to_string();
     let email = form.get("email").to_string();
     let password = SecretString::from(form.get("password").to_string());

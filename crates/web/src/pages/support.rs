@@ -124,6 +124,32 @@ impl FromRequest<AppState> for PostForm {
     }
 }
 
+/// A form post from someone not signed in yet (sign-in, first-run setup):
+/// it must come from this site (login CSRF: a form elsewhere must not sign
+/// this browser in); there is no session token to check yet.
+pub(super) struct SignedOutForm {
+    pub parts: axum::http::request::Parts,
+    pub form: FormData,
+}
+
+impl FromRequest<AppState> for SignedOutForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        if csrf::cross_site_browser_request(&parts, state) {
+            return Err(PageError::Csrf.into_response());
+        }
+        let bytes = axum::body::to_bytes(body, state.config.body_limit_bytes)
+            .await
+            .map_err(|_| PageError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response())?;
+        Ok(SignedOutForm {
+            parts,
+            form: FormData::parse(&bytes),
+        })
+    }
+}
+
 /// A page-level failure, rendered as a small error page (never internals).
 #[derive(Debug)]
 pub(super) enum PageError {
