@@ -57,6 +57,17 @@ pub struct PromptDetail {
     pub labels: Vec<Label>,
 }
 
+impl PromptDetail {
+    /// The names of the labels that point at `version`.
+    pub fn labels_of(&self, version: promptrefine_core::VersionId) -> Vec<String> {
+        self.labels
+            .iter()
+            .filter(|l| l.version_id == version)
+            .map(|l| l.label.clone())
+            .collect()
+    }
+}
+
 /// Prompts list filters, as a user typed them (empty means "any").
 #[derive(Clone, Debug, Default)]
 pub struct ListPrompts {

@@ -38,25 +38,25 @@ pub(super) async fn show(
     let n = version_number(parse(&n)?)?;
     let detail = state.app.get_prompt(id).await?;
     let v = state.app.get_version(id, n).await?;
+    let labels = detail.labels_of(v.id);
     Ok(Html(
         VersionPage {
             chrome: Chrome::for_user(&user, None),
             id: id.to_string(),
             title: detail.prompt.title,
             number: v.version,
-            current_number: detail.current_version.map(|c| c.version).unwrap_or(0),
+            current_number: detail
+                .current_version
+                .as_ref()
+                .map(|c| c.version)
+                .unwrap_or(0),
             note: v.note.clone().unwrap_or_default(),
             time: fmt_time(v.created_at),
             iso: iso_time(v.created_at),
             body: content_as_text(&v.content),
             settings: settings_as_text(&v.settings),
             variables: v.variables.clone(),
-            labels: detail
-                .labels
-                .iter()
-                .filter(|l| l.version_id == v.id)
-                .map(|l| l.label.clone())
-                .collect(),
+            labels,
         }
         .render()?,
     )

@@ -151,12 +151,7 @@ async fn render_prompt(
             note: v.note.clone().unwrap_or_default(),
             time: fmt_time(v.created_at),
             iso: iso_time(v.created_at),
-            labels: detail
-                .labels
-                .iter()
-                .filter(|l| l.version_id == v.id)
-                .map(|l| l.label.clone())
-                .collect(),
+            labels: detail.labels_of(v.id),
             current: Some(v.id) == current.map(|c| c.id),
         })
         .collect();
