@@ -159,6 +159,16 @@ fn sqlite_primary_code(code: &str) -> Option<i32> {
         .map(|n| n & 0xff)
 }
 
+/// `NotFound` when a write touched no row (the thing it names is not there,
+/// or not in the state the write needs).
+pub(crate) fn found(rows_affected: u64) -> Result<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use promptrefine_core::{Label, PromptId, Version, VersionId};
 use sqlx::FromRow;
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, found};
 use crate::versions::{VERSION_COLUMNS, VersionRow};
 use crate::{Store, on_backend};
 
@@ -47,9 +47,7 @@ impl LabelRepo<'_> {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             sqlx::query("update prompts set updated_at = $2 where id = $1")
                 .bind(DbUuid::from(prompt_id))
                 .bind(now)
@@ -69,9 +67,7 @@ impl LabelRepo<'_> {
                 .bind(label)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             sqlx::query("update prompts set updated_at = $2 where id = $1")
                 .bind(DbUuid::from(prompt_id))
                 .bind(now)

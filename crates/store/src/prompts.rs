@@ -5,7 +5,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, found};
 use crate::page::{Cursor, Page, page_from, push_contains, push_newest_first};
 use crate::versions::{NewVersion, insert_version};
 use crate::{Store, on_backend};
@@ -226,9 +226,7 @@ impl PromptRepo<'_> {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             if let Some(tags) = &patch.tags {
                 sqlx::query("delete from prompt_tags where prompt_id = $1")
                     .bind(DbUuid::from(id))
@@ -261,9 +259,7 @@ impl PromptRepo<'_> {
                 .bind(DbUuid::from(id))
                 .execute(pool)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             Ok(())
         })
     }

@@ -6,7 +6,7 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, StoreError, found};
 use crate::{Store, on_backend};
 
 #[derive(FromRow)]
@@ -160,9 +160,7 @@ impl TokenRepo<'_> {
             .bind(now)
             .execute(pool)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             Ok(())
         })
     }

@@ -4,7 +4,7 @@ use promptrefine_core::{User, UserId};
 use sqlx::FromRow;
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, StoreError, found};
 use crate::{Store, on_backend};
 
 /// A user with the password hash, for the auth layer only.
@@ -119,9 +119,7 @@ impl UserRepo<'_> {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             sqlx::query("delete from sessions where user_id = $1")
                 .bind(DbUuid::from(id))
                 .execute(&mut *tx)

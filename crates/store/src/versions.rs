@@ -6,7 +6,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, found};
 use crate::page::{NumberCursor, Page};
 use crate::{Store, on_backend};
 
@@ -209,9 +209,7 @@ impl VersionRepo<'_> {
             .bind(now)
             .execute(pool)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             Ok(())
         })
     }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{DATASET_COLUMNS, DatasetRepo, DatasetRow, fetch_dataset};
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, StoreError, found};
 use crate::on_backend;
 use crate::page::{IdCursor, Page};
 
@@ -119,9 +119,7 @@ macro_rules! close_revision {
         .bind($version)
         .execute(&mut *$tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(done.rows_affected())?;
     }};
 }
 

@@ -20,7 +20,7 @@ use promptrefine_core::{Dataset, DatasetId};
 use sqlx::{FromRow, QueryBuilder};
 
 use crate::codec::{DbTime, DbUuid};
-use crate::error::{Result, StoreError};
+use crate::error::{Result, StoreError, found};
 use crate::page::{Cursor, Page, page_from, push_contains, push_newest_first};
 use crate::{Store, on_backend};
 
@@ -218,9 +218,7 @@ impl DatasetRepo<'_> {
             .bind(now)
             .execute(pool)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             Ok(fetch_dataset!(pool, id))
         })
     }
@@ -234,9 +232,7 @@ impl DatasetRepo<'_> {
                 .bind(DbUuid::from(id))
                 .execute(pool)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
+            found(done.rows_affected())?;
             Ok(())
         })
     }
