@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use promptrefine_testkit::{TestDb, both_backends};
-use support::{Run, Server, base_env, promptrefine};
+use support::{Run, mock_upstream, promptrefine};
 
 both_backends!(
     sync:
@@ -47,19 +47,7 @@ for case in root.iter("testcase"):
 fn eval_exits_1_on_a_regression_0_on_an_improvement_and_2_on_errors(db: TestDb) {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let mock = Server::start_matching(
-        dir,
-        &["mock-llm", "--port", "0"],
-        &[],
-        "mock OpenAI server at http://",
-    );
-    let mut env = base_env(db.url());
-    env.push((
-        "OPENAI_BASE_URL".into(),
-        format!("http://127.0.0.1:{}/v1", mock.port),
-    ));
-    env.push(("OPENAI_API_KEY".into(), "sk-cli-test".into()));
-    env.push(("LLM_MAX_RETRIES".into(), "0".into()));
+    let (_mock, env) = mock_upstream(dir, db.url());
     ok(promptrefine(dir, &["migrate", "up"], &env));
     // Version 1 says Hello, version 2 says Hi.
     let prompts = dir.join("prompts");

@@ -6,7 +6,7 @@
 mod support;
 
 use promptrefine_testkit::{TestDb, both_backends};
-use support::{Run, Server, base_env, promptrefine};
+use support::{Run, mock_upstream, promptrefine};
 
 both_backends!(
     sync:
@@ -21,19 +21,7 @@ fn ok(run: Run) -> Run {
 fn experiment_run_wait_runs_every_cell_here_and_says_how_it_ended(db: TestDb) {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let mock = Server::start_matching(
-        dir,
-        &["mock-llm", "--port", "0"],
-        &[],
-        "mock OpenAI server at http://",
-    );
-    let mut env = base_env(db.url());
-    env.push((
-        "OPENAI_BASE_URL".into(),
-        format!("http://127.0.0.1:{}/v1", mock.port),
-    ));
-    env.push(("OPENAI_API_KEY".into(), "sk-cli-test".into()));
-    env.push(("LLM_MAX_RETRIES".into(), "0".into()));
+    let (mock, env) = mock_upstream(dir, db.url());
     ok(promptrefine(dir, &["migrate", "up"], &env));
     ok(promptrefine(dir, &["seed"], &env));
     let csv = dir.join("queries.csv");

@@ -73,6 +73,28 @@ pub(crate) fn promptrefine_with_stdin(
 
 /// A background `promptrefine` process (testkit's [`ServerProcess`]: real
 /// signals, output collected, killed if the test panics).
+/// `promptrefine mock-llm` on a free port, and the environment of a
+/// database at `database_url` whose OpenAI provider is that mock (no
+/// retries, so each call is one upstream request).
+// Not every test binary that includes this module uses it.
+#[allow(dead_code)]
+pub(crate) fn mock_upstream(dir: &Path, database_url: &str) -> (Server, Vec<(String, String)>) {
+    let mock = Server::start_matching(
+        dir,
+        &["mock-llm", "--port", "0"],
+        &[],
+        "mock OpenAI server at http://",
+    );
+    let mut env = base_env(database_url);
+    env.push((
+        "OPENAI_BASE_URL".into(),
+        format!("http://127.0.0.1:{}/v1", mock.port),
+    ));
+    env.push(("OPENAI_API_KEY".into(), "sk-cli-test".into()));
+    env.push(("LLM_MAX_RETRIES".into(), "0".into()));
+    (mock, env)
+}
+
 pub(crate) struct Server {
     process: ServerProcess,
     pub port: u16,

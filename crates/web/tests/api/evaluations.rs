@@ -8,7 +8,7 @@ use std::time::Duration;
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use crate::experiments::{prompt_with_two_versions, wait_for_end};
+use crate::experiments::{dataset_of, prompt_with_two_versions, wait_for_end};
 use crate::helpers::{TestApp, spawn_app};
 
 both_backends!(
@@ -20,10 +20,7 @@ both_backends!(
 
 /// `n` items; the even ones expect what `mock-echo` answers to `Hello {{name}}`.
 async fn dataset_with_expected(app: &TestApp, n: usize) -> String {
-    let (s, body) = app.post("/api/datasets", json!({ "name": "scored" })).await;
-    assert_eq!(s, 201, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    let items: Vec<Value> = (0..n)
+    let items = (0..n)
         .map(|i| {
             let expected = if i % 2 == 0 {
                 format!("Echo: Hello item{i}")
@@ -33,14 +30,7 @@ async fn dataset_with_expected(app: &TestApp, n: usize) -> String {
             json!({ "variables": { "name": format!("item{i}") }, "expected": expected })
         })
         .collect();
-    let (s, body) = app
-        .post(
-            &format!("/api/datasets/{id}/items"),
-            json!({ "items": items }),
-        )
-        .await;
-    assert!(s == 200 || s == 201, "{s} {body}");
-    id
+    dataset_of(app, "scored", items).await
 }
 
 async fn run_experiment(app: &TestApp, body: Value) -> Value {

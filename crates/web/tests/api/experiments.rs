@@ -24,12 +24,17 @@ both_backends!(
 
 /// A dataset of `n` items with variable `name`.
 pub(crate) async fn dataset(app: &TestApp, name: &str, n: usize) -> String {
+    let items = (0..n)
+        .map(|i| json!({ "variables": { "name": format!("item{i}") } }))
+        .collect();
+    dataset_of(app, name, items).await
+}
+
+/// A dataset holding `items` (at most 1,000, one call).
+pub(crate) async fn dataset_of(app: &TestApp, name: &str, items: Vec<Value>) -> String {
     let (s, body) = app.post("/api/datasets", json!({ "name": name })).await;
     assert_eq!(s, 201, "{body}");
     let id = body["data"]["id"].as_str().unwrap().to_string();
-    let items: Vec<Value> = (0..n)
-        .map(|i| json!({ "variables": { "name": format!("item{i}") } }))
-        .collect();
     let (s, body) = app
         .post(
             &format!("/api/datasets/{id}/items"),
