@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod datasets;
+pub mod delivery;
 pub mod error;
 pub mod experiments;
 pub mod instance;
@@ -32,11 +33,17 @@ pub struct App {
     observer: Option<Arc<dyn runs::RunObserver>>,
     /// The experiment engine's wake-up and rate limiters (see [`experiments`]).
     engine: Arc<experiments::EngineShared>,
+    /// What applications fetch, from memory (see [`delivery`]).
+    delivery: Arc<delivery::Delivery>,
 }
 
 impl App {
     pub fn new(store: Store, auth: auth::AuthPolicy) -> App {
+        // On PostgreSQL other replicas write too: the cache waits for its
+        // listener (see delivery::listener) before it serves.
+        let serving = matches!(store.backend(), promptrefine_store::Backend::Sqlite { .. });
         App {
+            delivery: Arc::new(delivery::Delivery::new(serving)),
             store,
             instance: promptrefine_core::InstanceId::new(),
             auth: auth::AuthState::new(auth),

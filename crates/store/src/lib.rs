@@ -45,8 +45,8 @@ pub use experiments::{
     NewExperimentItem, Reclaimed, ResultRow, ScoredCell,
 };
 pub use instances::{InstanceRepo, NewInstance, Swept};
-pub use labels::LabelRepo;
-pub use notify::{Change, ExperimentListener};
+pub use labels::{LabelRepo, Pick};
+pub use notify::{Change, DeliveryChange, DeliveryListener, ExperimentListener};
 pub use page::{Cursor, IdCursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
 pub use runs::{ListedRun, NewRun, RunCell, RunFilter, RunOutcome, RunRepo};

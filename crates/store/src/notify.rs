@@ -10,7 +10,7 @@
 //! ([`Change::Missed`]) and the engine reads the state again, and the engine
 //! polls anyway. SQLite is one host's file, and its instances poll.
 
-use promptrefine_core::ExperimentId;
+use promptrefine_core::{ExperimentId, PromptId, TokenId, UserId};
 use sqlx::postgres::PgListener;
 
 use crate::error::Result;
@@ -81,5 +81,121 @@ impl ExperimentListener {
                 }
             }
         }
+    }
+}
+
+/// The channel of changes to what applications fetch (`by-slug`, a pinned
+/// version, a token lookup); see the delivery cache in `app`.
+pub(crate) const DELIVERY_CHANNEL: &str = "promptrefine_delivery";
+
+/// Sends a delivery note (PostgreSQL only) inside the change's transaction
+/// `executor`: `$payload` is `p:<prompt id>`, `t:<token id>` or `u:<user id>`
+/// (every token of the user), built by [`delivery_payload`].
+macro_rules! notify_delivery {
+    ($executor:expr, $pg:expr, $payload:expr) => {
+        if $pg {
+            sqlx::query("select pg_notify($1, $2)")
+                .bind($crate::notify::DELIVERY_CHANNEL)
+                .bind($payload)
+                .execute($executor)
+                .await?;
+        }
+    };
+}
+pub(crate) use notify_delivery;
+
+/// What a delivery note says changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryChange {
+    /// Anything a prompt's answers are made of: its slug, title, tags,
+    /// current version, labels, or the prompt itself (deleted).
+    Prompt(PromptId),
+    /// A token was revoked.
+    Token(TokenId),
+    /// Every token of the user was revoked (a password reset).
+    UserTokens(UserId),
+    /// The connection was lost and is back: notes may have been missed.
+    Missed,
+}
+
+/// The text of a note, and its parse (the two halves of one format).
+pub(crate) fn delivery_payload(change: DeliveryChange) -> String {
+    match change {
+        DeliveryChange::Prompt(id) => format!("p:{id}"),
+        DeliveryChange::Token(id) => format!("t:{id}"),
+        DeliveryChange::UserTokens(id) => format!("u:{id}"),
+        DeliveryChange::Missed => String::new(),
+    }
+}
+
+fn parse_delivery(payload: &str) -> Option<DeliveryChange> {
+    let (kind, id) = payload.split_once(':')?;
+    match kind {
+        "p" => id.parse().ok().map(DeliveryChange::Prompt),
+        "t" => id.parse().ok().map(DeliveryChange::Token),
+        "u" => id.parse().ok().map(DeliveryChange::UserTokens),
+        _ => None,
+    }
+}
+
+/// A `LISTEN` on the delivery channel (its own connection). Unlike the
+/// experiments listener it does not reconnect by itself: the cache must
+/// know the moment it is deaf, so [`DeliveryListener::next`] returns an
+/// error or `Missed` and the caller connects a new one.
+pub struct DeliveryListener(PgListener);
+
+impl std::fmt::Debug for DeliveryListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliveryListener")
+    }
+}
+
+impl Store {
+    /// A listener for delivery changes; `None` on SQLite, where every writer
+    /// is this process (the cache is told directly).
+    pub async fn listen_delivery(&self) -> Result<Option<DeliveryListener>> {
+        match self.backend() {
+            Backend::Sqlite { .. } => Ok(None),
+            Backend::Postgres(pool) => {
+                let mut listener = PgListener::connect_with(pool).await?;
+                listener.listen(DELIVERY_CHANNEL).await?;
+                Ok(Some(DeliveryListener(listener)))
+            }
+        }
+    }
+}
+
+impl DeliveryListener {
+    /// The next change; `Missed` when the connection was lost (the caller
+    /// drops this listener and connects a new one).
+    pub async fn next(&mut self) -> Result<DeliveryChange> {
+        loop {
+            match self.0.try_recv().await? {
+                None => return Ok(DeliveryChange::Missed),
+                Some(note) => {
+                    if let Some(change) = parse_delivery(note.payload()) {
+                        return Ok(change);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_note_reads_back_as_the_change_it_was_made_of() {
+        for change in [
+            DeliveryChange::Prompt(PromptId::new()),
+            DeliveryChange::Token(TokenId::new()),
+            DeliveryChange::UserTokens(UserId::new()),
+        ] {
+            assert_eq!(parse_delivery(&delivery_payload(change)), Some(change));
+        }
+        assert_eq!(parse_delivery("x:1"), None);
+        assert_eq!(parse_delivery("p:not-an-id"), None);
     }
 }

@@ -6,6 +6,7 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, found};
+use crate::notify::{DeliveryChange, delivery_payload, notify_delivery};
 use crate::page::{Cursor, Page, page_from, push_contains, push_newest_first};
 use crate::versions::{NewVersion, insert_version};
 use crate::{Store, on_backend};
@@ -116,6 +117,8 @@ impl PromptRepo<'_> {
             .bind(DbUuid::from(id))
             .fetch_one(&mut *tx)
             .await?;
+            // A watcher of this slug may be waiting for it to exist.
+            notify_delivery!(&mut *tx, _pg, delivery_payload(DeliveryChange::Prompt(id)));
             tx.commit().await?;
             Ok((row.into(), version))
         })
@@ -246,6 +249,7 @@ impl PromptRepo<'_> {
             .bind(DbUuid::from(id))
             .fetch_one(&mut *tx)
             .await?;
+            notify_delivery!(&mut *tx, _pg, delivery_payload(DeliveryChange::Prompt(id)));
             tx.commit().await?;
             Ok(row.into())
         })
@@ -255,11 +259,14 @@ impl PromptRepo<'_> {
     /// (foreign keys cascade inside the same statement, so all or nothing).
     pub async fn delete(&self, id: PromptId) -> Result<()> {
         on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query("delete from prompts where id = $1")
                 .bind(DbUuid::from(id))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
             found(done.rows_affected())?;
+            notify_delivery!(&mut *tx, _pg, delivery_payload(DeliveryChange::Prompt(id)));
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError, found};
+use crate::notify::{DeliveryChange, delivery_payload, notify_delivery};
 use crate::{Store, on_backend};
 
 #[derive(FromRow)]
@@ -152,15 +153,18 @@ impl TokenRepo<'_> {
     pub async fn revoke(&self, user_id: UserId, id: TokenId) -> Result<()> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update api_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null",
             )
             .bind(DbUuid::from(id))
             .bind(DbUuid::from(user_id))
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
             found(done.rows_affected())?;
+            notify_delivery!(&mut *tx, _pg, delivery_payload(DeliveryChange::Token(id)));
+            tx.commit().await?;
             Ok(())
         })
     }

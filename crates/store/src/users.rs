@@ -5,6 +5,7 @@ use sqlx::FromRow;
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError, found};
+use crate::notify::{DeliveryChange, delivery_payload, notify_delivery};
 use crate::{Store, on_backend};
 
 /// A user with the password hash, for the auth layer only.
@@ -131,6 +132,11 @@ impl UserRepo<'_> {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            notify_delivery!(
+                &mut *tx,
+                _pg,
+                delivery_payload(DeliveryChange::UserTokens(id))
+            );
             tx.commit().await?;
             Ok(())
         })

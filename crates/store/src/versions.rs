@@ -7,6 +7,7 @@ use sqlx::types::Json;
 
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, found};
+use crate::notify::{DeliveryChange, delivery_payload, notify_delivery};
 use crate::page::{NumberCursor, Page};
 use crate::{Store, on_backend};
 
@@ -120,6 +121,11 @@ impl VersionRepo<'_> {
         on_backend!(self.store, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let version = insert_version!(tx, prompt_id, new, now);
+            notify_delivery!(
+                &mut *tx,
+                _pg,
+                delivery_payload(DeliveryChange::Prompt(prompt_id))
+            );
             tx.commit().await?;
             Ok(version)
         })
@@ -199,6 +205,7 @@ impl VersionRepo<'_> {
     pub async fn restore(&self, prompt_id: PromptId, version_id: VersionId) -> Result<()> {
         let now = DbTime::now();
         on_backend!(self.store, write, |pool, _pg| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update prompts set current_version_id = $2, updated_at = $3
                  where id = $1
@@ -207,9 +214,15 @@ impl VersionRepo<'_> {
             .bind(DbUuid::from(prompt_id))
             .bind(DbUuid::from(version_id))
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
             found(done.rows_affected())?;
+            notify_delivery!(
+                &mut *tx,
+                _pg,
+                delivery_payload(DeliveryChange::Prompt(prompt_id))
+            );
+            tx.commit().await?;
             Ok(())
         })
     }

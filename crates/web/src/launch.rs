@@ -125,6 +125,22 @@ pub async fn launch(
         async move { app.run_experiments(engine, stop).await }
     });
 
+    let stop_delivery = CancellationToken::new();
+    let delivery = tokio::spawn({
+        let app = app.clone();
+        let stop = stop_delivery.clone();
+        async move { app.run_delivery_listener(stop).await }
+    });
+    // Watch streams never end by themselves: shutting down ends them, so
+    // the graceful drain is not held for its whole grace period.
+    let shutdown = {
+        let app = app.clone();
+        async move {
+            shutdown.await;
+            app.delivery().close_watches();
+        }
+    };
+
     let grace = web.shutdown_grace;
     let router = router_with(AppState::new(app.clone(), web), extra_routes);
     let served = serve_router_with(listener, router, grace, header_read_timeout, shutdown).await;
@@ -141,6 +157,10 @@ pub async fn launch(
             runs = cancelled,
             "cancelled runs still in flight at shutdown"
         );
+    }
+    stop_delivery.cancel();
+    if let Err(e) = delivery.await {
+        tracing::error!(error = %e, "the delivery listener panicked");
     }
     // Only now, with nothing left in flight, is the lease given up.
     stop_keeper.cancel();

@@ -112,10 +112,12 @@ impl App {
             .await?
             .ok_or(AppError::NotFound("user"))?;
         let hash = self.auth.hashing.hash(password, Wait::Yes).await?;
-        Ok(self
-            .store
+        self.store
             .users()
             .set_password_hash(user.id(), &hash)
-            .await?)
+            .await?;
+        // Its tokens were revoked with the new hash.
+        self.delivery.forget_user_tokens(user.id());
+        Ok(())
     }
 }

@@ -67,7 +67,9 @@ impl App {
             .tokens()
             .revoke(user, id)
             .await
-            .or_not_found("token")
+            .or_not_found("token")?;
+        self.delivery.forget_token(id);
+        Ok(())
     }
 
     /// The user a bearer token belongs to, when it is live (neither revoked
@@ -77,15 +79,27 @@ impl App {
             return Ok(None);
         }
         let t = OffsetDateTime::now_utc();
-        let Some(token) = self.store.tokens().find_active(&sha256_hex(raw), t).await? else {
+        let hash = sha256_hex(raw);
+        // "Last used" is kept to the minute: a hit within it makes no query.
+        let stale =
+            |used: Option<OffsetDateTime>| used.is_none_or(|u| t - u > Duration::minutes(1));
+        if let Some((id, user, last_used)) = self.cached_token(&hash, t) {
+            if stale(last_used) {
+                self.store.tokens().touch(id, t).await?;
+                self.token_touched(&hash, t);
+            }
+            return Ok(Some(user));
+        }
+        let generation = self.token_generation();
+        let Some(token) = self.store.tokens().find_active(&hash, t).await? else {
             return Ok(None);
         };
-        if token
-            .last_used_at
-            .is_none_or(|u| t - u > Duration::minutes(1))
-        {
+        let mut last_used = token.last_used_at;
+        if stale(last_used) {
             self.store.tokens().touch(token.id, t).await?;
+            last_used = Some(t);
         }
+        self.cache_token(generation, hash, &token, last_used);
         Ok(Some(token.user_id))
     }
 }

@@ -1,14 +1,15 @@
 //! Labels (named pointers to versions) and the runtime lookup applications
 //! make: the version a label points at, by slug.
 
-use promptrefine_core::validate::limits::RESERVED_LABEL;
 use promptrefine_core::{Label, LabelName, Prompt, PromptId, Version, VersionId};
 
 use crate::App;
+use crate::delivery::Selector;
 use crate::error::{AppError, OrNotFound, Result};
 
 /// What an application fetches at runtime: a prompt, the label asked for
-/// (`current` when none), and the version it points at.
+/// (`current` when none; empty for a version asked for by number), and the
+/// version it points at.
 #[derive(Clone, Debug)]
 pub struct Resolved {
     pub prompt: Prompt,
@@ -35,6 +36,7 @@ impl App {
             .set(prompt_id, label.as_str(), version_id)
             .await
             .or_not_found("version")?;
+        self.prompt_changed(prompt_id);
         Ok(self.store.labels().list(prompt_id).await?)
     }
 
@@ -45,33 +47,14 @@ impl App {
             .labels()
             .remove(prompt_id, name.as_str())
             .await
-            .or_not_found("label")
+            .or_not_found("label")?;
+        self.prompt_changed(prompt_id);
+        Ok(())
     }
 
-    /// The version `label` (default `current`) of the prompt with this slug.
+    /// The version `label` (default `current`) of the prompt with this slug,
+    /// in one query (uncached; applications go through [`App::deliver`]).
     pub async fn resolve(&self, slug: &str, label: Option<&str>) -> Result<Resolved> {
-        let prompt = self.require_prompt_by_slug(slug).await?;
-        let label = label.filter(|l| !l.is_empty()).unwrap_or(RESERVED_LABEL);
-        let version = if label == RESERVED_LABEL {
-            self.store
-                .versions()
-                .get_current(prompt.id)
-                .await
-                .or_not_found("version")?
-        } else {
-            // Text that cannot be a label is unknown without a query (see
-            // require_prompt_by_slug).
-            let name = LabelName::parse("label", label).map_err(|_| AppError::NotFound("label"))?;
-            self.store
-                .labels()
-                .resolve(prompt.id, name.as_str())
-                .await
-                .or_not_found("label")?
-        };
-        Ok(Resolved {
-            label: label.to_owned(),
-            prompt,
-            version,
-        })
+        self.pick(slug, &Selector::parse(label, None)?).await
     }
 }

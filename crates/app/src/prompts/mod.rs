@@ -137,6 +137,8 @@ impl App {
             };
             match self.store.prompts().create(new).await {
                 Ok((prompt, current_version)) => {
+                    // Watchers of this slug (waiting for it to exist) hear of it.
+                    self.prompt_changed(prompt.id);
                     return Ok(PromptDetail {
                         prompt,
                         current_version,
@@ -275,12 +277,22 @@ impl App {
             Err(StoreError::Conflict(Constraint::PromptSlug)) => {
                 Err(slug_taken(slug.as_deref().unwrap_or("")))
             }
-            other => other.or_not_found("prompt"),
+            other => {
+                let updated = other.or_not_found("prompt")?;
+                self.prompt_changed(id);
+                Ok(updated)
+            }
         }
     }
 
     pub async fn delete_prompt(&self, id: PromptId) -> Result<()> {
-        self.store.prompts().delete(id).await.or_not_found("prompt")
+        self.store
+            .prompts()
+            .delete(id)
+            .await
+            .or_not_found("prompt")?;
+        self.prompt_changed(id);
+        Ok(())
     }
 }
 

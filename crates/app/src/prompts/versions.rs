@@ -81,11 +81,14 @@ impl App {
             author,
         )
         .map_err(AppError::Invalid)?;
-        self.store
+        let saved = self
+            .store
             .versions()
             .save(prompt_id, new)
             .await
-            .or_not_found("prompt")
+            .or_not_found("prompt")?;
+        self.prompt_changed(prompt_id);
+        Ok(saved)
     }
 
     pub async fn list_versions(
@@ -152,6 +155,7 @@ impl App {
             .restore(prompt_id, version_id)
             .await
             .or_not_found("version")?;
+        self.prompt_changed(prompt_id);
         self.get_prompt(prompt_id).await
     }
 

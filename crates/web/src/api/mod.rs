@@ -17,6 +17,7 @@ mod prompts;
 mod runs;
 mod tokens;
 mod versions;
+mod watch;
 
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
@@ -45,6 +46,7 @@ fn long_running_routes() -> OpenApiRouter<AppState> {
         .merge(runs::routes())
         .merge(datasets::export_routes())
         .merge(experiments::long_running_routes())
+        .merge(watch::routes())
 }
 
 /// Routes that take large bodies (dataset imports): no request timeout, and

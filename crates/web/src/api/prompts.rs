@@ -4,8 +4,10 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use promptrefine_app::delivery::Selector;
 use promptrefine_core::{Prompt, PromptId};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -95,11 +97,13 @@ async fn delete(
     }))
 }
 
-/// The version a label points at, by slug. Answers with an `ETag`; send it
-/// back in `If-None-Match` to get a 304 while nothing changed.
+/// The version a label (or `version` number) points at, by slug: the
+/// runtime lookup applications make, answered from the delivery cache (a hit,
+/// 200 or 304, makes no database query). Answers with an `ETag`; send it back
+/// in `If-None-Match` to get a 304 while nothing changed.
 #[utoipa::path(get, path = "/api/prompts/by-slug/{slug}", tag = "prompts",
     params(("slug" = String, Path), SlugQuery, ("If-None-Match" = Option<String>, Header)),
-    responses((status = 200, body = Envelope<ResolvedPrompt>), (status = 304), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<ResolvedPrompt>), (status = 304), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn get_by_slug(
     _user: CurrentUser,
     State(state): State<AppState>,
@@ -107,21 +111,19 @@ async fn get_by_slug(
     ApiQuery(q): ApiQuery<SlugQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let resolved = state.app.resolve(&slug, q.label.as_deref()).await?;
-    let etag = etag(&[
-        resolved.version.id.to_string().as_bytes(),
-        resolved.label.as_bytes(),
-        resolved
-            .prompt
-            .updated_at
-            .unix_timestamp_nanos()
-            .to_string()
-            .as_bytes(),
-    ]);
+    let selector = Selector::parse(q.label.as_deref(), q.version)?;
+    let answer = state
+        .app
+        .deliver(&slug, selector, |resolved| {
+            // The same bytes `Data` would write.
+            let body = json!({ "data": ResolvedPrompt::from(resolved), "error": null });
+            Bytes::from(serde_json::to_vec(&body).expect("an answer serializes"))
+        })
+        .await?;
     let cache = [
         (
             header::ETAG,
-            HeaderValue::from_str(&etag).expect("hex etag"),
+            HeaderValue::from_str(&answer.etag).expect("hex etag"),
         ),
         (
             header::CACHE_CONTROL,
@@ -131,22 +133,18 @@ async fn get_by_slug(
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == answer.etag || t.trim() == "*")
+        });
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
-    Ok((cache, Data(ResolvedPrompt::from(resolved))).into_response())
-}
-
-fn etag(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-        h.update([0]);
-    }
-    let digest = h.finalize();
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    Ok((cache, json, answer.body.clone()).into_response())
 }
 
 /// Renders a version with variable values; 422 lists every missing variable.

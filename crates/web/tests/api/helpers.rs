@@ -107,7 +107,18 @@ pub(crate) async fn spawn_app_with_web(db: TestDb, web: WebConfig) -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
-    let store = Store::connect(&StoreOptions::new(db.url()))
+    let url = db.url().to_owned();
+    spawn_at(&url, db, opts).await
+}
+
+/// A second server on `first`'s database, as another replica would be.
+pub(crate) async fn spawn_replica(first: &TestApp) -> TestApp {
+    // The database belongs to `first`; this one holds a spare it never uses.
+    spawn_at(first._db.url(), TestDb::sqlite(), Options::default()).await
+}
+
+async fn spawn_at(url: &str, db: TestDb, opts: Options) -> TestApp {
+    let store = Store::connect(&StoreOptions::new(url))
         .await
         .expect("connect");
     migrate::up(&store).await.expect("migrate");

@@ -6,6 +6,7 @@ mod helpers;
 mod assets;
 mod auth;
 mod datasets;
+mod delivery;
 mod evaluations;
 mod experiments;
 mod faults;

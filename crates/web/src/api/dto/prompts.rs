@@ -137,6 +137,27 @@ pub struct Deleted {
 pub struct SlugQuery {
     /// A label such as `production`; default `current`.
     pub label: Option<String>,
+    /// A version number instead of a label (a pinned version).
+    pub version: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WatchQuery {
+    /// A label such as `production`; default `current`.
+    pub label: Option<String>,
+}
+
+/// One event of a watch stream (`event: prompt`, its `id` the ETag).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchEvent {
+    /// The ETag `by-slug` answers with now; null once the label no longer
+    /// resolves (the prompt or label was deleted).
+    pub etag: Option<String>,
+    /// The version number the label points at now.
+    pub version: Option<i64>,
 }
 
 /// What an application fetches at runtime.
@@ -149,7 +170,9 @@ pub struct ResolvedPrompt {
     #[serde(rename = "type")]
     prompt_type: PromptType,
     tags: Vec<String>,
-    label: String,
+    /// The label asked for; absent when a version was asked for by number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
     version: Version,
 }
 
@@ -161,7 +184,7 @@ impl From<app::Resolved> for ResolvedPrompt {
             title: r.prompt.title,
             prompt_type: r.prompt.prompt_type,
             tags: r.prompt.tags,
-            label: r.label,
+            label: Some(r.label).filter(|l| !l.is_empty()),
             version: r.version,
         }
     }
