@@ -217,6 +217,22 @@ async fn a_revoked_token_is_refused_at_once_though_its_lookup_was_cached(db: Tes
     );
     app.app.revoke_token(user.id(), token.id).await.unwrap();
     assert_eq!(call().await.unwrap().status(), 401, "revoked means refused");
+
+    // A password reset revokes every token of the user: the cached test
+    // token (used above by `app.api`) goes too.
+    assert_eq!(app.get("/api/prompts").await.0, 200);
+    app.app
+        .set_password(
+            crate::helpers::ADMIN_EMAIL,
+            secrecy::SecretString::from("a brand new password 123"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/api/prompts").await.0,
+        401,
+        "after a password reset"
+    );
 }
 
 /// Reads SSE events (`event`, `id`, `data`) off a response, with a deadline.
@@ -363,6 +379,33 @@ async fn two_replicas_on_one_postgres_see_each_others_writes_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // A token revoked through a is refused by b, whose lookup was cached.
+    let user = a
+        .store
+        .users()
+        .find_by_email(crate::helpers::ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let (token, secret) = a.app.create_token(user.id(), "replicated").await.unwrap();
+    let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    let on_b = || {
+        reqwest::Client::new()
+            .get(b.url("/api/prompts"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    assert_eq!(on_b().await.unwrap().status(), 200);
+    a.app.revoke_token(user.id(), token.id).await.unwrap();
+    let start = Instant::now();
+    while on_b().await.unwrap().status() != 401 {
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "b still accepts the token"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
     // And the other way round.
     let (s, _) = b
         .post(
