@@ -32,6 +32,9 @@ pub struct WebConfig {
     pub metrics_token: Option<String>,
     /// The URL people use to reach the server; an `https` URL turns Secure cookies and HSTS on.
     pub public_url: Option<String>,
+    /// How often an idle watch stream gets a heartbeat comment (keeps
+    /// proxies from closing it); 15 s, shorter in tests.
+    pub watch_heartbeat: Duration,
 }
 
 impl WebConfig {
@@ -59,6 +62,7 @@ impl Default for WebConfig {
             metrics_enabled: true,
             metrics_token: None,
             public_url: None,
+            watch_heartbeat: Duration::from_secs(15),
         }
     }
 }

@@ -306,6 +306,7 @@ impl Config {
                 .as_ref()
                 .map(|t| t.expose_secret().to_string()),
             public_url: self.public_url.clone(),
+            ..WebConfig::default()
         }
     }
 

@@ -8,8 +8,6 @@
 //! A watcher costs a receiver of the key's shared channel (see
 //! `app::delivery::watch`) and this stream; nothing polls.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,9 +23,6 @@ use super::envelope::{ApiError, ErrorEnvelope};
 use super::extract::ApiQuery;
 use crate::auth::CurrentUser;
 use crate::state::AppState;
-
-/// How often an idle stream gets a heartbeat comment.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(watch_by_slug))
@@ -66,7 +61,11 @@ async fn watch_by_slug(
             Some((Ok(event(&next)), (rx, Phase::Next, closing)))
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(state.config.watch_heartbeat)
+            .text("heartbeat"),
+    ))
 }
 
 enum Phase {

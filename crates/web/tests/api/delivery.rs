@@ -341,6 +341,28 @@ async fn the_watch_stream_sends_the_etag_then_each_change_and_resumes_with_last_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_watch_stream_gets_heartbeats() {
+    let web = promptrefine_web::WebConfig {
+        watch_heartbeat: Duration::from_millis(100),
+        ..promptrefine_web::WebConfig::default()
+    };
+    let app = crate::helpers::spawn_app_with_web(TestDb::sqlite(), web).await;
+    app.create_prompt("Quiet", Some("v1")).await;
+    let mut events = watch(&app, "/api/prompts/by-slug/quiet/watch", None).await;
+    events.next().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !events.buf.contains(": heartbeat\n\n") {
+        assert!(Instant::now() < deadline, "no heartbeat: {:?}", events.buf);
+        let chunk = tokio::time::timeout(Duration::from_secs(1), events.res.chunk())
+            .await
+            .expect("a heartbeat in time")
+            .unwrap()
+            .expect("the stream is open");
+        events.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
 // PostgreSQL only: replicas share one database.
 
 async fn postgres_pair() -> Option<(TestApp, TestApp)> {
