@@ -32,6 +32,8 @@ pub struct App {
     observer: Option<Arc<dyn runs::RunObserver>>,
     /// The experiment engine's wake-up and rate limiters (see [`experiments`]).
     engine: Arc<experiments::EngineShared>,
+    /// What evaluators that call out may do (see [`experiments::scoring`]).
+    evaluation: Arc<experiments::EvaluationSettings>,
 }
 
 impl App {
@@ -43,7 +45,15 @@ impl App {
             runs: Arc::new(runs::RunService::disabled()),
             observer: None,
             engine: Arc::default(),
+            evaluation: Arc::default(),
         }
+    }
+
+    /// This app, letting `http` evaluators call these hosts (none by
+    /// default: calling out is off unless configured).
+    pub fn with_evaluator_hosts(mut self, hosts: Vec<String>) -> App {
+        self.evaluation = Arc::new(experiments::EvaluationSettings::new(hosts));
+        self
     }
 
     /// This app, running tests against the providers of `runs` (without it,

@@ -7,6 +7,7 @@ mod assets;
 mod auth;
 mod datasets;
 mod evaluations;
+mod evaluator_calls;
 mod experiments;
 mod faults;
 mod foundation;
