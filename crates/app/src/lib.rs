@@ -35,6 +35,8 @@ pub struct App {
     engine: Arc<experiments::EngineShared>,
     /// What applications fetch, from memory (see [`delivery`]).
     delivery: Arc<delivery::Delivery>,
+    /// What evaluators that call out may do (see [`experiments::scoring`]).
+    evaluation: Arc<experiments::EvaluationSettings>,
 }
 
 impl App {
@@ -50,7 +52,15 @@ impl App {
             runs: Arc::new(runs::RunService::disabled()),
             observer: None,
             engine: Arc::default(),
+            evaluation: Arc::default(),
         }
+    }
+
+    /// This app, letting `http` evaluators call these hosts (none by
+    /// default: calling out is off unless configured).
+    pub fn with_evaluator_hosts(mut self, hosts: Vec<String>) -> App {
+        self.evaluation = Arc::new(experiments::EvaluationSettings::new(hosts));
+        self
     }
 
     /// This app, running tests against the providers of `runs` (without it,

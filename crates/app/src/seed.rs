@@ -210,6 +210,7 @@ impl App {
                     request_id: None,
                     owner: self.instance_id(),
                     cell: None,
+                    judge_of: None,
                 };
                 self.store.runs().start(&new).await?;
                 let output = match status {

@@ -277,6 +277,24 @@ pub struct Run {
     pub repeat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i64>,
+    /// `judge` for an LLM judge's call on another run (`judge_of`), else `test`.
+    #[serde(default)]
+    pub kind: RunKind,
+    /// The run a judge run judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_of: Option<RunId>,
+}
+
+/// What a run is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// A person's run, or an experiment cell's.
+    #[default]
+    Test,
+    /// An `llm_judge` evaluator's call on the output of another run.
+    Judge,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

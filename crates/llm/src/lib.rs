@@ -88,6 +88,7 @@ mod error;
 mod provider;
 pub mod sse;
 mod transport;
+mod webhook;
 mod wire;
 
 pub mod pricing;
@@ -97,3 +98,4 @@ pub use config::{ClientSettings, ConfigError, ProviderConfig};
 pub use error::{ErrorCode, LlmError};
 pub use pricing::{Price, PriceTable};
 pub use provider::{ChatRequest, Completion, Provider, Usage};
+pub use webhook::WebhookClient;

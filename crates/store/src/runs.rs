@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use promptrefine_core::{
-    ChatMessage, ExperimentId, InstanceId, ModelSettings, PromptId, Run, RunId, RunStatus,
+    ChatMessage, ExperimentId, InstanceId, ModelSettings, PromptId, Run, RunId, RunKind, RunStatus,
     VersionId,
 };
 use sqlx::types::Json;
@@ -17,7 +17,7 @@ use crate::{Store, on_backend};
 const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, variables, input, output, \
      finish_reason, status, error_code, error_message, prompt_tokens, completion_tokens, total_tokens, \
      cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, tokens_estimated, \
-     experiment_id, item_id, variant, repeat_index, attempts";
+     experiment_id, item_id, variant, repeat_index, attempts, judge_of";
 
 /// A run of a prompt's history with the number of its version, joined in
 /// the same query (a page of runs never looks versions up one by one).
@@ -65,6 +65,7 @@ struct RunRow {
     variant: Option<i64>,
     repeat_index: Option<i64>,
     attempts: Option<i64>,
+    judge_of: Option<DbUuid>,
 }
 
 impl From<RunRow> for Run {
@@ -98,6 +99,12 @@ impl From<RunRow> for Run {
             variant: r.variant,
             repeat: r.repeat_index,
             attempt: r.attempts,
+            kind: if r.judge_of.is_some() {
+                RunKind::Judge
+            } else {
+                RunKind::Test
+            },
+            judge_of: r.judge_of.map(|j| j.0.into()),
         }
     }
 }
@@ -119,6 +126,8 @@ pub struct NewRun {
     pub owner: InstanceId,
     /// Set when the run is an attempt at an experiment cell.
     pub cell: Option<RunCell>,
+    /// Set when the run is an LLM judge's call on that run's output.
+    pub judge_of: Option<RunId>,
 }
 
 /// The experiment cell a run is an attempt at.
@@ -180,8 +189,8 @@ impl RunRepo<'_> {
             let row: RunRow = sqlx::query_as(&format!(
                 "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
                                         status, request_id, created_at, owner_instance,
-                                        experiment_id, item_id, variant, repeat_index, attempts)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16)
+                                        experiment_id, item_id, variant, repeat_index, attempts, judge_of)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16, $17)
                  returning {RUN_COLUMNS}"
             ))
             .bind(DbUuid::from(new.id))
@@ -200,6 +209,7 @@ impl RunRepo<'_> {
             .bind(new.cell.map(|c| c.variant))
             .bind(new.cell.map(|c| c.repeat))
             .bind(new.cell.map(|c| c.attempt))
+            .bind(new.judge_of.map(DbUuid::from))
             .fetch_one(pool)
             .await?;
             Ok::<_, StoreError>(row.into())

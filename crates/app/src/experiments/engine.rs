@@ -41,7 +41,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::limiter::Limiter;
-use super::scoring::{CellOutput, score_cell};
+use super::scorer::{Scorer, ToScore};
 use crate::App;
 
 /// How the engine runs.
@@ -83,6 +83,9 @@ pub(crate) struct EngineShared {
     limiters: Mutex<HashMap<String, Arc<Limiter>>>,
     /// Versions the cells render: immutable, so read once, not per cell.
     versions: Mutex<HashMap<VersionId, Arc<Version>>>,
+    /// Providers that answered a judge's `response_format` with 400: their
+    /// judges are asked without it (see `judges`).
+    no_json_schema: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Versions kept at most; past it the cache starts again (a long-lived
@@ -106,7 +109,21 @@ impl EngineShared {
         all.insert(version.id, version);
     }
 
-    fn limiter(&self, provider: &str, max: usize) -> Arc<Limiter> {
+    pub(crate) fn refuses_json_schema(&self, provider: &str) -> bool {
+        self.no_json_schema
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(provider)
+    }
+
+    pub(crate) fn remember_refuses_json_schema(&self, provider: &str) {
+        self.no_json_schema
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(provider.to_owned());
+    }
+
+    pub(crate) fn limiter(&self, provider: &str, max: usize) -> Arc<Limiter> {
         let mut all = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         all.entry(provider.to_string())
             .or_insert_with(|| Limiter::new(max))
@@ -167,19 +184,23 @@ impl App {
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .insert(cell.id, (cell.experiment_id, None));
-                            let (app, settings, in_flight, stop, outcomes) = (
+                            let (app, settings, in_flight, stop, outcomes, cap) = (
                                 self.clone(),
                                 settings.clone(),
                                 in_flight.clone(),
                                 stop.clone(),
                                 outcomes.clone(),
+                                cap.clone(),
                             );
                             tasks.spawn(async move {
                                 let id = cell.id;
+                                let slots = Slots {
+                                    permit,
+                                    cap: &cap,
+                                    in_flight: &in_flight,
+                                };
                                 let outcome = app
-                                    .run_cell(
-                                        experiment, &cell, permit, &settings, &in_flight, &stop,
-                                    )
+                                    .run_cell(experiment, &cell, slots, &settings, &stop)
                                     .await;
                                 in_flight
                                     .lock()
@@ -328,8 +349,15 @@ impl App {
         }
         match self.store.experiments().get(id).await {
             Ok(experiment) => {
+                let specs = super::scoring::stored_evaluators(&experiment);
+                // A judge that no longer resolves (its prompt deleted) scores
+                // errors; the cells still run.
+                let judges = self.resolve_judges(&specs).await.unwrap_or_else(|e| {
+                    tracing::warn!(experiment = %id, error = %e, "cannot resolve the experiment's judges");
+                    Default::default()
+                });
                 let e = Arc::new(Running {
-                    evaluators: super::scoring::stored_evaluators(&experiment),
+                    scorer: Scorer { specs, judges },
                     experiment,
                 });
                 cache.insert(id, e.clone());
@@ -380,12 +408,11 @@ impl App {
         &self,
         experiment: Arc<Running>,
         cell: &ClaimedCell,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        slots: Slots<'_>,
         settings: &EngineSettings,
-        in_flight: &InFlight,
         stop: &CancellationToken,
     ) -> CellOutcome {
-        self.attempt_cell(&experiment, cell, permit, settings, in_flight, stop)
+        self.attempt_cell(&experiment, cell, slots, settings, stop)
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
@@ -402,11 +429,15 @@ impl App {
         &self,
         running: &Running,
         cell: &ClaimedCell,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        slots: Slots<'_>,
         settings: &EngineSettings,
-        in_flight: &InFlight,
         stop: &CancellationToken,
     ) -> crate::Result<CellOutcome> {
+        let Slots {
+            permit,
+            cap,
+            in_flight,
+        } = slots;
         let experiment = &running.experiment;
         let variant = experiment
             .variants
@@ -419,14 +450,18 @@ impl App {
             .limiter(&variant.provider, settings.max_in_flight);
         let slot = limiter.acquire().await;
         let plan = self.plan_cell(experiment, variant, cell).await?;
-        let run_id = plan.new.id;
-        if let Some(entry) = in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&cell.id)
-        {
-            entry.1 = Some(run_id);
-        }
+        // The watch cancels the run in flight of this cell: the cell's,
+        // then each judge's.
+        let running_now = |run: RunId| {
+            if let Some(entry) = in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&cell.id)
+            {
+                entry.1 = Some(run);
+            }
+        };
+        running_now(plan.new.id);
         let (run, retry_after) = self.run_cell_plan(plan, permit).await?;
         drop(slot);
         let status = match run.status {
@@ -451,31 +486,54 @@ impl App {
             _ => CellStatus::Failed,
         };
         // Scored as it ends, so results and summaries need no second pass.
-        let scores = if status == CellStatus::Succeeded {
-            score_cell(
-                &running.evaluators,
-                &CellOutput {
-                    output: &run.output,
-                    expected: cell.expected.as_ref(),
-                    variables: &cell.variables,
-                    latency_ms: run.latency_ms,
-                    cost_micro_usd: run.cost_micro_usd,
-                },
-            )
+        // Judges' calls count against the budget with the cell's own: the
+        // cell's reservation covered both.
+        let (scores, judge_cost) = if status == CellStatus::Succeeded {
+            let scored = self
+                .score_output(
+                    &running.scorer,
+                    &ToScore {
+                        output: &run.output,
+                        expected: cell.expected.as_ref(),
+                        variables: &cell.variables,
+                        metadata: cell.metadata.as_ref().and_then(|m| m.as_object()),
+                        latency_ms: run.latency_ms,
+                        cost_micro_usd: run.cost_micro_usd,
+                        run_id: Some(run.id),
+                        input: &run.input,
+                    },
+                    cap,
+                    running_now,
+                )
+                .await;
+            (scored.scores, scored.judge_cost_micro_usd)
         } else {
-            None
+            (None, None)
+        };
+        let cost_micro_usd = match (run.cost_micro_usd, judge_cost) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
         Ok(CellOutcome {
             status,
             run_id: Some(run.id),
-            cost_micro_usd: run.cost_micro_usd,
+            cost_micro_usd,
             scores,
         })
     }
 }
 
+/// What a cell's task holds: its slot of the engine's cap (given to its
+/// run), the cap itself (its judges take slots of it too), and the table
+/// of runs in flight (so the watch can cancel them).
+struct Slots<'a> {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    cap: &'a Arc<Semaphore>,
+    in_flight: &'a InFlight,
+}
+
 /// An experiment this instance runs cells of, with its evaluators parsed once.
 pub(crate) struct Running {
     experiment: Experiment,
-    evaluators: Vec<promptrefine_eval::EvaluatorSpec>,
+    scorer: Scorer,
 }

@@ -10,8 +10,10 @@
 
 mod engine;
 mod items;
+mod judges;
 mod limiter;
 mod plan;
+mod scorer;
 pub mod scoring;
 
 use promptrefine_core::validate::Violations;
@@ -23,6 +25,37 @@ use crate::{App, page_limit};
 
 pub use engine::EngineSettings;
 pub(crate) use engine::EngineShared;
+
+/// What evaluators that call out may do on this server.
+#[derive(Debug, Default)]
+pub struct EvaluationSettings {
+    /// Hosts `http` evaluators may call (`EVALUATOR_HTTP_HOSTS`).
+    pub http_hosts: Vec<String>,
+    /// Built at the first `http` evaluator; `None` inside when no client
+    /// could be built (those evaluators then score errors).
+    webhook: std::sync::OnceLock<Option<promptrefine_llm::WebhookClient>>,
+}
+
+impl EvaluationSettings {
+    pub fn new(http_hosts: Vec<String>) -> EvaluationSettings {
+        EvaluationSettings {
+            http_hosts,
+            webhook: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn webhook(&self) -> Option<&promptrefine_llm::WebhookClient> {
+        self.webhook
+            .get_or_init(|| match promptrefine_llm::WebhookClient::new() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the HTTP client of http evaluators");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
 
 /// Limits of one experiment.
 pub mod limits {

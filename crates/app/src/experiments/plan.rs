@@ -12,7 +12,9 @@ use promptrefine_llm::PriceTable;
 use promptrefine_llm::tokens::estimate_usage;
 use promptrefine_store::{NewExperiment, NewExperimentItem, StoreError};
 
+use super::judges::{Judge, input_text, judge_cost};
 use super::limits::*;
+use super::scorer::Scorer;
 use super::{CreateExperiment, VariantSpec, micro_usd};
 use crate::App;
 use crate::error::{AppError, Result, check};
@@ -45,11 +47,11 @@ pub(super) fn require_prices<'a>(
 impl App {
     pub(super) async fn plan_experiment(&self, input: &CreateExperiment) -> Result<NewExperiment> {
         let mut v = Violations::default();
-        let evaluators = match super::scoring::parse_evaluators(input.evaluators.as_ref()) {
-            Ok(specs) => specs,
+        let scorer = match self.parse_evaluators(input.evaluators.as_ref()).await {
+            Ok(scorer) => scorer,
             Err(AppError::Invalid(e)) => {
                 v.0.extend(e.0);
-                vec![]
+                Scorer::default()
             }
             Err(e) => return Err(e),
         };
@@ -214,6 +216,13 @@ impl App {
                 "maxCostUsd",
                 variants.iter().map(|v| v.model.as_str()),
             )?;
+            for (i, judge) in &scorer.judges {
+                require_prices(
+                    self,
+                    &format!("evaluators[{i}].promptId"),
+                    [judge.model.as_str()],
+                )?;
+            }
         }
 
         let (dataset_version, items) = self
@@ -240,8 +249,17 @@ impl App {
         // async threads.
         let prices = self.runs.prices().clone();
         let limit = self.runs.max_rendered_bytes();
+        let judges: Vec<Judge> = scorer.judges.values().cloned().collect();
         let (items, variants, worst, estimate, missing) = tokio::task::spawn_blocking(move || {
-            cost_cells(&prices, limit, items, variants, &versions, repeats, cells)
+            let plan = CostPlan {
+                prices: &prices,
+                limit,
+                versions: &versions,
+                judges: &judges,
+                repeats,
+                cells,
+            };
+            cost_cells(&plan, items, variants)
         })
         .await
         .map_err(|e| AppError::Internal(format!("counting tokens failed: {e}")))??;
@@ -277,7 +295,7 @@ impl App {
             concurrency,
             max_cost_micro_usd: max_cost,
             estimate,
-            evaluators: promptrefine_eval::EvaluatorSpec::list_to_json(&evaluators),
+            evaluators: promptrefine_eval::EvaluatorSpec::list_to_json(&scorer.specs),
             items,
             worst_micro_usd: worst,
         })
@@ -295,15 +313,31 @@ type Costed = (
     BTreeMap<String, usize>,
 );
 
-fn cost_cells(
-    prices: &PriceTable,
+/// What costing the cells reads besides the items and variants.
+struct CostPlan<'a> {
+    prices: &'a PriceTable,
     limit: usize,
-    items: Vec<NewExperimentItem>,
-    variants: Vec<Variant>,
-    versions: &[Version],
+    versions: &'a [Version],
+    /// Each succeeded cell is judged by each of these: their worst case is
+    /// part of the cell's reservation.
+    judges: &'a [Judge],
     repeats: i64,
     cells: i64,
+}
+
+fn cost_cells(
+    plan: &CostPlan<'_>,
+    items: Vec<NewExperimentItem>,
+    variants: Vec<Variant>,
 ) -> Result<Costed> {
+    let CostPlan {
+        prices,
+        limit,
+        versions,
+        judges,
+        repeats,
+        cells,
+    } = *plan;
     let mut worst = Vec::with_capacity(items.len());
     let mut estimate = CostEstimate {
         cells,
@@ -336,9 +370,31 @@ fn cost_cells(
                 .params
                 .max_tokens
                 .map_or(RESERVED_COMPLETION_TOKENS, i64::from);
-            let cell_worst = prices.cost_micro_usd(&variant.model, prompt_tokens, completion);
-            let cell_expected =
+            let mut cell_worst = prices.cost_micro_usd(&variant.model, prompt_tokens, completion);
+            let mut cell_expected =
                 prices.cost_micro_usd(&variant.model, prompt_tokens, completion / 4);
+            if !judges.is_empty() {
+                let input = input_text(&messages);
+                for judge in judges {
+                    match judge_cost(prices, limit, judge, &item.variables, &input, completion) {
+                        Ok((w, e)) => {
+                            cell_worst = cell_worst.zip(w).map(|(a, b)| a + b);
+                            cell_expected = cell_expected.zip(e).map(|(a, b)| a + b);
+                        }
+                        Err(RenderError::MissingVariables(names)) => {
+                            for n in names {
+                                missing.entry(n).or_insert(p + 1);
+                            }
+                        }
+                        Err(RenderError::TooLarge { limit, .. }) => {
+                            return Err(AppError::RenderedTooLarge {
+                                field: "evaluators",
+                                limit,
+                            });
+                        }
+                    }
+                }
+            }
             estimate.prompt_tokens += prompt_tokens * repeats;
             estimate.max_cost_micro_usd = estimate
                 .max_cost_micro_usd

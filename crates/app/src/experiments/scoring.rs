@@ -6,46 +6,47 @@
 //! Seeds: every summary and comparison is seeded from the experiments' ids,
 //! so the same stored data always gives the same numbers.
 //!
-//! Not yet here: `llm_judge` and `http` evaluators are refused (422) until
-//! their calls are wired through the run service and the rate limiter.
+//! Evaluators that call out (`llm_judge`, `http`) are in `judges` and
+//! `scorer`; a rescore calls them too (judges call only the judge).
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use promptrefine_core::validate::{Rule, Violations};
-use promptrefine_core::{Experiment, ExperimentId};
+use promptrefine_core::{Experiment, ExperimentId, ExperimentStatus};
 use promptrefine_eval::{
-    CellScore, CompareOptions, Comparison, EvaluatorSpec, Sample, Score, Summary, compare_with,
-    summarize,
+    CellScore, CompareOptions, Comparison, EvaluatorSpec, Summary, compare_with, summarize,
 };
 use promptrefine_store::ScoredCell;
 
+use super::scorer::{Scorer, ToScore};
 use crate::App;
 use crate::error::{AppError, OrNotFound, Result};
 
 /// Paired items fewer than this give `insufficient_data`.
 pub const MIN_PAIRS: usize = 10;
 
-/// The evaluators of `POST /api/experiments` (or a rescore), checked; each
-/// bad field named under `evaluators`.
-pub(crate) fn parse_evaluators(value: Option<&serde_json::Value>) -> Result<Vec<EvaluatorSpec>> {
-    let empty = serde_json::Value::Array(vec![]);
-    let specs = EvaluatorSpec::parse_list(value.unwrap_or(&empty), "evaluators")
+impl App {
+    /// The evaluators of `POST /api/experiments` (or a rescore), checked;
+    /// each bad field named under `evaluators`: `http` ones must name an
+    /// allowed host, judges must resolve to a prompt version with a model.
+    pub(crate) async fn parse_evaluators(
+        &self,
+        value: Option<&serde_json::Value>,
+    ) -> Result<Scorer> {
+        let empty = serde_json::Value::Array(vec![]);
+        let specs = EvaluatorSpec::parse_list(value.unwrap_or(&empty), "evaluators")
+            .map_err(AppError::Invalid)?;
+        promptrefine_eval::spec::check_http_allowed(
+            &specs,
+            &self.evaluation.http_hosts,
+            "evaluators",
+        )
         .map_err(AppError::Invalid)?;
-    let mut v = Violations::new();
-    for (i, spec) in specs.iter().enumerate() {
-        if !spec.is_deterministic() {
-            v.push(
-                format!("evaluators[{i}].type"),
-                Rule::OneOf,
-                format!(
-                    "{} evaluators are not available yet; use a deterministic one",
-                    spec.type_name()
-                ),
-            );
-        }
+        let judges = self.resolve_judges(&specs).await?;
+        Ok(Scorer { specs, judges })
     }
-    v.into_result().map_err(AppError::Invalid)?;
-    Ok(specs)
 }
 
 /// The stored evaluators of an experiment, parsed again (they were checked
@@ -55,41 +56,6 @@ pub(crate) fn stored_evaluators(experiment: &Experiment) -> Vec<EvaluatorSpec> {
         tracing::warn!(experiment = %experiment.id, error = %e, "stored evaluators do not parse; scoring none");
         vec![]
     })
-}
-
-/// What a cell's evaluators read.
-pub(crate) struct CellOutput<'a> {
-    pub output: &'a str,
-    pub expected: Option<&'a serde_json::Value>,
-    pub variables: &'a BTreeMap<String, String>,
-    pub latency_ms: Option<i64>,
-    pub cost_micro_usd: Option<i64>,
-}
-
-/// Every evaluator on one output: the stored JSON array of scores, or
-/// `None` when there are no evaluators.
-pub(crate) fn score_cell(
-    specs: &[EvaluatorSpec],
-    cell: &CellOutput<'_>,
-) -> Option<serde_json::Value> {
-    if specs.is_empty() {
-        return None;
-    }
-    let mut sample = Sample::new(cell.output).with_variables(cell.variables);
-    if let Some(e) = cell.expected {
-        sample = sample.with_expected(e);
-    }
-    if let Some(ms) = cell.latency_ms {
-        sample = sample.with_latency_ms(ms.max(0) as u64);
-    }
-    if let Some(micro) = cell.cost_micro_usd {
-        sample = sample.with_cost_usd(micro as f64 / 1e6);
-    }
-    let scores: Vec<Score> = specs
-        .iter()
-        .map(|s| promptrefine_eval::score(s, &sample))
-        .collect();
-    serde_json::to_value(scores).ok()
 }
 
 /// The seed of an experiment's statistics: from its id, so it never changes.
@@ -218,47 +184,187 @@ impl App {
         })
     }
 
-    /// Scores the stored outputs again with `evaluators` (no model call),
-    /// which become the experiment's; its new summary.
+    /// Scores the stored outputs again with `evaluators` (no call to the
+    /// judged model; judges and http evaluators are called), which become
+    /// the experiment's; its new summary. What judges spend is added to the
+    /// experiment's spend, and a rescore whose judges' worst case would
+    /// cross its budget is refused.
     pub async fn rescore_experiment(
         &self,
         id: ExperimentId,
         evaluators: &serde_json::Value,
     ) -> Result<Summary> {
-        let specs = parse_evaluators(Some(evaluators))?;
+        let scorer = self.parse_evaluators(Some(evaluators)).await?;
         let experiment = self
             .store
             .experiments()
             .get(id)
             .await
             .or_not_found("experiment")?;
-        let cells = self
+        let cells: Vec<ScoredCell> = self
             .store
             .experiments()
             .scored_cells(experiment.id, true)
-            .await?;
-        let scores: Vec<(uuid::Uuid, serde_json::Value)> = cells
-            .iter()
+            .await?
+            .into_iter()
             .filter(|c| c.status == promptrefine_core::CellStatus::Succeeded)
-            .map(|c| {
-                let value = score_cell(
-                    &specs,
-                    &CellOutput {
-                        output: c.output.as_deref().unwrap_or(""),
-                        expected: c.expected.as_ref(),
-                        variables: &c.variables,
-                        latency_ms: c.latency_ms,
-                        cost_micro_usd: c.cost_micro_usd,
-                    },
-                )
-                .unwrap_or(serde_json::Value::Array(vec![]));
-                (c.id, value)
-            })
             .collect();
+        if !scorer.judges.is_empty() {
+            self.check_rescore_budget(&experiment, &scorer, &cells)?;
+        }
+        let scorer = Arc::new(scorer);
+        let scored = self.rescore_cells(scorer.clone(), cells).await;
+        let judge_cost: i64 = scored.iter().filter_map(|(_, _, c)| *c).sum();
+        let scores: Vec<(uuid::Uuid, serde_json::Value)> =
+            scored.into_iter().map(|(id, s, _)| (id, s)).collect();
         self.store
             .experiments()
-            .set_scores(id, &EvaluatorSpec::list_to_json(&specs), &scores)
+            .set_scores(id, &EvaluatorSpec::list_to_json(&scorer.specs), &scores)
             .await?;
+        if judge_cost > 0 {
+            self.store.experiments().add_spend(id, judge_cost).await?;
+        }
         self.experiment_summary(id).await
+    }
+
+    /// Scores cells with up to [`RESCORE_CONCURRENCY`] at once when
+    /// evaluators call out (each in its own task, so a dropped request does
+    /// not leave judge runs half-written), one after another otherwise.
+    async fn rescore_cells(
+        &self,
+        scorer: Arc<Scorer>,
+        cells: Vec<ScoredCell>,
+    ) -> Vec<(uuid::Uuid, serde_json::Value, Option<i64>)> {
+        let permits = Arc::new(tokio::sync::Semaphore::new(RESCORE_CONCURRENCY));
+        let mut out = Vec::with_capacity(cells.len());
+        if !scorer.calls_out() {
+            for c in &cells {
+                let scored = self
+                    .score_output(&scorer, &to_score(c), &permits, |_| {})
+                    .await;
+                out.push((
+                    c.id,
+                    scored.scores.unwrap_or_else(|| serde_json::json!([])),
+                    None,
+                ));
+            }
+            return out;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        let gate = Arc::new(tokio::sync::Semaphore::new(RESCORE_CONCURRENCY));
+        for c in cells {
+            let Ok(turn) = gate.clone().acquire_owned().await else {
+                break;
+            };
+            let (app, scorer, permits) = (self.clone(), scorer.clone(), permits.clone());
+            tasks.spawn(async move {
+                let scored = app
+                    .score_output(&scorer, &to_score(&c), &permits, |_| {})
+                    .await;
+                drop(turn);
+                (
+                    c.id,
+                    scored.scores.unwrap_or_else(|| serde_json::json!([])),
+                    scored.judge_cost_micro_usd,
+                )
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(row) => out.push(row),
+                Err(e) => tracing::error!(error = %e, "a rescore task failed"),
+            }
+        }
+        out
+    }
+
+    /// A rescore's judges may not take an experiment past its budget: their
+    /// worst case over every cell must fit in what is left of it.
+    fn check_rescore_budget(
+        &self,
+        experiment: &Experiment,
+        scorer: &Scorer,
+        cells: &[ScoredCell],
+    ) -> Result<()> {
+        let Some(cap) = experiment.max_cost_micro_usd else {
+            return Ok(());
+        };
+        // While cells are claimed, the budget moves under the check.
+        if matches!(
+            experiment.status,
+            ExperimentStatus::Queued | ExperimentStatus::Running
+        ) {
+            return Err(AppError::invalid(
+                "evaluators",
+                "oneOf",
+                "judges cannot rescore a running experiment with a budget: pause it or let it end first",
+            ));
+        }
+        let prices = self.runs.prices();
+        let limit = self.runs.max_rendered_bytes();
+        let mut worst: i64 = 0;
+        for (i, judge) in &scorer.judges {
+            if prices.price(&judge.model).is_none() {
+                return Err(AppError::invalid(
+                    &format!("evaluators[{i}].promptId"),
+                    "oneOf",
+                    format!(
+                        "the experiment has a budget and the judge's model {} has no price",
+                        judge.model
+                    ),
+                ));
+            }
+            for c in cells {
+                let input = super::judges::input_text(c.input.as_deref().unwrap_or_default());
+                let completion = c.output.as_deref().map_or(0, |o| {
+                    promptrefine_llm::tokens::text_tokens(&judge.model, o)
+                });
+                let (w, _) = super::judges::judge_cost(
+                    prices,
+                    limit,
+                    judge,
+                    &c.variables,
+                    &input,
+                    completion,
+                )
+                .map_err(|_| {
+                    AppError::invalid(
+                        &format!("evaluators[{i}].promptId"),
+                        "required",
+                        "the judge prompt uses a variable the items do not have",
+                    )
+                })?;
+                worst += w.unwrap_or(0);
+            }
+        }
+        let left = cap - experiment.cost_micro_usd - experiment.reserved_micro_usd;
+        if worst > left {
+            return Err(AppError::invalid(
+                "evaluators",
+                "range",
+                format!(
+                    "the judges may cost up to ${:.4}, and ${:.4} of the experiment's budget is left; resume with a higher budget first",
+                    worst as f64 / 1e6,
+                    left.max(0) as f64 / 1e6
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Judge calls of one rescore in flight at once.
+const RESCORE_CONCURRENCY: usize = 8;
+
+fn to_score(c: &ScoredCell) -> ToScore<'_> {
+    ToScore {
+        output: c.output.as_deref().unwrap_or(""),
+        expected: c.expected.as_ref(),
+        variables: &c.variables,
+        metadata: c.metadata.as_ref().and_then(|m| m.as_object()),
+        latency_ms: c.latency_ms,
+        cost_micro_usd: c.cost_micro_usd,
+        run_id: c.run_id,
+        input: c.input.as_deref().unwrap_or_default(),
     }
 }

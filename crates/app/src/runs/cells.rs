@@ -70,6 +70,7 @@ impl App {
                     repeat: cell.repeat,
                     attempt: cell.attempt,
                 }),
+                judge_of: None,
             },
             request: ChatRequest {
                 model: variant.model.clone(),

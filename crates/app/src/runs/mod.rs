@@ -246,6 +246,7 @@ impl App {
                 request_id: request_id.clone(),
                 owner: self.instance,
                 cell: None,
+                judge_of: None,
             },
             request: ChatRequest {
                 model,

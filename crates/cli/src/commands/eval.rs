@@ -65,7 +65,10 @@ async fn gate(cfg: &Config, args: &EvalArgs) -> anyhow::Result<bool> {
     {
         bail!("thresholds.{name}: no evaluator of that name");
     }
-    let app = open_app(cfg).await?.with_runs(run_service(cfg)?);
+    let app = open_app(cfg)
+        .await?
+        .with_runs(run_service(cfg)?)
+        .with_evaluator_hosts(cfg.evaluator_http_hosts.clone());
     let result = async {
         let compared = run_and_compare(cfg, &app, args, evaluators).await?;
         let summary = app

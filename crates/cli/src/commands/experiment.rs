@@ -69,7 +69,10 @@ pub(crate) async fn variant(
 }
 
 pub async fn run(cfg: &Config, args: &ExperimentRunArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(cfg).await?.with_runs(run_service(cfg)?);
+    let app = open_app(cfg)
+        .await?
+        .with_runs(run_service(cfg)?)
+        .with_evaluator_hosts(cfg.evaluator_http_hosts.clone());
     let result = start_and_wait(cfg, &app, args).await;
     app.store().close().await;
     result

@@ -36,7 +36,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let runs = run_service(&cfg)?;
-    let app = App::new(store.clone(), cfg.auth_policy()).with_runs(runs);
+    let app = App::new(store.clone(), cfg.auth_policy())
+        .with_runs(runs)
+        .with_evaluator_hosts(cfg.evaluator_http_hosts.clone());
     let admin_password = cfg.admin_password.as_ref();
     if let Some(token) = app
         .ensure_admin(cfg.admin_email.as_deref(), admin_password)

@@ -85,6 +85,8 @@ pub const KEYS: &[Key] = &[
         "experiment calls executing at once in this process, all experiments together (interactive runs have their own cap)"),
     key("PRICES", None, None, Plain,
         "prices of more models, as JSON: {\"model\": [input, output]} in USD per million tokens (experiment budgets need a price for every model)"),
+    key("EVALUATOR_HTTP_HOSTS", None, None, Plain,
+        "comma-separated hosts that `http` evaluators may call (none by default: they are refused)"),
     key("INSTANCE_NAME", None, None, Plain,
         "this process's name among replicas sharing a database (default host:port); unique among live processes"),
     key("INSTANCE_LEASE_SECS", None, Some("30"), Plain,

@@ -87,6 +87,8 @@ pub struct Config {
     pub experiments_max_in_flight: usize,
     /// Prices of models beyond the built-in list, USD per million tokens.
     pub prices: Vec<(String, f64, f64)>,
+    /// Hosts `http` evaluators may call; empty: none.
+    pub evaluator_http_hosts: Vec<String>,
     /// This process's name among replicas (default: `host:port`).
     pub instance_name: Option<String>,
     /// How long this process's lease on its runs lasts without renewal.
@@ -190,6 +192,9 @@ impl Config {
             parse::count(v, 1)
                 .and_then(|n| usize::try_from(n).map_err(|_| "the number is too large".into()))
         })?;
+        let evaluator_http_hosts = r
+            .optional("EVALUATOR_HTTP_HOSTS", |v| Ok(parse::list(v)))?
+            .unwrap_or_default();
         let prices = r
             .optional("PRICES", |v| {
                 let map: std::collections::BTreeMap<String, (f64, f64)> = serde_json::from_str(v)
@@ -260,6 +265,7 @@ impl Config {
             providers,
             runs_max_in_flight,
             experiments_max_in_flight,
+            evaluator_http_hosts,
             prices,
             instance_name,
             instance_lease,

@@ -35,6 +35,7 @@ type ItemVars = (
     DbUuid,
     Json<BTreeMap<String, String>>,
     Option<Json<serde_json::Value>>,
+    Option<Json<serde_json::Value>>,
 );
 
 /// Experiments looked at per claim.
@@ -54,6 +55,8 @@ pub struct ClaimedCell {
     pub variables: BTreeMap<String, String>,
     /// The item's expected answer, for the evaluators.
     pub expected: Option<serde_json::Value>,
+    /// The item's metadata (what `http` evaluators are sent).
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// How an attempt at a cell ended.
@@ -191,7 +194,7 @@ impl ExperimentRepo<'_> {
                     continue;
                 }
                 let mut qb = QueryBuilder::new(
-                    "select position, item_id, variables, expected from experiment_items where experiment_id = ",
+                    "select position, item_id, variables, expected, metadata from experiment_items where experiment_id = ",
                 );
                 qb.push_bind(e.id).push(" and position in (");
                 let mut positions = qb.separated(", ");
@@ -204,9 +207,16 @@ impl ExperimentRepo<'_> {
                     items.into_iter().map(|item| (item.0, item)).collect();
                 for c in take {
                     // Repeats and variants of one item share its row.
-                    let (item_id, variables, expected) = items
+                    let (item_id, variables, expected, metadata) = items
                         .get(&c.position)
-                        .map(|(_, id, v, e)| (id.0, v.0.clone(), e.as_ref().map(|e| e.0.clone())))
+                        .map(|(_, id, v, e, m)| {
+                            (
+                                id.0,
+                                v.0.clone(),
+                                e.as_ref().map(|e| e.0.clone()),
+                                m.as_ref().map(|m| m.0.clone()),
+                            )
+                        })
                         .unwrap_or_default();
                     claimed.push(ClaimedCell {
                         id: c.id.0,
@@ -218,6 +228,7 @@ impl ExperimentRepo<'_> {
                         item_id,
                         variables,
                         expected,
+                        metadata,
                     });
                 }
                 if claimed.len() >= max {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use promptrefine_core::{CellStatus, ExperimentId, RunId};
+use promptrefine_core::{CellStatus, ChatMessage, ExperimentId, RunId};
 use sqlx::FromRow;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -80,6 +80,12 @@ pub struct ScoredCell {
     pub output: Option<String>,
     pub expected: Option<serde_json::Value>,
     pub variables: BTreeMap<String, String>,
+    /// With the output: the cell's run (what a judge run names), the
+    /// messages it sent (what judges and http evaluators see as `input`)
+    /// and the item's metadata.
+    pub run_id: Option<RunId>,
+    pub input: Option<Vec<ChatMessage>>,
+    pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(FromRow)]
@@ -96,6 +102,9 @@ struct ScoredRow {
     output: Option<String>,
     expected: Option<Json<serde_json::Value>>,
     variables: Option<Json<BTreeMap<String, String>>>,
+    run_id: Option<DbUuid>,
+    input: Option<Json<Vec<ChatMessage>>>,
+    metadata: Option<Json<serde_json::Value>>,
 }
 
 impl From<ScoredRow> for ScoredCell {
@@ -113,6 +122,9 @@ impl From<ScoredRow> for ScoredCell {
             output: r.output,
             expected: r.expected.map(|j| j.0),
             variables: r.variables.map(|j| j.0).unwrap_or_default(),
+            run_id: r.run_id.map(|j| j.0.into()),
+            input: r.input.map(|j| j.0),
+            metadata: r.metadata.map(|j| j.0),
         }
     }
 }
@@ -126,9 +138,9 @@ impl ExperimentRepo<'_> {
         with_output: bool,
     ) -> Result<Vec<ScoredCell>> {
         let extra = if with_output {
-            "r.output, i.expected, i.variables"
+            "r.output, i.expected, i.variables, c.run_id, r.input, i.metadata"
         } else {
-            "null as output, null as expected, null as variables"
+            "null as output, null as expected, null as variables, null as run_id, null as input, null as metadata"
         };
         let rows: Vec<ScoredRow> = on_backend!(self.store, read, |pool, _pg| {
             sqlx::query_as(&format!(
@@ -146,6 +158,23 @@ impl ExperimentRepo<'_> {
             .await?
         });
         Ok(rows.into_iter().map(ScoredCell::from).collect())
+    }
+
+    /// Adds what a rescore's judges spent to the experiment's spend.
+    pub async fn add_spend(&self, id: ExperimentId, micro_usd: i64) -> Result<()> {
+        let now = crate::codec::DbTime::now();
+        let done = on_backend!(self.store, write, |pool, _pg| {
+            sqlx::query(
+                "update experiments set spent_micro_usd = spent_micro_usd + $2, updated_at = $3 where id = $1",
+            )
+            .bind(DbUuid::from(id))
+            .bind(micro_usd)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        crate::error::found(done)
     }
 
     /// Replaces the scores of cells (a rescore) and the experiment's

@@ -27,6 +27,7 @@ pub(crate) fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
         request_id: Some("req-1".into()),
         owner: InstanceId::new(),
         cell: None,
+        judge_of: None,
     }
 }
 

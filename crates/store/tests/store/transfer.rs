@@ -150,6 +150,7 @@ pub(crate) async fn fill(store: &Store) {
         request_id: Some("req-1".into()),
         owner: InstanceId::new(),
         cell: None,
+        judge_of: None,
     };
     let interrupted = run(text.id, v1.id);
     store.runs().start(&interrupted).await.unwrap();

@@ -243,8 +243,16 @@ async fn bad_evaluators_and_bad_comparisons_are_422s_naming_the_field(db: TestDb
             "evaluators[0].bogus",
         ),
         (
-            json!([{ "type": "llm_judge", "promptId": prompt }]),
-            "evaluators[0].type",
+            json!([{ "type": "llm_judge", "promptId": "no-such-judge" }]),
+            "evaluators[0].promptId",
+        ),
+        (
+            json!([{ "type": "llm_judge", "promptId": prompt, "label": "nope" }]),
+            "evaluators[0].label",
+        ),
+        (
+            json!([{ "type": "http", "url": "http://127.0.0.1:9/score" }]),
+            "evaluators[0].url",
         ),
         (json!({ "type": "contains" }), "evaluators"),
     ];

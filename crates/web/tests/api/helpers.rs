@@ -45,6 +45,8 @@ pub(crate) struct Options {
     pub runs: Option<RunSettingsFn>,
     /// Default [`promptrefine_web::HEADER_READ_TIMEOUT`]; the slowloris test shortens it.
     pub header_read_timeout: Option<Duration>,
+    /// Hosts `http` evaluators may call (none by default, as in production).
+    pub evaluator_hosts: Vec<String>,
 }
 
 /// Builds run settings from the mock's base URL.
@@ -58,6 +60,7 @@ impl Default for Options {
             extra_routes: axum::Router::new(),
             runs: None,
             header_read_timeout: None,
+            evaluator_hosts: vec![],
         }
     }
 }
@@ -127,8 +130,9 @@ async fn spawn_at(url: &str, db: TestDb, opts: Options) -> TestApp {
         || test_run_settings(&mock.base_url()),
         |f| f(&mock.base_url()),
     );
-    let app =
-        App::new(store.clone(), opts.auth).with_runs(RunService::new(runs).expect("run settings"));
+    let app = App::new(store.clone(), opts.auth)
+        .with_runs(RunService::new(runs).expect("run settings"))
+        .with_evaluator_hosts(opts.evaluator_hosts);
     app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
         .await
         .expect("admin");

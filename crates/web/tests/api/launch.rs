@@ -46,6 +46,7 @@ async fn a_restarted_server_marks_runs_left_running_as_interrupted_before_it_ser
             request_id: None,
             owner: InstanceId::new(),
             cell: None,
+            judge_of: None,
         })
         .await
         .unwrap();

@@ -8,6 +8,7 @@ mod auth;
 mod datasets;
 mod delivery;
 mod evaluations;
+mod evaluator_calls;
 mod experiments;
 mod faults;
 mod foundation;
