@@ -318,4 +318,19 @@
         .catch(function () { cancelBtn.disabled = false; });
     });
   }
+  // Dataset upload: read the chosen file into the form's text box (the form
+  // posts text, so it also works by pasting without this), and pick the
+  // format from the file name.
+  $$("input[type=file][data-file-into]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      var target = document.getElementById(input.getAttribute("data-file-into"));
+      if (!file || !target) return;
+      var select = document.getElementById(input.getAttribute("data-format-select") || "");
+      if (select) select.value = /\.(jsonl|ndjson)$/i.test(file.name) ? "jsonl" : "csv";
+      var reader = new FileReader();
+      reader.onload = function () { target.value = String(reader.result || ""); };
+      reader.readAsText(file);
+    });
+  });
 })();

@@ -18,7 +18,7 @@ use crate::error::{AppError, OrNotFound, Result};
 use crate::prompts::bad_cursor;
 use crate::{App, page_limit};
 
-pub use files::{ExportFormat, ImportFormat, Imported};
+pub use files::{ExportFormat, ImportFormat, Imported, parse_items};
 pub use items::{EditItem, ListItems, RunToDataset};
 
 /// A new dataset; its slug is derived from the name.

@@ -3,10 +3,12 @@
 //! Pages call the same app use cases as `api/`, never the API itself. Forms
 //! work without JavaScript (POST, then redirect with a fixed flash code);
 //! `assets/app.js` adds streaming runs, shortcuts and live variable lists.
+//! Datasets (`/app/datasets…`) are in [`datasets`].
 //! Every form post passes [`support::PostForm`]: same-site origin AND the
 //! session's CSRF token.
 
 mod assets;
+mod datasets;
 mod login;
 mod params;
 mod prompts;
@@ -84,6 +86,19 @@ pub fn routes() -> Router<AppState> {
         .route("/app/prompts/{id}/diff", get(versions::diff))
         .route("/app/runs/compare", get(runs::compare))
         .route("/app/runs/{id}", get(runs::show))
+        .route("/app/runs/{id}/to-dataset", post(runs::to_dataset))
+        .route("/app/datasets", get(datasets::list).post(datasets::create))
+        .route("/app/datasets/{id}", get(datasets::show))
+        .route("/app/datasets/{id}/items", post(datasets::add_item))
+        .route(
+            "/app/datasets/{id}/items/{item}/edit",
+            post(datasets::edit_item),
+        )
+        .route(
+            "/app/datasets/{id}/items/{item}/delete",
+            post(datasets::delete_item),
+        )
+        .route("/app/datasets/{id}/import", post(datasets::import))
         .route("/app/settings", get(settings::show))
         .route("/app/settings/tokens", post(settings::create_token))
         .route(

@@ -2,12 +2,17 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::response::{Html, IntoResponse};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect};
+use promptrefine_app::AppError;
+use promptrefine_app::datasets::{ListDatasets, RunToDataset};
 use promptrefine_core::{Run, RunId};
 
 use super::Chrome;
 use super::params::{PageId, parse};
-use super::support::{PageError, PageResult, PageUser, fmt_cost, fmt_opt, fmt_time, iso_time};
+use super::support::{
+    PageError, PageResult, PageUser, PostForm, fmt_cost, fmt_opt, fmt_time, iso_time,
+};
 use crate::state::AppState;
 
 /// A run as the pages show it.
@@ -89,6 +94,41 @@ async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
 struct RunPage {
     chrome: Chrome,
     run: RunView,
+    /// The "Add to dataset" form's choices (id, name), newest change first.
+    datasets: Vec<(String, String)>,
+    /// Why the last "Add to dataset" failed, naming the field.
+    to_dataset_error: String,
+}
+
+/// Datasets the run page offers; more than a page of them is rare, and the
+/// dataset page's own forms reach the others.
+const DATASET_CHOICES: i64 = 100;
+
+async fn render_run(
+    state: &AppState,
+    user: &PageUser,
+    id: RunId,
+    to_dataset_error: String,
+) -> PageResult<String> {
+    let run = state.app.get_run(id).await?;
+    let datasets = state
+        .app
+        .list_datasets(ListDatasets {
+            limit: Some(DATASET_CHOICES),
+            ..ListDatasets::default()
+        })
+        .await?
+        .items
+        .into_iter()
+        .map(|d| (d.id.to_string(), d.name))
+        .collect();
+    Ok(RunPage {
+        chrome: Chrome::for_user(user, None),
+        run: view(state, run).await?,
+        datasets,
+        to_dataset_error,
+    }
+    .render()?)
 }
 
 pub(super) async fn show(
@@ -96,15 +136,57 @@ pub(super) async fn show(
     State(state): State<AppState>,
     PageId(id): PageId<RunId>,
 ) -> PageResult {
-    let run = state.app.get_run(id).await?;
-    Ok(Html(
-        RunPage {
-            chrome: Chrome::for_user(&user, None),
-            run: view(&state, run).await?,
+    Ok(Html(render_run(&state, &user, id, String::new()).await?).into_response())
+}
+
+/// "Add to dataset": the run's variables (and, if ticked, its output as the
+/// expected answer) become a new item; then the dataset page shows it.
+pub(super) async fn to_dataset(
+    State(state): State<AppState>,
+    PageId(id): PageId<RunId>,
+    PostForm { user, form }: PostForm,
+) -> PageResult {
+    let dataset = form.get("dataset");
+    let result = match dataset.parse() {
+        Err(_) => Err(AppError::invalid(
+            "dataset",
+            promptrefine_core::validate::Rule::Required.as_str(),
+            "choose a dataset",
+        )),
+        Ok(dataset_id) => {
+            let input = RunToDataset {
+                dataset_id,
+                use_output_as_expected: form.get("keep_output") == "on",
+            };
+            state
+                .app
+                .run_to_dataset(id, input)
+                .await
+                .map(|_| dataset_id)
         }
-        .render()?,
-    )
-    .into_response())
+    };
+    match result {
+        Ok(ds) => Ok(Redirect::to(&format!("/app/datasets/{ds}?ok=from_run")).into_response()),
+        Err(e @ (AppError::Invalid(_) | AppError::NotFound("dataset"))) => {
+            let message = match &e {
+                // The app names the API's field; the page's checkbox says it.
+                AppError::Invalid(v) => v
+                    .0
+                    .iter()
+                    .map(|f| match f.field.as_str() {
+                        "useOutputAsExpected" => format!("Keep output as expected: {}", f.message),
+                        "dataset" => format!("Dataset: {}", f.message),
+                        other => format!("{other}: {}", f.message),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => "Dataset: that dataset does not exist (any more).".to_string(),
+            };
+            let html = render_run(&state, &user, id, message).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Template)]

@@ -300,6 +300,12 @@ pub(super) fn flash(code: Option<&str>) -> Option<&'static str> {
         "deleted" => "Prompt deleted.",
         "revoked" => "Token revoked.",
         "signedout" => "You are signed out.",
+        "dataset" => "Dataset created.",
+        "item_added" => "Item added: the dataset has a new version.",
+        "item_saved" => "Item saved: the dataset has a new version.",
+        "item_deleted" => "Item deleted: older versions keep it.",
+        "imported" => "File imported as one new version.",
+        "from_run" => "The run was added to this dataset.",
         _ => return None,
     })
 }

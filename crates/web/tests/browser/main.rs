@@ -4,6 +4,7 @@
 //! screenshot of its last page under `target/test-output/screenshots/`.
 //! `pages` holds plain HTTP checks of every page (no browser).
 
+mod dataset_pages;
 mod flows;
 mod pages;
 mod support;

@@ -9,7 +9,7 @@ use promptrefine_core::{Content, ModelSettings};
 use crate::bounded;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, spawn};
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -33,7 +33,31 @@ async fn pages(server: &Server) -> Vec<String> {
     server.app.save_version(pid, input, None).await.unwrap();
     let run = server.run(&id, "name", "x").await;
     let r = run.id;
+    let ds = server
+        .app
+        .create_dataset(promptrefine_app::datasets::CreateDataset {
+            name: "Pages set".into(),
+            description: None,
+        })
+        .await
+        .unwrap()
+        .id;
+    server
+        .app
+        .run_to_dataset(
+            r,
+            promptrefine_app::datasets::RunToDataset {
+                dataset_id: ds,
+                use_output_as_expected: true,
+            },
+        )
+        .await
+        .unwrap();
     vec![
+        "/app/datasets".into(),
+        "/app/datasets?q=pages".into(),
+        format!("/app/datasets/{ds}"),
+        format!("/app/datasets/{ds}?version=0"),
         "/app".into(),
         "/app?q=pa&tag=demo&type=text".into(),
         format!("/app/prompts/{id}"),
@@ -48,7 +72,7 @@ async fn pages(server: &Server) -> Vec<String> {
     ]
 }
 
-async fn sign_in(server: &Server, c: &reqwest::Client) {
+pub(crate) async fn sign_in(server: &Server, c: &reqwest::Client) {
     let res = c
         .post(server.url("/login"))
         .header("origin", &server.addr)

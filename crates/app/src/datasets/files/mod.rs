@@ -69,17 +69,7 @@ impl App {
     ) -> Result<Imported> {
         // Refuse an unknown dataset before reading a large file.
         self.get_dataset(id, None).await?;
-        let items = match format {
-            ImportFormat::Csv => parse_csv(bytes)?,
-            ImportFormat::Jsonl => parse_jsonl(bytes)?,
-        };
-        if items.is_empty() {
-            return Err(AppError::invalid(
-                "body",
-                Rule::Required.as_str(),
-                "the file holds no items",
-            ));
-        }
+        let items = parse_items(format, bytes)?;
         let imported = items.len() as u64;
         let added = self
             .store
@@ -126,6 +116,23 @@ impl App {
         };
         Ok((dataset, bytes))
     }
+}
+
+/// Reads a whole file as items without saving anything: what an import
+/// would add, or the error it would refuse with (the pages' preview step).
+pub fn parse_items(format: ImportFormat, bytes: &[u8]) -> Result<Vec<ItemContent>> {
+    let items = match format {
+        ImportFormat::Csv => parse_csv(bytes)?,
+        ImportFormat::Jsonl => parse_jsonl(bytes)?,
+    };
+    if items.is_empty() {
+        return Err(AppError::invalid(
+            "body",
+            Rule::Required.as_str(),
+            "the file holds no items",
+        ));
+    }
+    Ok(items)
 }
 
 pub(super) fn line_error(
