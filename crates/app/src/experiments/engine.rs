@@ -510,10 +510,7 @@ impl App {
         } else {
             (None, None)
         };
-        let cost_micro_usd = match (run.cost_micro_usd, judge_cost) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
+        let cost_micro_usd = super::judges::add(run.cost_micro_usd, judge_cost);
         Ok(CellOutcome {
             status,
             run_id: Some(run.id),

@@ -375,7 +375,8 @@ fn refused_schema(run: &Run) -> bool {
     run.status == RunStatus::Failed && run.error_code.as_deref() == Some("invalid_request")
 }
 
-fn add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+/// Two costs together; unknown only when both are.
+pub(crate) fn add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (None, None) => None,
         (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),

@@ -33,7 +33,7 @@ async fn dataset_with_expected(app: &TestApp, n: usize) -> String {
     dataset_of(app, "scored", items).await
 }
 
-async fn run_experiment(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn run_experiment(app: &TestApp, body: Value) -> Value {
     let (s, e) = app.post("/api/experiments", body).await;
     assert_eq!(s, 202, "{e}");
     let id = e["data"]["id"].as_str().unwrap().to_string();

@@ -17,7 +17,8 @@ use promptrefine_testkit::mock_openai::Behavior;
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use crate::experiments::{dataset_of, wait_for_end};
+use crate::evaluations::run_experiment;
+use crate::experiments::dataset_of;
 use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with, test_run_settings};
 
 both_backends!(
@@ -41,15 +42,6 @@ async fn echo_prompt(app: &TestApp, title: &str, content: &str, model: &str) -> 
         p["data"]["id"].as_str().unwrap().to_string(),
         p["data"]["slug"].as_str().unwrap().to_string(),
     )
-}
-
-async fn run_to_end(app: &TestApp, body: Value) -> Value {
-    let (s, e) = app.post("/api/experiments", body).await;
-    assert_eq!(s, 202, "{e}");
-    let id = e["data"]["id"].as_str().unwrap().to_string();
-    let done = wait_for_end(app, &id, Duration::from_secs(60)).await;
-    assert_eq!(done["status"], "succeeded", "{done}");
-    done
 }
 
 /// Every result cell of an experiment (one variant, one repeat), item order.
@@ -126,7 +118,7 @@ async fn a_judge_scores_each_cell_with_a_judge_run_inside_the_budget(db: TestDb)
         "a judged cell's worst case holds its judge's: {plain} vs {judged}"
     );
 
-    let done = run_to_end(&app, body(judge_spec)).await;
+    let done = run_experiment(&app, body(judge_spec)).await;
     let id = done["id"].as_str().unwrap();
     let cells = cells(&app, id).await;
     assert_eq!(cells.len(), 4);
@@ -238,7 +230,7 @@ async fn scripted_judge_answers_become_scores_or_errors_never_zeros(db: TestDb) 
     app.mock.enqueue(Behavior::reply(
         r#"{"pass": "true", "reason": "second try"}"#,
     ));
-    let done = run_to_end(
+    let done = run_experiment(
         &app,
         json!({ "promptId": prompt, "datasetId": ds, "concurrency": 1,
                 "evaluators": [{ "type": "llm_judge", "promptId": judge, "mode": "pass" }] }),
@@ -338,7 +330,7 @@ async fn an_http_evaluator_scores_by_post_and_its_failures_are_score_errors(db: 
         json!({ "variables": { "q": "bad" } }),
     ];
     let ds = dataset_of(&app, "http", items).await;
-    let done = run_to_end(
+    let done = run_experiment(
         &app,
         json!({ "promptId": prompt, "datasetId": ds,
                 "evaluators": [
@@ -402,7 +394,7 @@ async fn a_rescore_by_a_judge_calls_only_the_judge(db: TestDb) {
         .map(|i| json!({ "variables": { "q": format!(r#"{{"score": 1, "reason": "r{i}"}}"#) } }))
         .collect();
     let ds = dataset_of(&app, "rescored", items).await;
-    let done = run_to_end(&app, json!({ "promptId": prompt, "datasetId": ds })).await;
+    let done = run_experiment(&app, json!({ "promptId": prompt, "datasetId": ds })).await;
     let id = done["id"].as_str().unwrap();
     let before = app.mock.chat_requests().len();
     let (s, summary) = app
