@@ -13,6 +13,7 @@ mod items;
 mod judges;
 mod limiter;
 mod plan;
+mod reuse;
 mod scorer;
 pub mod scoring;
 
@@ -25,6 +26,7 @@ use crate::{App, page_limit};
 
 pub use engine::EngineSettings;
 pub(crate) use engine::EngineShared;
+pub use reuse::Reusable;
 
 /// What evaluators that call out may do on this server.
 #[derive(Debug, Default)]

@@ -31,4 +31,13 @@ pub struct EvalArgs {
     /// Write the whole comparison as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Ask this server (`https://promptrefine.example.com`) instead of
+    /// opening the database: its engine runs the cells. The API token is
+    /// read from `PROMPTREFINE_TOKEN`.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Run the baseline too, even when a finished experiment already ran it
+    /// with the same dataset version, settings and evaluators.
+    #[arg(long)]
+    pub fresh: bool,
 }

@@ -198,7 +198,7 @@ pub(crate) async fn run_here(
     Ok(app.get_experiment(last.id).await?)
 }
 
-fn bar(total: i64) -> ProgressBar {
+pub(crate) fn bar(total: i64) -> ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

@@ -1,6 +1,7 @@
 //! An experiment's scores: its summary at any time, a comparison of two
 //! experiments or two variants with verdicts, and a rescore of the stored
-//! outputs with other evaluators (no model call).
+//! outputs with other evaluators (no model call), and the finished
+//! experiment a new one may reuse for a variant (the CI gate's baseline).
 
 use axum::extract::State;
 use promptrefine_app::experiments::scoring::CompareSide;
@@ -9,7 +10,9 @@ use promptrefine_eval::Summary;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dto::evaluations::{CompareQuery, ComparisonBody, RescoreBody};
+use super::dto::evaluations::{
+    CompareQuery, ComparisonBody, RescoreBody, ReusableBody, ReusableQuery,
+};
 use super::envelope::{ApiError, Data, Envelope, ErrorEnvelope};
 use super::extract::{ApiJson, ApiQuery, IdPath};
 use crate::auth::CurrentUser;
@@ -20,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(summary))
         .routes(routes!(compare))
         .routes(routes!(rescore))
+        .routes(routes!(reusable))
 }
 
 /// The summary of the cells ended so far.
@@ -68,6 +72,35 @@ async fn rescore(
     Ok(Data(
         state.app.rescore_experiment(id, &body.evaluators).await?,
     ))
+}
+
+/// The newest finished experiment that already ran variant `variant`
+/// (default 0) of this experiment body as it would be resolved now: the
+/// same prompt, dataset version, repeats and evaluators, and a variant with
+/// the same version, provider, model and settings, every cell succeeded.
+/// Its cells can then stand in for that variant (`promptrefine eval` runs
+/// only the candidate). `experiment: null` when there is none.
+#[utoipa::path(post, path = "/api/experiments/reusable", tag = "experiments", request_body = ReusableQuery,
+    responses((status = 200, body = Envelope<ReusableBody>), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn reusable(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ReusableQuery>,
+) -> Result<Data<ReusableBody>, ApiError> {
+    let found = state
+        .app
+        .find_reusable_variant(&body.experiment.into(), body.variant.unwrap_or(0))
+        .await?;
+    Ok(Data(match found {
+        Some(r) => ReusableBody {
+            experiment: Some(r.experiment),
+            variant: Some(r.variant),
+        },
+        None => ReusableBody {
+            experiment: None,
+            variant: None,
+        },
+    }))
 }
 
 /// The two sides the query names; a 422 naming the parameter otherwise.

@@ -16,6 +16,7 @@ both_backends!(
     two_variants_and_two_experiments_compare_with_verdicts,
     a_rescore_scores_the_stored_outputs_again,
     bad_evaluators_and_bad_comparisons_are_422s_naming_the_field,
+    a_finished_experiment_is_found_for_a_variant_it_already_ran,
 );
 
 /// `n` items; the even ones expect what `mock-echo` answers to `Hello {{name}}`.
@@ -306,4 +307,100 @@ async fn bad_evaluators_and_bad_comparisons_are_422s_naming_the_field(db: TestDb
             );
         }
     }
+}
+
+/// `POST /api/experiments/reusable`: the newest finished experiment whose
+/// variant ran exactly what was asked (version, model, settings, repeats,
+/// evaluators, dataset version); nothing when any of them differs.
+async fn a_finished_experiment_is_found_for_a_variant_it_already_ran(db: TestDb) {
+    let app = spawn_app(db).await;
+    let (prompt, v1, v2) = prompt_with_two_versions(&app, "mock-echo").await;
+    let ds = dataset_with_expected(&app, 4).await;
+    let evaluators = json!([{ "type": "contains", "values": ["Hello"] }]);
+    let body = |variants: Value, evaluators: &Value| json!({ "promptId": prompt, "datasetId": ds, "variants": variants, "evaluators": evaluators });
+    let find = |b: Value, variant: usize| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/experiments/reusable",
+                json!({ "experiment": b, "variant": variant }),
+            )
+            .await
+        }
+    };
+    let (s, none) = find(body(json!([{ "versionId": v1 }]), &evaluators), 0).await;
+    assert_eq!(
+        (s, &none["data"]["experiment"]),
+        (200, &Value::Null),
+        "{none}"
+    );
+
+    let done = run_experiment(
+        &app,
+        body(
+            json!([{ "versionId": v1 }, { "versionId": v2 }]),
+            &evaluators,
+        ),
+    )
+    .await;
+    // Version 2 asked as the first variant of a new body: found as variant 1.
+    let (s, found) = find(
+        body(
+            json!([{ "versionId": v2 }, { "versionId": v1 }]),
+            &evaluators,
+        ),
+        0,
+    )
+    .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["data"]["experiment"]["id"], done["id"]);
+    assert_eq!(found["data"]["variant"], 1);
+    // Each difference means it did not run that.
+    let other_evaluators = json!([{ "type": "contains", "values": ["Hi"] }]);
+    for (why, b) in [
+        (
+            "other evaluators",
+            body(json!([{ "versionId": v1 }]), &other_evaluators),
+        ),
+        (
+            "another model",
+            body(
+                json!([{ "versionId": v1, "model": "mock-other" }]),
+                &evaluators,
+            ),
+        ),
+        (
+            "other settings",
+            body(
+                json!([{ "versionId": v1, "params": { "temperature": 0.5 } }]),
+                &evaluators,
+            ),
+        ),
+        ("more repeats", {
+            let mut b = body(json!([{ "versionId": v1 }]), &evaluators);
+            b["repeats"] = json!(2);
+            b
+        }),
+    ] {
+        let (s, r) = find(b, 0).await;
+        assert_eq!(
+            (s, &r["data"]["experiment"]),
+            (200, &Value::Null),
+            "{why}: {r}"
+        );
+    }
+    // A changed dataset is a new version: the old cells ran the old items.
+    let (s, _) = app
+        .post(
+            &format!("/api/datasets/{ds}/items"),
+            json!({ "items": [{ "variables": { "name": "new" } }] }),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, r) = find(body(json!([{ "versionId": v1 }]), &evaluators), 0).await;
+    assert_eq!(r["data"]["experiment"], Value::Null, "{r}");
+
+    let (s, bad) = find(body(json!([{ "versionId": v1 }]), &evaluators), 3).await;
+    assert_eq!(s, 422, "{bad}");
+    assert_eq!(bad["error"]["details"]["fields"][0]["field"], "variant");
 }

@@ -20,6 +20,27 @@ pub struct ExperimentDetail {
     pub summary: Option<Summary>,
 }
 
+/// `POST /api/experiments/reusable`: an experiment body as
+/// `POST /api/experiments` takes it, and which of its variants to look for.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReusableQuery {
+    pub experiment: super::experiments::CreateExperimentBody,
+    /// The variant's index in `experiment.variants` (default 0).
+    #[serde(default)]
+    pub variant: Option<usize>,
+}
+
+/// A finished experiment whose variant `variant` ran what was asked for.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReusableBody {
+    /// `null` when no finished experiment matches.
+    pub experiment: Option<Experiment>,
+    /// The matching variant's index in `experiment.variants`.
+    pub variant: Option<i64>,
+}
+
 /// `POST /api/experiments/{id}/rescore`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

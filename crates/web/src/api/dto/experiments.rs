@@ -49,7 +49,8 @@ pub struct CreateExperimentBody {
     /// before a call whose worst case would cross it.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
-    /// Scoring (next release); stored as given.
+    /// How each cell's output is scored (`exact_match`, `contains`,
+    /// `llm_judge` …; see the README); stored in canonical form.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub evaluators: Option<serde_json::Value>,
