@@ -16,10 +16,12 @@ use std::sync::Arc;
 use promptrefine_core::validate::{Rule, Violations};
 use promptrefine_core::{Experiment, ExperimentId, ExperimentStatus};
 use promptrefine_eval::{
-    CellScore, CompareOptions, Comparison, EvaluatorSpec, Summary, compare_with, summarize,
+    CellScore, CompareOptions, Comparison, EvaluatorKind, EvaluatorSpec, Summary, compare_with,
+    summarize,
 };
 use promptrefine_store::ScoredCell;
 
+use super::judges::Judges;
 use super::scorer::{Scorer, ToScore};
 use crate::App;
 use crate::error::{AppError, OrNotFound, Result};
@@ -45,8 +47,33 @@ impl App {
         )
         .map_err(AppError::Invalid)?;
         let judges = self.resolve_judges(&specs).await?;
-        Ok(Scorer { specs, judges })
+        Ok(Scorer {
+            specs: pin_judges(specs, &judges),
+            judges,
+        })
     }
+}
+
+/// Each judge as the version it resolved to (prompt id and version id,
+/// the label dropped), so the stored evaluators name exactly the judge that
+/// scored: a label moved while the experiment runs — or before a replica
+/// picks it up, or before a rescore reads it back — changes nothing, and
+/// two experiments judged by different versions do not look alike.
+fn pin_judges(mut specs: Vec<EvaluatorSpec>, judges: &Judges) -> Vec<EvaluatorSpec> {
+    for (i, judge) in judges {
+        if let Some(EvaluatorKind::LlmJudge {
+            prompt_id,
+            label,
+            version_id,
+            ..
+        }) = specs.get_mut(*i).map(|s| &mut s.kind)
+        {
+            *prompt_id = judge.version.prompt_id.to_string();
+            *label = None;
+            *version_id = Some(judge.version.id.to_string());
+        }
+    }
+    specs
 }
 
 /// The stored evaluators of an experiment, parsed again (they were checked

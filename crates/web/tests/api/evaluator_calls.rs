@@ -26,6 +26,7 @@ both_backends!(
     scripted_judge_answers_become_scores_or_errors_never_zeros,
     an_http_evaluator_scores_by_post_and_its_failures_are_score_errors,
     a_rescore_by_a_judge_calls_only_the_judge,
+    a_judge_chosen_by_label_is_pinned_to_its_version,
 );
 
 /// A text prompt `{{q}}` on `model`: its output is `Echo: ` + the item's `q`.
@@ -428,4 +429,97 @@ async fn a_rescore_by_a_judge_calls_only_the_judge(db: TestDb) {
             .iter()
             .all(|r| r["kind"] == "judge" && r["judgeOf"].is_string())
     );
+}
+
+/// A judge asked for by label is stored as the version the label pointed
+/// at: moving the label afterwards does not change who judges that
+/// experiment's cells (a rescore with its stored evaluators still calls the
+/// old version), while a new request by label takes the new one.
+async fn a_judge_chosen_by_label_is_pinned_to_its_version(db: TestDb) {
+    let app = spawn_app(db).await;
+    let (prompt, _) = echo_prompt(&app, "Answerer", "{{q}}", "mock-echo").await;
+    let (judge, judge_slug) =
+        echo_prompt(&app, "Judge", "First judge: {{output}}", "mock-echo").await;
+    let (_, v1) = app.get(&format!("/api/prompts/{judge}/versions/1")).await;
+    let v1 = v1["data"]["id"].as_str().unwrap().to_string();
+    let (s, _) = app
+        .put(
+            &format!("/api/prompts/{judge}/labels/production"),
+            json!({ "versionId": v1 }),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let items = (0..2)
+        .map(|_| json!({ "variables": { "q": r#"{"score": 1, "reason": "ok"}"# } }))
+        .collect();
+    let ds = dataset_of(&app, "pinned", items).await;
+    let by_label = json!([{ "name": "j", "type": "llm_judge", "promptId": judge_slug, "label": "production" }]);
+    let done = run_experiment(
+        &app,
+        json!({ "promptId": prompt, "datasetId": ds, "evaluators": by_label }),
+    )
+    .await;
+    let stored = done["evaluators"][0].clone();
+    assert_eq!(stored["versionId"], v1.as_str(), "{stored}");
+    assert_eq!(stored["promptId"], judge.as_str(), "{stored}");
+    assert!(stored.get("label").is_none(), "{stored}");
+
+    let (s, v2) = app
+        .post(
+            &format!("/api/prompts/{judge}/versions"),
+            json!({ "content": "Second judge: {{output}}", "settings": { "model": "mock-echo" } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v2}");
+    let v2 = v2["data"]["id"].as_str().unwrap().to_string();
+    let (s, _) = app
+        .put(
+            &format!("/api/prompts/{judge}/labels/production"),
+            json!({ "versionId": v2 }),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let id = done["id"].as_str().unwrap();
+    let judged_by = |from: usize| -> Vec<String> {
+        app.mock.chat_requests()[from..]
+            .iter()
+            .map(|r| {
+                r.body["messages"][0]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = app.mock.chat_requests().len();
+    let (s, r) = app
+        .post(
+            &format!("/api/experiments/{id}/rescore"),
+            json!({ "evaluators": done["evaluators"] }),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let calls = judged_by(before);
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls.iter().all(|c| c.starts_with("First judge: ")),
+        "{calls:?}"
+    );
+
+    let before = app.mock.chat_requests().len();
+    let (s, r) = app
+        .post(
+            &format!("/api/experiments/{id}/rescore"),
+            json!({ "evaluators": by_label }),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let calls = judged_by(before);
+    assert!(
+        calls.iter().all(|c| c.starts_with("Second judge: ")),
+        "{calls:?}"
+    );
+    let (_, now) = app.get(&format!("/api/experiments/{id}")).await;
+    assert_eq!(now["data"]["evaluators"][0]["versionId"], v2.as_str());
 }
