@@ -77,7 +77,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => AppError::NotFound("record"),
             StoreError::Conflict(c) => conflict(c),
             StoreError::StorageFull(m) => AppError::StorageFull(m),
-            StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::ConnectionLost(m) => AppError::Unavailable(m),
             StoreError::Other(e) => AppError::Internal(e.to_string()),
         }
     }

@@ -3,8 +3,10 @@
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -43,10 +45,40 @@ pub enum Backend {
     Postgres(PgPool),
 }
 
+/// A PostgreSQL connection idle at least this long is pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// When a statement last found its PostgreSQL connection broken. What ended
+/// one (a restart, `pg_terminate_backend`) has likely ended every connection
+/// idle at that moment, so each of those is pinged before its next use —
+/// the retry of the failed statement must not pick another dead one.
+struct LossClock {
+    origin: Instant,
+    /// Microseconds since `origin` of the last loss, plus one; 0: never.
+    last_loss: AtomicU64,
+}
+
+impl LossClock {
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64 + 1
+    }
+
+    fn note(&self) {
+        self.last_loss.fetch_max(self.now(), Ordering::Relaxed);
+    }
+
+    /// Whether a connection idle for `idle_for` went idle before the last loss.
+    fn idle_since_loss(&self, idle_for: Duration) -> bool {
+        let loss = self.last_loss.load(Ordering::Relaxed);
+        loss != 0 && self.now().saturating_sub(idle_for.as_micros() as u64) <= loss
+    }
+}
+
 /// The database handle every layer above shares. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<Backend>,
+    losses: Arc<LossClock>,
 }
 
 impl Store {
@@ -54,6 +86,10 @@ impl Store {
     /// its folder) when missing. Does not migrate: see [`crate::migrate`].
     pub async fn connect(opts: &StoreOptions) -> Result<Store> {
         let url = opts.url.as_str();
+        let losses = Arc::new(LossClock {
+            origin: Instant::now(),
+            last_loss: AtomicU64::new(0),
+        });
         let backend = if url.starts_with("sqlite:") {
             connect_sqlite(opts).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -61,6 +97,27 @@ impl Store {
                 .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.pg_max_connections)
+                // sqlx pings every connection before handing it out: one
+                // more round trip per query. Here only a connection idle for
+                // a second or more (where a server restart, a proxy's idle
+                // timeout or `pg_terminate_backend` may have ended it) is
+                // pinged, and replaced when the ping fails; one that breaks
+                // while in use fails its statement, and the repositories'
+                // `*_retry` bodies run once more on another connection.
+                .test_before_acquire(false)
+                .before_acquire({
+                    let losses = losses.clone();
+                    move |conn, meta| {
+                        let suspect = meta.idle_for >= PING_IF_IDLE_FOR
+                            || losses.idle_since_loss(meta.idle_for);
+                        Box::pin(async move {
+                            if suspect {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
+                        })
+                    }
+                })
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(pg)
                 .await?;
@@ -73,7 +130,14 @@ impl Store {
         };
         Ok(Store {
             backend: Arc::new(backend),
+            losses,
         })
+    }
+
+    /// A statement found its connection broken (`on_backend!`'s retry).
+    #[doc(hidden)]
+    pub fn note_connection_lost(&self) {
+        self.losses.note();
     }
 
     pub fn backend(&self) -> &Backend {

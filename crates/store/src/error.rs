@@ -23,6 +23,11 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded (maps to 503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection broke under the statement (PostgreSQL's 08xxx and
+    /// 57P01/57P02, or an I/O error): unavailable to the caller, but worth
+    /// one more try on another connection (`on_backend!`'s `*_retry`).
+    #[error("database connection lost: {0}")]
+    ConnectionLost(String),
     /// Anything else; logged, never shown to a user.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -88,6 +93,13 @@ impl Constraint {
     }
 }
 
+impl StoreError {
+    /// A statement's connection broke: another connection may succeed.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, StoreError::ConnectionLost(_))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -98,6 +110,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => {
                 StoreError::Conflict(Constraint::MissingReference)
             }
+            sqlx::Error::Database(ref db) if is_lost(db.code().as_deref()) => {
+                StoreError::ConnectionLost(db.message().to_string())
+            }
             sqlx::Error::Database(ref db) if is_full(db.code().as_deref(), db.message()) => {
                 StoreError::StorageFull(db.message().to_string())
             }
@@ -107,9 +122,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Io(ref io) if io.raw_os_error() == Some(ENOSPC) => {
                 StoreError::StorageFull(e.to_string())
             }
+            sqlx::Error::Io(_) => StoreError::ConnectionLost(e.to_string()),
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
             other => StoreError::Other(other),
@@ -128,6 +143,14 @@ fn is_full(code: Option<&str>, message: &str) -> bool {
         Some("53100") => true,
         _ => message.contains("No space left on device"),
     }
+}
+
+/// PostgreSQL ended this connection: 08xxx connection exceptions, and
+/// 57P01/57P02 (terminated by an administrator, or after another backend's
+/// crash). Not 57P03 ("cannot connect now"): that refuses a new connection,
+/// and another try would be refused too.
+fn is_lost(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P02")
 }
 
 /// SQLite's busy/locked codes and PostgreSQL's connection and shutdown classes

@@ -55,7 +55,7 @@ impl InstanceRepo<'_> {
     /// Returns how many such predecessors there were.
     pub async fn register(&self, new: &NewInstance, lease_until: OffsetDateTime) -> Result<u64> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let predecessors = sqlx::query("delete from instances where name = $1 and id <> $2")
                 .bind(&new.name)
@@ -112,7 +112,7 @@ impl InstanceRepo<'_> {
     /// pointing at a removed owner without being swept.
     pub async fn sweep(&self) -> Result<Swept> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let runs_interrupted = sqlx::query(
                 "update test_runs set status = 'interrupted', error_code = 'interrupted',
@@ -144,7 +144,7 @@ impl InstanceRepo<'_> {
     /// The names of instances holding a live lease (for `/healthz` and tests).
     pub async fn live(&self) -> Result<Vec<String>> {
         let now = DbTime::now();
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_scalar(
                 "select name from instances where lease_expires_at > $1 order by name",
             )

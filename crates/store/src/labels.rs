@@ -36,7 +36,7 @@ impl LabelRepo<'_> {
     /// version is not one of this prompt's). Moves the prompt's `updated_at`.
     pub async fn set(&self, prompt_id: PromptId, label: &str, version_id: VersionId) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "insert into prompt_labels (prompt_id, label, version_id, updated_at)
@@ -69,7 +69,7 @@ impl LabelRepo<'_> {
 
     pub async fn remove(&self, prompt_id: PromptId, label: &str) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("delete from prompt_labels where prompt_id = $1 and label = $2")
                 .bind(DbUuid::from(prompt_id))
@@ -94,7 +94,7 @@ impl LabelRepo<'_> {
 
     /// The prompt's labels, by name.
     pub async fn list(&self, prompt_id: PromptId) -> Result<Vec<Label>> {
-        let rows: Vec<LabelRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<LabelRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(
                 "select l.label, l.version_id, v.number, l.updated_at
                  from prompt_labels l join prompt_versions v on v.id = l.version_id
@@ -102,8 +102,9 @@ impl LabelRepo<'_> {
             )
             .bind(DbUuid::from(prompt_id))
             .fetch_all(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| Label {
@@ -117,7 +118,7 @@ impl LabelRepo<'_> {
 
     /// The version a label points at.
     pub async fn resolve(&self, prompt_id: PromptId, label: &str) -> Result<Version> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: VersionRow = sqlx::query_as(&format!(
                 "select {VERSION_COLUMNS} from prompt_labels l
                  join prompt_versions v on v.id = l.version_id
@@ -189,15 +190,17 @@ impl LabelRepo<'_> {
             }
         };
         let sql = format!("select {PICKED_COLUMNS} from prompts p {join} where p.slug = $1");
-        let row: Option<PickedRow> = on_backend!(self.store, read, |pool, _pg| {
+        let row: Option<PickedRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             let q = sqlx::query_as(&sql).bind(slug);
             let q = match pick {
                 Pick::Current => q,
                 Pick::Label(label) => q.bind(label),
                 Pick::Number(n) => q.bind(n),
             };
-            q.fetch_optional(pool).await?
-        });
+            q.fetch_optional(pool)
+                .await
+                .map_err(crate::StoreError::from)
+        })?;
         Ok(row.map(|r| {
             let prompt = Prompt {
                 id: r.p_id.0.into(),

@@ -89,4 +89,41 @@ macro_rules! on_backend {
     ($store:expr, write, |$pool:ident, $pg:ident| $body:expr) => {
         $crate::on_backend!(@sqlite_pool writer, $store, |$pool, $pg| $body)
     };
+    // `retry`: a body that is one `Result`, run once more on another
+    // connection when PostgreSQL's broke under it (see `StoreError::
+    // ConnectionLost`). Only for bodies safe to run twice: a read, or
+    // writes in one transaction (a lost connection rolled it back).
+    (@retry $side:ident, $store:expr, |$pool:ident, $pg:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::Backend::Sqlite { $side, .. } => {
+                #[allow(unused_variables)]
+                let $pg = false;
+                let $pool = $side;
+                $body
+            }
+            $crate::Backend::Postgres(pool) => {
+                #[allow(unused_variables)]
+                let $pg = true;
+                let $pool = pool;
+                let mut retried = false;
+                loop {
+                    let result: $crate::Result<_> = async { $body }.await;
+                    match result {
+                        Err(e) if !retried && e.is_connection_lost() => {
+                            retried = true;
+                            $store.note_connection_lost();
+                            ::tracing::debug!(error = %e, "database connection lost; running once more on another");
+                        }
+                        other => break other,
+                    }
+                }
+            }
+        }
+    };
+    ($store:expr, read_retry, |$pool:ident, $pg:ident| $body:expr) => {
+        $crate::on_backend!(@retry reader, $store, |$pool, $pg| $body)
+    };
+    ($store:expr, write_retry, |$pool:ident, $pg:ident| $body:expr) => {
+        $crate::on_backend!(@retry writer, $store, |$pool, $pg| $body)
+    };
 }

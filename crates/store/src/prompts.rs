@@ -125,7 +125,7 @@ impl PromptRepo<'_> {
     }
 
     pub async fn get(&self, id: PromptId) -> Result<Prompt> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: PromptRow = sqlx::query_as(&format!(
                 "select {PROMPT_COLUMNS} from prompts p where p.id = $1"
             ))
@@ -146,7 +146,7 @@ impl PromptRepo<'_> {
             prompt: PromptRow,
             next_version: i64,
         }
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: Row = sqlx::query_as(&format!(
                 "select {PROMPT_COLUMNS}, p.next_version from prompts p where p.id = $1"
             ))
@@ -158,7 +158,7 @@ impl PromptRepo<'_> {
     }
 
     pub async fn get_by_slug(&self, slug: &str) -> Result<Prompt> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: PromptRow = sqlx::query_as(&format!(
                 "select {PROMPT_COLUMNS} from prompts p where p.slug = $1"
             ))
@@ -171,7 +171,7 @@ impl PromptRepo<'_> {
 
     /// Whether a slug is taken (used to derive a free slug from a title).
     pub async fn slug_exists(&self, slug: &str) -> Result<bool> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let n: i64 = sqlx::query_scalar("select count(*) from prompts where slug = $1")
                 .bind(slug)
                 .fetch_one(pool)
@@ -187,7 +187,7 @@ impl PromptRepo<'_> {
         cursor: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<Prompt>> {
-        let rows: Vec<PromptRow> = on_backend!(self.store, read, |pool, pg| {
+        let rows: Vec<PromptRow> = on_backend!(self.store, read_retry, |pool, pg| {
             let mut qb = QueryBuilder::new(format!(
                 "select {PROMPT_COLUMNS} from prompts p where 1 = 1"
             ));
@@ -203,8 +203,11 @@ impl PromptRepo<'_> {
                 push_contains(&mut qb, pg, &["p.title", "p.slug"], q);
             }
             push_newest_first(&mut qb, cursor, "p.updated_at", "p.id", limit);
-            qb.build_query_as().fetch_all(pool).await?
-        });
+            qb.build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(crate::StoreError::from)
+        })?;
         let prompts = rows.into_iter().map(Prompt::from).collect();
         Ok(page_from(prompts, limit, |p: &Prompt| Cursor {
             time: p.updated_at.into(),
@@ -215,7 +218,7 @@ impl PromptRepo<'_> {
     /// Renames, re-slugs and/or retags; moves `updated_at`.
     pub async fn update(&self, id: PromptId, patch: PromptPatch) -> Result<Prompt> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update prompts set title = coalesce($2, title), slug = coalesce($3, slug),
@@ -258,7 +261,7 @@ impl PromptRepo<'_> {
     /// Deletes the prompt; its versions, labels, tags and runs go with it
     /// (foreign keys cascade inside the same statement, so all or nothing).
     pub async fn delete(&self, id: PromptId) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("delete from prompts where id = $1")
                 .bind(DbUuid::from(id))
@@ -273,7 +276,7 @@ impl PromptRepo<'_> {
 
     /// Every tag in use, with how many prompts carry it (for filter menus).
     pub async fn tag_counts(&self) -> Result<Vec<(String, i64)>> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_as(
                 "select tag, count(*) as n from prompt_tags group by tag order by n desc, tag limit 200",
             )
@@ -283,7 +286,7 @@ impl PromptRepo<'_> {
     }
 
     pub async fn count(&self) -> Result<i64> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_scalar("select count(*) from prompts")
                 .fetch_one(pool)
                 .await?)

@@ -185,7 +185,7 @@ impl RunRepo<'_> {
     /// `interrupted` once the owner's lease is gone.
     pub async fn start(&self, new: &NewRun) -> Result<Run> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let row: RunRow = sqlx::query_as(&format!(
                 "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
                                         status, request_id, created_at, owner_instance,
@@ -228,7 +228,7 @@ impl RunRepo<'_> {
     pub async fn finish_returning(&self, id: RunId, outcome: &RunOutcome) -> Result<Option<Run>> {
         let now = DbTime::now();
         let status = outcome.status.unwrap_or(RunStatus::Failed);
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let row: Option<RunRow> = sqlx::query_as(&format!(
                 "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
                         error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
@@ -258,7 +258,7 @@ impl RunRepo<'_> {
     }
 
     pub async fn get(&self, id: RunId) -> Result<Run> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: RunRow = sqlx::query_as(&format!(
                 "select {RUN_COLUMNS} from test_runs where id = $1"
             ))
@@ -284,7 +284,7 @@ impl RunRepo<'_> {
             .map(|c| format!("r.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows: Vec<ListedRunRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<ListedRunRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             let mut qb = QueryBuilder::new(format!(
                 "select {columns}, v.number as version_number
                  from test_runs r join prompt_versions v on v.id = r.version_id
@@ -305,8 +305,11 @@ impl RunRepo<'_> {
                 qb.push(" and r.status = ").push_bind(s.as_str());
             }
             push_newest_first(&mut qb, cursor, "r.created_at", "r.id", limit);
-            qb.build_query_as().fetch_all(pool).await?
-        });
+            qb.build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(crate::StoreError::from)
+        })?;
         let runs = rows
             .into_iter()
             .map(|r| ListedRun {
@@ -322,7 +325,7 @@ impl RunRepo<'_> {
 
     /// Counts by status (for metrics and the reliability suite).
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_as(
                 "select status, count(*) from test_runs group by status order by status",
             )

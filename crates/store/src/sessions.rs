@@ -75,7 +75,7 @@ impl Store {
 
 impl SessionRepo<'_> {
     pub async fn create(&self, s: &SessionRecord) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query(
                 "insert into sessions (id_hash, user_id, csrf_token, created_at, last_seen_at,
                                        idle_expires_at, absolute_expires_at)
@@ -100,7 +100,7 @@ impl SessionRepo<'_> {
         id_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ValidSession>> {
-        let row: Option<ValidSessionRow> = on_backend!(self.store, read, |pool, _pg| {
+        let row: Option<ValidSessionRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             // The user's row comes along (sessions cascade with their user,
             // so the inner join loses nothing).
             sqlx::query_as(
@@ -112,8 +112,9 @@ impl SessionRepo<'_> {
             .bind(id_hash)
             .bind(DbTime::from(now))
             .fetch_optional(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         Ok(row.map(|r| {
             let session = SessionRecord::from(r.session);
             let user = User {
@@ -132,7 +133,7 @@ impl SessionRepo<'_> {
         now: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query(
                 "update sessions set last_seen_at = $2,
                         idle_expires_at = case when $3 < absolute_expires_at then $3 else absolute_expires_at end

@@ -22,7 +22,7 @@ impl SetupTokenRepo<'_> {
     /// Replaces any setup token with this one.
     pub async fn put(&self, token_hash: &str, expires_at: OffsetDateTime) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             sqlx::query("delete from setup_tokens")
                 .execute(&mut *tx)
@@ -41,7 +41,7 @@ impl SetupTokenRepo<'_> {
     }
 
     pub async fn is_valid(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let n: i64 = sqlx::query_scalar(
                 "select count(*) from setup_tokens where token_hash = $1 and expires_at > $2",
             )
@@ -64,7 +64,7 @@ impl SetupTokenRepo<'_> {
     ) -> Result<UserId> {
         let id = UserId::new();
         let now = DbTime::from(now);
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let consumed =
                 sqlx::query("delete from setup_tokens where token_hash = $1 and expires_at > $2")

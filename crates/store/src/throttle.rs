@@ -59,14 +59,15 @@ impl Store {
 
 impl ThrottleRepo<'_> {
     pub async fn state(&self, key: &str) -> Result<Option<ThrottleState>> {
-        let row: Option<ThrottleRow> = on_backend!(self.store, read, |pool, _pg| {
+        let row: Option<ThrottleRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(
                 "select failures, last_failure_at, blocked_until from login_throttle where key = $1",
             )
             .bind(key)
             .fetch_optional(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         Ok(row.map(ThrottleState::from))
     }
 
@@ -86,7 +87,7 @@ impl ThrottleRepo<'_> {
         block_for: impl Fn(i64) -> Option<OffsetDateTime>,
     ) -> Result<Attempt> {
         let (now, decay_before) = (DbTime::from(now), DbTime::from(decay_before));
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let counted: Option<i64> = sqlx::query_scalar(
                 "insert into login_throttle (key, failures, last_failure_at, blocked_until)

@@ -108,14 +108,15 @@ impl TokenRepo<'_> {
 
     /// The user's tokens, newest first, revoked ones included (marked).
     pub async fn list(&self, user_id: UserId) -> Result<Vec<ApiToken>> {
-        let rows: Vec<TokenRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<TokenRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(&format!(
                 "select {TOKEN_COLUMNS} from api_tokens where user_id = $1 order by created_at desc, id desc"
             ))
             .bind(DbUuid::from(user_id))
             .fetch_all(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         Ok(rows.into_iter().map(ApiToken::from).collect())
     }
 
@@ -125,7 +126,7 @@ impl TokenRepo<'_> {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ApiToken>> {
-        let row: Option<TokenRow> = on_backend!(self.store, read, |pool, _pg| {
+        let row: Option<TokenRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(&format!(
                 "select {TOKEN_COLUMNS} from api_tokens
                  where token_hash = $1 and revoked_at is null and (expires_at is null or expires_at > $2)"
@@ -133,13 +134,14 @@ impl TokenRepo<'_> {
             .bind(token_hash)
             .bind(DbTime::from(now))
             .fetch_optional(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         Ok(row.map(ApiToken::from))
     }
 
     pub async fn touch(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query("update api_tokens set last_used_at = $2 where id = $1")
                 .bind(DbUuid::from(id))
                 .bind(DbTime::from(now))
@@ -152,7 +154,7 @@ impl TokenRepo<'_> {
     /// Revokes one of the user's tokens (NotFound when it is not theirs or already revoked).
     pub async fn revoke(&self, user_id: UserId, id: TokenId) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update api_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null",

@@ -52,7 +52,7 @@ impl Store {
 
 impl UserRepo<'_> {
     pub async fn count(&self) -> Result<i64> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_scalar("select count(*) from users")
                 .fetch_one(pool)
                 .await?)
@@ -85,7 +85,7 @@ impl UserRepo<'_> {
 
     /// Emails are compared case-insensitively (stored as given, looked up lowercased).
     pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_as(
                 "select id, email, password_hash, created_at from users where lower(email) = lower($1)",
             )
@@ -96,7 +96,7 @@ impl UserRepo<'_> {
     }
 
     pub async fn get(&self, id: UserId) -> Result<UserRecord> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_as(
                 "select id, email, password_hash, created_at from users where id = $1",
             )
@@ -111,7 +111,7 @@ impl UserRepo<'_> {
     /// transaction (a reset is what you do when a credential may be known).
     pub async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done =
                 sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")

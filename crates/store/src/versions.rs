@@ -61,7 +61,7 @@ pub struct NewVersion {
 macro_rules! insert_version {
     ($tx:expr, $prompt_id:expr, $new:expr, $now:expr) => {{
         let prompt_id: ::promptrefine_core::PromptId = $prompt_id;
-        let new: $crate::versions::NewVersion = $new;
+        let new: &$crate::versions::NewVersion = &$new;
         let now: $crate::codec::DbTime = $now;
         let id = ::promptrefine_core::VersionId::new();
         let number: Option<i64> = ::sqlx::query_scalar(
@@ -94,10 +94,10 @@ macro_rules! insert_version {
             id,
             prompt_id,
             version: number,
-            content: new.content,
-            settings: new.settings,
-            variables: new.variables,
-            note: new.note,
+            content: new.content.clone(),
+            settings: new.settings.clone(),
+            variables: new.variables.clone(),
+            note: new.note.clone(),
             created_at: now.0,
         }
     }};
@@ -118,7 +118,7 @@ impl VersionRepo<'_> {
     /// Saves a new version and makes it current (NotFound when the prompt is gone).
     pub async fn save(&self, prompt_id: PromptId, new: NewVersion) -> Result<Version> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let version = insert_version!(tx, prompt_id, new, now);
             notify_delivery!(
@@ -132,7 +132,7 @@ impl VersionRepo<'_> {
     }
 
     pub async fn get(&self, id: VersionId) -> Result<Version> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: VersionRow = sqlx::query_as(&format!(
                 "select {VERSION_COLUMNS} from prompt_versions v where v.id = $1"
             ))
@@ -144,7 +144,7 @@ impl VersionRepo<'_> {
     }
 
     pub async fn get_by_number(&self, prompt_id: PromptId, number: i64) -> Result<Version> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: VersionRow = sqlx::query_as(&format!(
                 "select {VERSION_COLUMNS} from prompt_versions v where v.prompt_id = $1 and v.number = $2"
             ))
@@ -158,7 +158,7 @@ impl VersionRepo<'_> {
 
     /// The version a prompt's `current` pointer names (NotFound when it has none).
     pub async fn get_current(&self, prompt_id: PromptId) -> Result<Version> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: VersionRow = sqlx::query_as(&format!(
                 "select {VERSION_COLUMNS} from prompts p
                  join prompt_versions v on v.id = p.current_version_id
@@ -179,7 +179,7 @@ impl VersionRepo<'_> {
         limit: usize,
     ) -> Result<Page<Version>> {
         let before = cursor.map(|c| c.0).unwrap_or(i64::MAX);
-        let rows: Vec<VersionRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<VersionRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(&format!(
                 "select {VERSION_COLUMNS} from prompt_versions v
                  where v.prompt_id = $1 and v.number < $2
@@ -189,8 +189,9 @@ impl VersionRepo<'_> {
             .bind(before)
             .bind(limit as i64 + 1)
             .fetch_all(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         let mut items: Vec<Version> = rows.into_iter().map(Version::from).collect();
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
@@ -204,7 +205,7 @@ impl VersionRepo<'_> {
     /// Makes an existing version of the prompt current again; writes no version.
     pub async fn restore(&self, prompt_id: PromptId, version_id: VersionId) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update prompts set current_version_id = $2, updated_at = $3

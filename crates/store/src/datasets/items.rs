@@ -201,7 +201,7 @@ impl DatasetRepo<'_> {
     /// Deletes an item from the next version on; older versions keep it.
     pub async fn delete_item(&self, id: DatasetId, item_id: ItemId) -> Result<Dataset> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let version = next_version!(tx, id, -1, now);
             close_revision!(tx, id, item_id, version);
@@ -220,7 +220,7 @@ impl DatasetRepo<'_> {
         limit: usize,
     ) -> Result<Page<DatasetItem>> {
         let after = cursor.map_or(Uuid::nil(), |c| c.0);
-        let rows: Vec<ItemRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<ItemRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(&format!(
                 "select {ITEM_COLUMNS} from dataset_items i
                  where {AS_OF} and i.item_id > $3
@@ -231,8 +231,9 @@ impl DatasetRepo<'_> {
             .bind(DbUuid(after))
             .bind(limit as i64 + 1)
             .fetch_all(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         let mut items: Vec<DatasetItem> = rows.into_iter().map(DatasetItem::from).collect();
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
@@ -250,7 +251,7 @@ impl DatasetRepo<'_> {
         item_id: ItemId,
         version: i64,
     ) -> Result<DatasetItem> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: ItemRow = sqlx::query_as(&format!(
                 "select {ITEM_COLUMNS} from dataset_items i where {AS_OF} and i.item_id = $3"
             ))
@@ -266,7 +267,7 @@ impl DatasetRepo<'_> {
     /// One exact revision, current or not: what an experiment cell that
     /// kept the revision id shows, however the item changed since.
     pub async fn get_revision(&self, revision_id: ItemRevisionId) -> Result<DatasetItem> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: ItemRow = sqlx::query_as(&format!(
                 "select {ITEM_COLUMNS} from dataset_items i where i.id = $1"
             ))

@@ -117,7 +117,9 @@ impl DatasetRepo<'_> {
 
     /// The dataset at its current version.
     pub async fn get(&self, id: DatasetId) -> Result<Dataset> {
-        on_backend!(self.store, read, |pool, _pg| Ok(fetch_dataset!(pool, id)))
+        on_backend!(self.store, read_retry, |pool, _pg| Ok(fetch_dataset!(
+            pool, id
+        )))
     }
 
     /// The dataset as it was at `version` (NotFound past the current one):
@@ -130,7 +132,7 @@ impl DatasetRepo<'_> {
         if !(0..dataset.version).contains(&version) {
             return Err(StoreError::NotFound);
         }
-        dataset.item_count = on_backend!(self.store, read, |pool, _pg| {
+        dataset.item_count = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_scalar(
                 "select count(*) from dataset_items
                  where dataset_id = $1 and valid_from <= $2 and (valid_to is null or valid_to > $2)",
@@ -138,14 +140,15 @@ impl DatasetRepo<'_> {
             .bind(DbUuid::from(id))
             .bind(version)
             .fetch_one(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         dataset.version = version;
         Ok(dataset)
     }
 
     async fn get_by(&self, column: &str, value: &str) -> Result<Dataset> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: DatasetRow = sqlx::query_as(&format!(
                 "select {DATASET_COLUMNS} from datasets d where d.{column} = $1"
             ))
@@ -166,7 +169,7 @@ impl DatasetRepo<'_> {
 
     /// Whether a slug is taken (to derive a free one from a name).
     pub async fn slug_exists(&self, slug: &str) -> Result<bool> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let n: i64 = sqlx::query_scalar("select count(*) from datasets where slug = $1")
                 .bind(slug)
                 .fetch_one(pool)
@@ -183,7 +186,7 @@ impl DatasetRepo<'_> {
         cursor: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<Dataset>> {
-        let rows: Vec<DatasetRow> = on_backend!(self.store, read, |pool, pg| {
+        let rows: Vec<DatasetRow> = on_backend!(self.store, read_retry, |pool, pg| {
             let mut qb = QueryBuilder::new(format!(
                 "select {DATASET_COLUMNS} from datasets d where 1 = 1"
             ));
@@ -191,8 +194,11 @@ impl DatasetRepo<'_> {
                 push_contains(&mut qb, pg, &["d.name", "d.slug"], q);
             }
             push_newest_first(&mut qb, cursor, "d.updated_at", "d.id", limit);
-            qb.build_query_as().fetch_all(pool).await?
-        });
+            qb.build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(crate::StoreError::from)
+        })?;
         let datasets = rows.into_iter().map(Dataset::from).collect();
         Ok(page_from(datasets, limit, |d: &Dataset| Cursor {
             time: d.updated_at.into(),
@@ -238,7 +244,7 @@ impl DatasetRepo<'_> {
     }
 
     pub async fn count(&self) -> Result<i64> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             Ok(sqlx::query_scalar("select count(*) from datasets")
                 .fetch_one(pool)
                 .await?)

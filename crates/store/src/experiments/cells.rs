@@ -118,7 +118,7 @@ impl ExperimentRepo<'_> {
             return Ok(vec![]);
         }
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, pg| {
+        on_backend!(self.store, write_retry, |pool, pg| {
             let mut tx = pool.begin().await?;
             let lock = if pg { " for update skip locked" } else { "" };
             let runnable: Vec<Runnable> = sqlx::query_as(&format!(
@@ -269,7 +269,7 @@ impl ExperimentRepo<'_> {
             return Ok(vec![]);
         }
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let mut written = Vec::with_capacity(outcomes.len());
             // Per experiment: how many cells ended in each status, the real
@@ -330,7 +330,7 @@ impl ExperimentRepo<'_> {
     /// may have cut a call that was charged).
     pub async fn reclaim_cells(&self) -> Result<Reclaimed> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let rows: Vec<OrphanRow> = sqlx::query_as(
                 "select c.id, c.experiment_id, c.worst_micro_usd, e.status as experiment_status,

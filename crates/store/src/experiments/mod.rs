@@ -154,7 +154,7 @@ impl ExperimentRepo<'_> {
     pub async fn create(&self, new: &NewExperiment) -> Result<Experiment> {
         let now = DbTime::now();
         let cells = new.items.len() as i64 * new.variants.len() as i64 * new.repeats;
-        on_backend!(self.store, write, |pool, pg| {
+        on_backend!(self.store, write_retry, |pool, pg| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into experiments (id, name, prompt_id, dataset_id, dataset_version, variants, repeats,
@@ -229,7 +229,7 @@ impl ExperimentRepo<'_> {
     }
 
     pub async fn get(&self, id: ExperimentId) -> Result<Experiment> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: ExperimentRow = sqlx::query_as(&format!(
                 "select {EXPERIMENT_COLUMNS} from experiments where id = $1"
             ))
@@ -247,7 +247,7 @@ impl ExperimentRepo<'_> {
         cursor: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<Experiment>> {
-        let rows: Vec<ExperimentRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<ExperimentRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             let mut qb = QueryBuilder::new(format!(
                 "select {EXPERIMENT_COLUMNS} from experiments where 1 = 1"
             ));
@@ -258,8 +258,11 @@ impl ExperimentRepo<'_> {
                 qb.push(" and dataset_id = ").push_bind(DbUuid::from(d));
             }
             push_newest_first(&mut qb, cursor, "created_at", "id", limit);
-            qb.build_query_as().fetch_all(pool).await?
-        });
+            qb.build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(crate::StoreError::from)
+        })?;
         let items = rows.into_iter().map(Experiment::from).collect();
         Ok(page_from(items, limit, |e: &Experiment| Cursor {
             time: e.created_at.into(),
@@ -319,7 +322,7 @@ impl ExperimentRepo<'_> {
     /// running them (they watch the status). False when it had ended.
     pub async fn cancel(&self, id: ExperimentId) -> Result<bool> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, pg| {
+        on_backend!(self.store, write_retry, |pool, pg| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update experiments set status = 'cancelled', pause_reason = null, updated_at = $2
@@ -380,7 +383,7 @@ impl ExperimentRepo<'_> {
     /// Deletes the experiment, its items, cells and runs. False when there
     /// was none.
     pub async fn delete(&self, id: ExperimentId) -> Result<bool> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             sqlx::query("delete from test_runs where experiment_id = $1")
                 .bind(DbUuid::from(id))
@@ -398,7 +401,7 @@ impl ExperimentRepo<'_> {
     /// Whether some experiment has a cell to claim (a read, so idle
     /// instances do not take SQLite's write lock every poll).
     pub async fn has_runnable(&self) -> Result<bool> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let found: Option<DbUuid> = sqlx::query_scalar(
                 "select id from experiments
                  where status in ('queued', 'running') and cells_pending > 0 and cells_running < concurrency
@@ -418,15 +421,18 @@ impl ExperimentRepo<'_> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let rows: Vec<(DbUuid, String)> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<(DbUuid, String)> = on_backend!(self.store, read_retry, |pool, _pg| {
             let mut qb = QueryBuilder::new("select id, status from experiments where id in (");
             let mut list = qb.separated(", ");
             for id in ids {
                 list.push_bind(DbUuid::from(*id));
             }
             qb.push(")");
-            qb.build_query_as().fetch_all(pool).await?
-        });
+            qb.build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(crate::StoreError::from)
+        })?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, s)| Some((id.0.into(), ExperimentStatus::parse(&s)?)))

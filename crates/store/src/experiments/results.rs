@@ -142,7 +142,7 @@ impl ExperimentRepo<'_> {
         } else {
             "null as output, null as expected, null as variables, null as run_id, null as input, null as metadata"
         };
-        let rows: Vec<ScoredRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<ScoredRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(&format!(
                 "select c.id, i.item_id, c.variant, c.repeat_index, c.status, r.total_tokens,
                         coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd, r.latency_ms, c.scores,
@@ -155,8 +155,9 @@ impl ExperimentRepo<'_> {
             ))
             .bind(DbUuid::from(id))
             .fetch_all(pool)
-            .await?
-        });
+            .await
+            .map_err(crate::StoreError::from)
+        })?;
         Ok(rows.into_iter().map(ScoredCell::from).collect())
     }
 
@@ -186,7 +187,7 @@ impl ExperimentRepo<'_> {
         scores: &[(Uuid, serde_json::Value)],
     ) -> Result<()> {
         let now = crate::codec::DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             sqlx::query("update experiments set evaluators = $2, updated_at = $3 where id = $1")
                 .bind(DbUuid::from(id))

@@ -212,6 +212,53 @@ async fn postgres_made_unreachable_gives_503_and_recovers_by_itself() {
     );
 }
 
+/// Connections are not pinged before every use. Ended by
+/// `pg_terminate_backend` — idle ones and ones just used by the server's own
+/// background work alike — they cost no request: an idle one is pinged and
+/// replaced, a busy one fails its statement and the repository runs it once
+/// more on another connection.
+#[tokio::test]
+async fn postgres_connections_killed_under_the_server_cost_no_request() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let name = db_name(db.url());
+    let app = spawn_app(db).await;
+    let p = app.create_prompt("Survivor", Some("v1")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    for pause in [Duration::from_millis(1300), Duration::ZERO] {
+        // Several connections in the pool.
+        let reads: Vec<_> = (0..8).map(|_| app.get("/api/prompts")).collect();
+        for (status, body) in futures::future::join_all(reads).await {
+            assert_eq!(status, 200, "{body}");
+        }
+        tokio::time::sleep(pause).await;
+        admin_exec(&format!(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}' and pid <> pg_backend_pid()"
+        ))
+        .await;
+        for _ in 0..8 {
+            let (status, body) = app.get("/api/prompts").await;
+            assert_eq!(status, 200, "after a pause of {pause:?}: {body}");
+        }
+        let (status, body) = app
+            .post(
+                &format!("/api/prompts/{id}/versions"),
+                json!({ "content": "again" }),
+            )
+            .await;
+        assert_eq!(status, 201, "after a pause of {pause:?}: {body}");
+    }
+    let (_, versions) = app.get(&format!("/api/prompts/{id}/versions")).await;
+    let numbers: Vec<i64> = versions["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![3, 2, 1], "each save stored once, gapless");
+}
+
 #[tokio::test]
 async fn sqlite_on_a_full_disk_gives_a_clear_error_and_stays_intact() {
     let db = TestDb::sqlite();
