@@ -40,6 +40,7 @@ fn chat(messages: &[(Role, &str)]) -> Content {
             .map(|(role, c)| ChatMessage {
                 role: *role,
                 content: c.to_string(),
+                ..Default::default()
             })
             .collect(),
     )

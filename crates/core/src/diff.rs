@@ -219,10 +219,12 @@ mod tests {
             ChatMessage {
                 role: Role::System,
                 content: "Be brief.".into(),
+                ..Default::default()
             },
             ChatMessage {
                 role: Role::User,
                 content: "Hi\nthere".into(),
+                ..Default::default()
             },
         ]);
         assert_eq!(
@@ -295,6 +297,7 @@ mod tests {
         let new = Content::Chat(vec![ChatMessage {
             role: Role::User,
             content: "Hello".into(),
+            ..Default::default()
         }]);
         let s = ModelSettings::default();
         let d = diff_versions(&old, &s, &new, &s);

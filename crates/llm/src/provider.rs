@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promptrefine_core::{ChatMessage, ModelSettings};
+use promptrefine_core::{ChatMessage, ModelSettings, ToolCall};
 use rand::Rng;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
@@ -29,6 +29,18 @@ pub struct ChatRequest {
     /// Sent as `x-request-id`, so upstream logs can be matched with ours.
     pub request_id: Option<String>,
     pub stream: bool,
+    /// When set, the exact body to send instead of one built from the
+    /// fields above (a replay of a stored request). `stream` must agree
+    /// with its `stream` flag.
+    pub raw_body: Option<serde_json::Value>,
+}
+
+impl ChatRequest {
+    /// The JSON body this request sends, byte for byte what goes upstream
+    /// (the API key is a header, never in it).
+    pub fn body(&self) -> serde_json::Value {
+        wire::request_body(self)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +51,7 @@ pub struct Usage {
 }
 
 /// A finished answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Completion {
     pub output: String,
     pub finish_reason: Option<String>,
@@ -52,6 +64,11 @@ pub struct Completion {
     pub ttft_ms: Option<i64>,
     /// The upstream's `id` for the completion.
     pub upstream_id: Option<String>,
+    /// The model as the upstream answered.
+    pub model: Option<String>,
+    pub system_fingerprint: Option<String>,
+    /// The tool calls of the answer, assembled from stream deltas.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// A configured OpenAI-compatible upstream. Cheap to clone: clones share

@@ -78,6 +78,7 @@ impl App {
                 settings: variant.params.clone(),
                 request_id: None,
                 stream: true,
+                raw_body: None,
             },
             provider,
         })

@@ -254,6 +254,7 @@ impl App {
                 settings,
                 request_id,
                 stream: true,
+                raw_body: None,
             },
             provider,
         };

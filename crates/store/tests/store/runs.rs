@@ -23,6 +23,7 @@ pub(crate) fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
         input: vec![ChatMessage {
             role: Role::User,
             content: "Hi Ada".into(),
+            ..Default::default()
         }],
         request_id: Some("req-1".into()),
         owner: InstanceId::new(),

@@ -110,10 +110,12 @@ pub(crate) async fn fill(store: &Store) {
             ChatMessage {
                 role: Role::System,
                 content: "You are terse.".into(),
+                ..Default::default()
             },
             ChatMessage {
                 role: Role::User,
                 content: "{{question}} 🙂".into(),
+                ..Default::default()
             },
         ]),
         settings: ModelSettings::default(),
@@ -146,6 +148,7 @@ pub(crate) async fn fill(store: &Store) {
         input: vec![ChatMessage {
             role: Role::User,
             content: "Hello Zoë".into(),
+            ..Default::default()
         }],
         request_id: Some("req-1".into()),
         owner: InstanceId::new(),

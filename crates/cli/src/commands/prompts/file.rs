@@ -276,10 +276,12 @@ mod tests {
                 ChatMessage {
                     role: Role::System,
                     content: "Be brief.".into(),
+                    ..Default::default()
                 },
                 ChatMessage {
                     role: Role::User,
                     content: "{{question}}\n".into(),
+                    ..Default::default()
                 },
             ]),
             settings: ModelSettings::default(),

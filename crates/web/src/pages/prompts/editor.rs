@@ -89,6 +89,7 @@ impl Editor {
                     .map(|(r, c)| ChatMessage {
                         role: parse_role(r),
                         content: c.clone(),
+                        ..Default::default()
                     })
                     .collect(),
             ),
@@ -136,8 +137,9 @@ impl Editor {
             max_tokens,
             top_p,
             stop: (!stop.is_empty()).then_some(stop),
-            seed: base.seed,
-            response_format: base.response_format.clone(),
+            // The fields the form does not show (tools, schemas, penalties,
+            // extra …) are kept from the version it was opened on.
+            ..base.clone()
         })
     }
 }
