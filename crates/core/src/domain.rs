@@ -212,12 +212,15 @@ impl TryFrom<MessageRepr> for ChatMessage {
 impl From<ChatMessage> for MessageRepr {
     fn from(m: ChatMessage) -> Self {
         let content = match m.parts {
-            Some(p) => MessageContent::Parts(p),
-            None => MessageContent::Text(m.content),
+            Some(p) => Some(MessageContent::Parts(p)),
+            // As Chat Completions writes it: an assistant message that only
+            // calls tools has `content: null`.
+            None if m.content.is_empty() && m.tool_calls.is_some() => None,
+            None => Some(MessageContent::Text(m.content)),
         };
         MessageRepr {
             role: m.role,
-            content: Some(content),
+            content,
             tool_calls: m.tool_calls,
             tool_call_id: m.tool_call_id,
             name: m.name,
@@ -506,6 +509,25 @@ pub struct Run {
     /// The run a judge run judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge_of: Option<RunId>,
+    /// The JSON body sent upstream, exactly as sent (runs from before
+    /// migration 0009 have none). The API key is a header, never in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub request_body: Option<serde_json::Value>,
+    /// The answer's `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+    /// The model as the upstream answered (may differ from `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// The tool calls of the answer, assembled from the stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The run whose stored request this run sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<RunId>,
 }
 
 /// What a run is for.

@@ -29,17 +29,21 @@ pub struct ChatRequest {
     /// Sent as `x-request-id`, so upstream logs can be matched with ours.
     pub request_id: Option<String>,
     pub stream: bool,
-    /// When set, the exact body to send instead of one built from the
-    /// fields above (a replay of a stored request). `stream` must agree
+    /// When set, the exact JSON text to send instead of a body built from
+    /// the fields above (a replay of a stored request). `stream` must agree
     /// with its `stream` flag.
-    pub raw_body: Option<serde_json::Value>,
+    pub raw_body: Option<String>,
 }
 
 impl ChatRequest {
-    /// The JSON body this request sends, byte for byte what goes upstream
+    /// The JSON text this request sends, byte for byte what goes upstream
     /// (the API key is a header, never in it).
-    pub fn body(&self) -> serde_json::Value {
-        wire::request_body(self)
+    pub fn body_text(&self) -> String {
+        match &self.raw_body {
+            Some(raw) => raw.clone(),
+            // Serializing a `Value` cannot fail.
+            None => wire::request_body(self).to_string(),
+        }
     }
 }
 
@@ -211,7 +215,7 @@ impl Provider {
             stream = req.stream,
         );
         let started = Instant::now();
-        let body = wire::request_body(req);
+        let body = req.body_text();
         let deltas = deltas.as_ref();
         let inner = &self.inner;
         let result = inner
@@ -304,7 +308,7 @@ impl Inner {
 
     async fn chat_once(
         &self,
-        body: &serde_json::Value,
+        body: &str,
         req: &ChatRequest,
         started: Instant,
         deltas: Option<&Sender<String>>,
@@ -314,7 +318,8 @@ impl Inner {
             .client
             .post(self.chat_url.clone())
             .headers(self.headers.clone())
-            .json(body);
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
         if let Some(id) = &req.request_id {
             match HeaderValue::from_str(id) {
                 Ok(v) => rb = rb.header("x-request-id", v),

@@ -11,12 +11,10 @@ use crate::{ChatRequest, Usage};
 
 /// The JSON body of `POST {base}/chat/completions`: the model, the
 /// messages, each setting that is set under its wire name (JSON-valued ones
-/// verbatim), `extra` merged in, and the stream flags. A request that
-/// carries a `raw_body` (a replay) is sent as that body, unchanged.
+/// verbatim), `extra` merged in, and the stream flags. (A request that
+/// carries a `raw_body`, a replay, sends that text instead:
+/// [`ChatRequest::body_text`].)
 pub(crate) fn request_body(req: &ChatRequest) -> Value {
-    if let Some(raw) = &req.raw_body {
-        return raw.clone();
-    }
     let messages: Vec<Value> = req.messages.iter().map(message_json).collect();
     let mut body = json!({ "model": req.model, "messages": messages });
     let s = &req.settings;
@@ -63,19 +61,10 @@ pub(crate) fn request_body(req: &ChatRequest) -> Value {
     body
 }
 
-/// One message on the wire: role and content (a string, or its parts), and
-/// the tool fields when set.
+/// One message on the wire: its JSON is already the Chat Completions shape
+/// (`content` a string, parts or null beside `tool_calls`; `tool_call_id`).
 pub(crate) fn message_json(m: &ChatMessage) -> Value {
-    let mut v = serde_json::to_value(m).unwrap_or_else(|_| json!({}));
-    if let Some(o) = v.as_object_mut() {
-        // Our JSON names the tool fields as OpenAI does already
-        // (`tool_calls`, `tool_call_id`, `name`); only an empty content next
-        // to tool calls is left out, as OpenAI sends it.
-        if m.tool_calls.is_some() && m.content.is_empty() && m.parts.is_none() {
-            o.insert("content".into(), Value::Null);
-        }
-    }
-    v
+    serde_json::to_value(m).unwrap_or_else(|_| json!({}))
 }
 
 /// A `chat.completion` or a `chat.completion.chunk`: the fields we read.
@@ -309,12 +298,13 @@ mod tests {
                 "stream": true, "stream_options": {"include_usage": true}
             })
         );
-        let raw = json!({"model": "x", "messages": [], "anything": [1]});
+        let raw = r#"{"model":"x",  "messages":[],"anything":[1]}"#;
+        assert_eq!(req.body_text(), request_body(&req).to_string());
         let replay = ChatRequest {
-            raw_body: Some(raw.clone()),
+            raw_body: Some(raw.into()),
             ..req
         };
-        assert_eq!(request_body(&replay), raw);
+        assert_eq!(replay.body_text(), raw, "sent as stored, byte for byte");
     }
 
     #[test]

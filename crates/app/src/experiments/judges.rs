@@ -339,6 +339,8 @@ impl App {
                 owner: self.instance,
                 cell: None,
                 judge_of: Some(judged),
+                request_body: None,
+                replay_of: None,
             },
             request: ChatRequest {
                 model: judge.model.clone(),

@@ -29,6 +29,8 @@ pub(crate) fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
         owner: InstanceId::new(),
         cell: None,
         judge_of: None,
+        request_body: None,
+        replay_of: None,
     }
 }
 

@@ -63,6 +63,18 @@ pub(crate) async fn fill(store: &Store) {
         response_format: Some(
             serde_json::json!({"type": "json_schema", "b": [1, 2.5, {"z": null, "a": true}], "a": "x"}),
         ),
+        // Every setting of the whole recipe (issue 17) survives a move.
+        tools: Some(vec![
+            serde_json::json!({"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}),
+        ]),
+        tool_choice: Some(serde_json::json!({"type": "function", "function": {"name": "lookup"}})),
+        parallel_tool_calls: Some(true),
+        frequency_penalty: Some(0.25),
+        presence_penalty: Some(-0.5),
+        logit_bias: Some([("42".to_string(), 3)].into()),
+        max_completion_tokens: Some(99),
+        reasoning_effort: Some("minimal".into()),
+        extra: Some(serde_json::json!({"top_k": 5}).as_object().unwrap().clone()),
         ..Default::default()
     };
     let mut text = new_prompt(
@@ -117,6 +129,12 @@ pub(crate) async fn fill(store: &Store) {
                 content: "{{question}} 🙂".into(),
                 ..Default::default()
             },
+            serde_json::from_value(serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":1}"}}]})).unwrap(),
+            serde_json::from_value(serde_json::json!({"role": "tool", "tool_call_id": "call_9", "content": "found"})).unwrap(),
+            serde_json::from_value(serde_json::json!({"role": "user", "content": [
+                {"type": "text", "text": "and {{this}}"},
+                {"type": "image_url", "image_url": {"url": "{{image}}", "detail": "high"}}]})).unwrap(),
         ]),
         settings: ModelSettings::default(),
         variables: vec!["question".into()],
@@ -154,6 +172,9 @@ pub(crate) async fn fill(store: &Store) {
         owner: InstanceId::new(),
         cell: None,
         judge_of: None,
+        // The exact text sent, key order and spacing as they were.
+        request_body: Some(r#"{"model":"gpt-4o-mini", "messages":[],"z":1,"a":[2]}"#.into()),
+        replay_of: None,
     };
     let interrupted = run(text.id, v1.id);
     store.runs().start(&interrupted).await.unwrap();
@@ -179,6 +200,14 @@ pub(crate) async fn fill(store: &Store) {
             cost_micro_usd: Some(i64::from(i32::MAX) * 4),
             latency_ms: Some(120),
             ttft_ms: Some(40),
+            response_id: Some("chatcmpl-1".into()),
+            response_model: Some("gpt-4o-mini-2024-07-18".into()),
+            system_fingerprint: Some("fp_1".into()),
+            tool_calls: Some(vec![promptrefine_core::ToolCall {
+                id: "call_1".into(),
+                name: "f".into(),
+                arguments: serde_json::json!({"z": 1, "a": [true]}),
+            }]),
         };
         store.runs().finish(r.id, &outcome).await.unwrap();
     }

@@ -48,6 +48,8 @@ async fn a_restarted_server_marks_runs_left_running_as_interrupted_before_it_ser
             owner: InstanceId::new(),
             cell: None,
             judge_of: None,
+            request_body: None,
+            replay_of: None,
         })
         .await
         .unwrap();
