@@ -391,27 +391,51 @@ fn a_recipe_with_tools_schemas_and_tool_messages_survives_push_pull_push(db: Tes
     let dir = work.path().join("prompts");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("recipe.prompt.toml"), RECIPE).unwrap();
-    ok(promptrefine(work.path(), &["prompts", "push", "prompts"], &env));
+    ok(promptrefine(
+        work.path(),
+        &["prompts", "push", "prompts"],
+        &env,
+    ));
     let saved = current_version(db.url(), "recipe");
     let s = &saved["settings"];
-    assert_eq!(s["tools"][0]["function"]["parameters"]["required"], serde_json::json!(["q"]));
-    assert_eq!(s["responseFormat"]["json_schema"]["schema"]["properties"]["a"]["type"], "number");
     assert_eq!(
-        (s["seed"].as_i64(), s["maxCompletionTokens"].as_i64(), s["logitBias"]["50256"].as_i64()),
+        s["tools"][0]["function"]["parameters"]["required"],
+        serde_json::json!(["q"])
+    );
+    assert_eq!(
+        s["responseFormat"]["json_schema"]["schema"]["properties"]["a"]["type"],
+        "number"
+    );
+    assert_eq!(
+        (
+            s["seed"].as_i64(),
+            s["maxCompletionTokens"].as_i64(),
+            s["logitBias"]["50256"].as_i64()
+        ),
         (Some(7), Some(64), Some(-100))
     );
     assert_eq!(s["extra"], serde_json::json!({ "top_k": 40 }));
-    assert_eq!(saved["content"][1]["tool_calls"][0]["function"]["arguments"], "{\"q\":\"x\"}");
+    assert_eq!(
+        saved["content"][1]["tool_calls"][0]["function"]["arguments"],
+        "{\"q\":\"x\"}"
+    );
     assert!(saved["content"][1]["content"].is_null(), "{saved}");
     assert_eq!(saved["content"][2]["tool_call_id"], "call_1");
-    assert_eq!(saved["content"][3]["content"][1]["image_url"]["url"], "{{image}}");
+    assert_eq!(
+        saved["content"][3]["content"][1]["image_url"]["url"],
+        "{{image}}"
+    );
 
     // Pulled into a fresh folder and pushed back: nothing changed, and the
     // version is the same recipe.
     ok(promptrefine(work.path(), &["prompts", "pull", "out"], &env));
     let pulled = std::fs::read_to_string(work.path().join("out/recipe.prompt.toml")).unwrap();
     assert!(pulled.contains("tool_call_id = \"call_1\""), "{pulled}");
-    let push = ok(promptrefine(work.path(), &["prompts", "push", "out", "recipe"], &env));
+    let push = ok(promptrefine(
+        work.path(),
+        &["prompts", "push", "out", "recipe"],
+        &env,
+    ));
     assert!(push.stdout.contains("0 updated, 1 unchanged"), "{push:?}");
     assert_eq!(current_version(db.url(), "recipe"), saved);
 }

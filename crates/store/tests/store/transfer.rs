@@ -255,6 +255,23 @@ async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
             1,
             "the estimated run keeps its mark through export and import"
         );
+        // The whole recipe moves (issue 17): request bodies as their exact
+        // text, the answers' metadata and tool calls, tools and tool messages.
+        let text = String::from_utf8_lossy(&second);
+        let count = |needle: &str| text.matches(needle).count();
+        assert_eq!(
+            count(
+                r#""requestBody":"{\"model\":\"gpt-4o-mini\", \"messages\":[],\"z\":1,\"a\":[2]}""#
+            ),
+            5
+        );
+        assert_eq!(count(r#""systemFingerprint":"fp_1""#), 3);
+        assert_eq!(
+            count(r#""toolCalls":[{"arguments":{"a":[true],"z":1},"id":"call_1","name":"f"}]"#),
+            3
+        );
+        assert_eq!(count(r#""tool_call_id":"call_9""#), 1);
+        assert_eq!(count(r#""reasoningEffort":"minimal""#), 1 + 5);
 
         // What the application reads back is the same too.
         let p = target.prompts().get_by_slug("bobby-tables").await.unwrap();
