@@ -22,6 +22,7 @@ both_backends!(
     recipe_bad_settings_and_messages_are_422s_naming_the_field,
     recipe_every_field_round_trips_through_the_api_and_diffs_name_changed_values,
     recipe_the_run_pages_show_tool_calls_and_the_request_difference,
+    recipe_saving_from_the_page_editor_keeps_tool_calls_parts_and_every_setting,
 );
 
 /// Settings with every field of the recipe set.
@@ -557,4 +558,118 @@ async fn recipe_the_run_pages_show_tool_calls_and_the_request_difference(db: Tes
     .await;
     assert!(html.contains("<code>seed</code>"), "{html:.3000}");
     assert!(html.contains("<code>messages[0].content</code>"));
+}
+
+/// HTML text as the browser reads it (what askama escapes).
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Every value that follows `marker` up to the next `end`, unescaped.
+fn after_each(html: &str, marker: &str, end: &str) -> Vec<String> {
+    html.split(marker)
+        .skip(1)
+        .map(|rest| unescape(&rest[..rest.find(end).unwrap()]))
+        .collect()
+}
+
+async fn recipe_saving_from_the_page_editor_keeps_tool_calls_parts_and_every_setting(db: TestDb) {
+    let app = spawn_app(db).await;
+    let few_shot = json!([
+        {"role": "system", "content": "You answer with tools."},
+        {"role": "user", "content": "Weather in Rome?"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
+        ]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is in {{place}}?"},
+            {"type": "image_url", "image_url": {"url": "{{image}}"}}
+        ]}
+    ]);
+    let id = prompt_with(&app, "chat", few_shot.clone(), full_settings()).await;
+    let browser = app.browser();
+    assert_eq!(app.login(&browser).await.status(), 200);
+    let html = browser
+        .get(app.url(&format!("/app/prompts/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The form as the page renders it (the last message is the blank one
+    // to type into), with one edit: the first user message.
+    let csrf = after_each(&html, r#"name="csrf" value=""#, "\"")[0].clone();
+    let roles: Vec<String> = html
+        .split(r#"name="role">"#)
+        .skip(1)
+        .map(|sel| {
+            let sel = &sel[..sel.find("</select>").unwrap()];
+            after_each(sel, "<option value=\"", "\"")
+                .into_iter()
+                .find(|r| sel.contains(&format!("value=\"{r}\" selected")))
+                .unwrap()
+        })
+        .collect();
+    let mut contents: Vec<String> = html
+        .split(r#"name="content""#)
+        .skip(1)
+        .map(|t| {
+            let t = &t[t.find('>').unwrap() + 1..];
+            unescape(&t[..t.find("</textarea>").unwrap()])
+        })
+        .collect();
+    let extras = after_each(&html, r#"name="message_extra" value=""#, "\"");
+    assert_eq!(
+        (roles.len(), contents.len(), extras.len()),
+        (6, 6, 6),
+        "{html:.3000}"
+    );
+    assert_eq!(roles[3], "tool");
+    assert_eq!(contents[4], "What is in {{place}}?");
+    contents[1] = "Weather in Bern?".into();
+    let mut form: Vec<(String, String)> = vec![("csrf".into(), csrf)];
+    for i in 0..6 {
+        form.push(("role".into(), roles[i].clone()));
+        form.push(("content".into(), contents[i].clone()));
+        form.push(("message_extra".into(), extras[i].clone()));
+    }
+    for (name, value) in [
+        ("model", "gpt-4o-mini"),
+        ("temperature", "0.3"),
+        ("max_tokens", "64"),
+        ("top_p", "0.9"),
+        ("stop", "END"),
+        ("note", "edited on the page"),
+    ] {
+        form.push((name.into(), value.into()));
+    }
+    let res = browser
+        .post(app.url(&format!("/app/prompts/{id}/versions")))
+        .header("origin", &app.addr)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let (_, v) = app.get(&format!("/api/prompts/{id}/versions/2")).await;
+    let v = &v["data"];
+    let mut expected = few_shot;
+    expected[1]["content"] = json!("Weather in Bern?");
+    assert_eq!(
+        v["content"], expected,
+        "tool calls, tool messages and parts are kept"
+    );
+    assert_eq!(v["settings"], full_settings(), "every setting is kept");
 }
