@@ -207,10 +207,10 @@ fn tool_call(v: &mut Violations, f: &str, call: &serde_json::Value) {
         v.push(f, Rule::Type, shape());
         return;
     };
-    if !o
+    if o
         .get("id")
         .and_then(|i| i.as_str())
-        .is_some_and(|i| !i.is_empty())
+        .is_none_or(str::is_empty)
     {
         v.push(
             child(f, "id"),
