@@ -207,8 +207,7 @@ fn tool_call(v: &mut Violations, f: &str, call: &serde_json::Value) {
         v.push(f, Rule::Type, shape());
         return;
     };
-    if o
-        .get("id")
+    if o.get("id")
         .and_then(|i| i.as_str())
         .is_none_or(str::is_empty)
     {
