@@ -6,6 +6,8 @@
 //! bad settings are 422s naming the field, and diffs compare settings value
 //! by value. On both backends.
 
+use promptrefine_core::{ChatMessage, Role, RunId, RunStatus};
+use promptrefine_store::{NewRun, RunOutcome};
 use promptrefine_testkit::mock_openai::{Behavior, MockToolCall};
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
@@ -365,6 +367,46 @@ async fn recipe_a_replay_sends_the_identical_stored_body_as_a_new_run(db: TestDb
         "byte for byte"
     );
 
+    // A stored body that no rebuild would produce goes out as it is.
+    let custom = r#"{"model":"gpt-4o-mini", "messages":[{"role":"user","content":"stored"}],"stream":true,"stream_options":{"include_usage":true},"x_custom":[1,2]}"#;
+    let stored = NewRun {
+        id: RunId::new(),
+        prompt_id: first["promptId"].as_str().unwrap().parse().unwrap(),
+        version_id: first["versionId"].as_str().unwrap().parse().unwrap(),
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        params: Default::default(),
+        variables: Default::default(),
+        input: vec![ChatMessage::new(Role::User, "stored")],
+        request_id: None,
+        // This server's own instance: its live lease keeps the sweep off.
+        owner: app.app.instance_id(),
+        cell: None,
+        judge_of: None,
+        request_body: Some(custom.into()),
+        replay_of: None,
+    };
+    runs.start(&stored).await.unwrap();
+    let done = RunOutcome {
+        status: Some(RunStatus::Succeeded),
+        ..Default::default()
+    };
+    assert!(runs.finish(stored.id, &done).await.unwrap());
+    let (status, again) = app
+        .post(&format!("/api/test-runs/{}/replay", stored.id), json!({}))
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        app.mock.chat_requests().pop().unwrap().body,
+        serde_json::from_str::<Value>(custom).unwrap()
+    );
+    let again_id = again["data"]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        runs.request_body(again_id).await.unwrap().as_deref(),
+        Some(custom)
+    );
+    assert_eq!(app.mock.chat_requests().len(), 3);
+
     // Unknown runs are 404s; nothing is sent.
     let (status, _) = app
         .post(
@@ -373,7 +415,7 @@ async fn recipe_a_replay_sends_the_identical_stored_body_as_a_new_run(db: TestDb
         )
         .await;
     assert_eq!(status, 404);
-    assert_eq!(app.mock.chat_requests().len(), 2);
+    assert_eq!(app.mock.chat_requests().len(), 3);
 }
 
 async fn recipe_bad_settings_and_messages_are_422s_naming_the_field(db: TestDb) {
