@@ -226,6 +226,13 @@ impl App {
         }
         let version = self.version_or_current(prompt.id, input.version_id).await?;
         let settings = version.settings.overridden_by(&params);
+        let mut v = Violations::default();
+        validate::settings::tool_choice_in_tools(
+            &mut v,
+            "params.toolChoice.function.name",
+            &settings,
+        );
+        check(v)?;
         let Some(model) = model
             .or_else(|| settings.model.clone())
             .filter(|m| !m.is_empty())

@@ -141,6 +141,28 @@ pub fn settings(v: &mut Violations, field: &str, s: &ModelSettings) {
     }
 }
 
+/// For settings merged from a version and a run's overrides: a
+/// `toolChoice` that names a function must name one of the `tools` in
+/// effect (each half alone may be valid).
+pub fn tool_choice_in_tools(v: &mut Violations, field: &str, s: &ModelSettings) {
+    let (Some(choice), Some(tools)) = (&s.tool_choice, &s.tools) else {
+        return;
+    };
+    let Some(name) = choice.pointer("/function/name").and_then(Value::as_str) else {
+        return;
+    };
+    let known = tools
+        .iter()
+        .any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name));
+    if !known {
+        v.push(
+            field,
+            Rule::OneOf,
+            format!("{field} names {name:?}, which is not one of the tools in effect"),
+        );
+    }
+}
+
 fn token_bound(v: &mut Violations, f: &str, n: Option<u32>) {
     if n.is_some_and(|n| !(1..=MAX_TOKENS_MAX).contains(&n)) {
         v.push(
@@ -478,6 +500,23 @@ mod tests {
             |v| settings(v, "", &s),
             &[("toolChoice.function.name", "oneOf")],
         );
+    }
+
+    #[test]
+    fn a_merged_tool_choice_must_name_a_tool_in_effect() {
+        let s = with(|s| {
+            s.tools = Some(vec![tool("a", json!({}))]);
+            s.tool_choice = Some(json!({"type": "function", "function": {"name": "b"}}));
+        });
+        fails(
+            |v| tool_choice_in_tools(v, "params.toolChoice.function.name", &s),
+            &[("params.toolChoice.function.name", "oneOf")],
+        );
+        let s = with(|s| {
+            s.tools = Some(vec![tool("a", json!({}))]);
+            s.tool_choice = Some(json!("auto"));
+        });
+        ok(|v| tool_choice_in_tools(v, "x", &s));
     }
 
     #[test]

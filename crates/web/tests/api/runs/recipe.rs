@@ -497,6 +497,23 @@ async fn recipe_bad_settings_and_messages_are_422s_naming_the_field(db: TestDb) 
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(fields(&body), ["params.extra.stream"]);
+    // A run's toolChoice must name a tool in effect (the version's here).
+    let (_, v) = app
+        .post(
+            &format!("/api/prompts/{id}/versions"),
+            json!({ "content": "hi", "settings": { "tools": [{"type": "function", "function": {"name": "a"}}] } }),
+        )
+        .await;
+    assert_eq!(v["data"]["version"], 2, "{v}");
+    let (status, body) = app
+        .post(
+            "/api/test-runs",
+            json!({ "promptId": id, "model": "gpt-4o-mini",
+                    "params": { "toolChoice": {"type": "function", "function": {"name": "b"}} } }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["params.toolChoice.function.name"]);
     // Chat messages: a tool message must answer a call.
     let (status, chat) = app
         .post(
