@@ -40,6 +40,7 @@ fn chat(messages: &[(Role, &str)]) -> Content {
             .map(|(role, c)| ChatMessage {
                 role: *role,
                 content: c.to_string(),
+                ..Default::default()
             })
             .collect(),
     )
@@ -211,6 +212,8 @@ impl App {
                     owner: self.instance_id(),
                     cell: None,
                     judge_of: None,
+                    request_body: None,
+                    replay_of: None,
                 };
                 self.store.runs().start(&new).await?;
                 let output = match status {
@@ -237,6 +240,7 @@ impl App {
                     cost_micro_usd: succeeded.then_some(17),
                     latency_ms: Some(850 + 40 * i as i64),
                     ttft_ms: succeeded.then_some(210),
+                    ..Default::default()
                 };
                 self.store.runs().finish(new.id, &outcome).await?;
                 report.runs += 1;

@@ -22,6 +22,7 @@ both_backends!(
     a_new_file_becomes_a_new_prompt_once,
     bad_names_and_paths_outside_the_folder_are_refused_and_nothing_is_written,
     a_link_planted_at_a_temporary_name_cannot_redirect_a_pull,
+    a_recipe_with_tools_schemas_and_tool_messages_survives_push_pull_push,
 );
 
 fn ok(run: Run) -> Run {
@@ -326,4 +327,115 @@ fn a_link_planted_at_a_temporary_name_cannot_redirect_a_pull(db: TestDb) {
         .filter(|n| n.starts_with(".pull-"))
         .collect();
     assert!(names.is_empty(), "{names:?}");
+}
+
+const RECIPE: &str = r#"title = "Recipe"
+type = "chat"
+
+[settings]
+model = "gpt-4o-mini"
+seed = 7
+maxCompletionTokens = 64
+frequencyPenalty = 0.5
+presencePenalty = -0.5
+reasoningEffort = "low"
+parallelToolCalls = false
+toolChoice = "required"
+logitBias = { "50256" = -100 }
+extra = { top_k = 40 }
+responseFormat = { type = "json_schema", json_schema = { name = "out", strict = true, schema = { type = "object", properties = { a = { type = "number" } } } } }
+
+[[settings.tools]]
+type = "function"
+function = { name = "lookup", description = "Find it", parameters = { type = "object", properties = { q = { type = "string" } }, required = ["q"] } }
+
+[[messages]]
+role = "user"
+content = "Find {{thing}}"
+
+[[messages]]
+role = "assistant"
+tool_calls = [{ id = "call_1", type = "function", function = { name = "lookup", arguments = '{"q":"x"}' } }]
+
+[[messages]]
+role = "tool"
+tool_call_id = "call_1"
+content = "found"
+
+[[messages]]
+role = "user"
+content = [{ type = "text", text = "And {{this}}" }, { type = "image_url", image_url = { url = "{{image}}" } }]
+"#;
+
+/// The current version of prompt `slug` as the API shows it.
+fn current_version(url: &str, slug: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::connect(&StoreOptions::new(url)).await.unwrap();
+        let app = App::new(store.clone(), AuthPolicy::default());
+        let page = app.list_prompts(ListPrompts::default()).await.unwrap();
+        let p = page.items.into_iter().find(|p| p.slug == slug).unwrap();
+        let v = app.list_versions(p.id, None, Some(1)).await.unwrap();
+        let v = &v.items[0];
+        store.close().await;
+        serde_json::json!({ "content": v.content, "settings": v.settings })
+    })
+}
+
+fn a_recipe_with_tools_schemas_and_tool_messages_survives_push_pull_push(db: TestDb) {
+    let work = tempfile::tempdir().unwrap();
+    let env = seeded(&db, work.path());
+    let dir = work.path().join("prompts");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("recipe.prompt.toml"), RECIPE).unwrap();
+    ok(promptrefine(
+        work.path(),
+        &["prompts", "push", "prompts"],
+        &env,
+    ));
+    let saved = current_version(db.url(), "recipe");
+    let s = &saved["settings"];
+    assert_eq!(
+        s["tools"][0]["function"]["parameters"]["required"],
+        serde_json::json!(["q"])
+    );
+    assert_eq!(
+        s["responseFormat"]["json_schema"]["schema"]["properties"]["a"]["type"],
+        "number"
+    );
+    assert_eq!(
+        (
+            s["seed"].as_i64(),
+            s["maxCompletionTokens"].as_i64(),
+            s["logitBias"]["50256"].as_i64()
+        ),
+        (Some(7), Some(64), Some(-100))
+    );
+    assert_eq!(s["extra"], serde_json::json!({ "top_k": 40 }));
+    assert_eq!(
+        saved["content"][1]["tool_calls"][0]["function"]["arguments"],
+        "{\"q\":\"x\"}"
+    );
+    assert!(saved["content"][1]["content"].is_null(), "{saved}");
+    assert_eq!(saved["content"][2]["tool_call_id"], "call_1");
+    assert_eq!(
+        saved["content"][3]["content"][1]["image_url"]["url"],
+        "{{image}}"
+    );
+
+    // Pulled into a fresh folder and pushed back: nothing changed, and the
+    // version is the same recipe.
+    ok(promptrefine(work.path(), &["prompts", "pull", "out"], &env));
+    let pulled = std::fs::read_to_string(work.path().join("out/recipe.prompt.toml")).unwrap();
+    assert!(pulled.contains("tool_call_id = \"call_1\""), "{pulled}");
+    let push = ok(promptrefine(
+        work.path(),
+        &["prompts", "push", "out", "recipe"],
+        &env,
+    ));
+    assert!(push.stdout.contains("0 updated, 1 unchanged"), "{push:?}");
+    assert_eq!(current_version(db.url(), "recipe"), saved);
 }

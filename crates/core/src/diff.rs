@@ -11,14 +11,18 @@
 //!
 //! A chat body is diffed as text (one `### role` block per message) so that
 //! moving, adding or editing messages reads the same way as editing text.
-//! Settings are diffed as pretty JSON for the same reason.
+//! Settings are diffed as pretty JSON for the same reason, and also value by
+//! value ([`json_diff`]), so a change deep in a tool's parameter schema is
+//! named by its path, and reordering tools or keys is no change.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, ChangeTag, TextDiff};
 
-use crate::domain::{Content, ModelSettings};
+use serde_json::Value;
+
+use crate::domain::{ChatMessage, Content, ContentPart, ModelSettings};
 
 /// Past this, the diff algorithm settles for a correct but possibly
 /// non-minimal diff, so a huge, wholly rewritten body cannot tie up a worker.
@@ -60,8 +64,149 @@ pub struct VersionDiff {
     pub content: Vec<DiffLine>,
     /// The settings, as rendered by [`settings_as_text`].
     pub settings: Vec<DiffLine>,
+    /// The settings compared as JSON, value by value ([`json_diff`]): a
+    /// changed tool parameter is one change at its path, whatever the
+    /// indentation or key order.
+    #[serde(default)]
+    pub setting_changes: Vec<JsonChange>,
     /// Whether any line of either diff is not [`DiffKind::Equal`].
     pub changed: bool,
+}
+
+/// What happened to one value of a JSON document.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// One difference between two JSON documents.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct JsonChange {
+    /// Where: object keys joined by `.`, array items as `[index]`, and
+    /// tools (array items with a `function.name` or `name`) as `[name]`,
+    /// so reordering tools is no change: `tools[get_weather].function.parameters.properties.city`.
+    pub path: String,
+    pub kind: ChangeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub old: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub new: Option<Value>,
+}
+
+/// The value-by-value difference from `old` to `new`, in path order of
+/// `old`'s keys, then the added ones. Scalars, and values of different
+/// types, are one `changed` each.
+pub fn json_diff(old: &Value, new: &Value) -> Vec<JsonChange> {
+    let mut out = Vec::new();
+    walk("", old, new, &mut out);
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<JsonChange>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let p = join(path, k);
+                match b.get(k) {
+                    Some(vb) => walk(&p, va, vb, out),
+                    None => out.push(removed(p, va)),
+                }
+            }
+            for (k, vb) in b {
+                if !a.contains_key(k) {
+                    out.push(added(join(path, k), vb));
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => match (named(a), named(b)) {
+            (Some(na), Some(nb)) => {
+                for (name, va) in &na {
+                    let p = format!("{path}[{name}]");
+                    match nb.iter().find(|(n, _)| n == name) {
+                        Some((_, vb)) => walk(&p, va, vb, out),
+                        None => out.push(removed(p, va)),
+                    }
+                }
+                for (name, vb) in &nb {
+                    if !na.iter().any(|(n, _)| n == name) {
+                        out.push(added(format!("{path}[{name}]"), vb));
+                    }
+                }
+            }
+            _ => {
+                for i in 0..a.len().max(b.len()) {
+                    let p = format!("{path}[{i}]");
+                    match (a.get(i), b.get(i)) {
+                        (Some(va), Some(vb)) => walk(&p, va, vb, out),
+                        (Some(va), None) => out.push(removed(p, va)),
+                        (None, Some(vb)) => out.push(added(p, vb)),
+                        (None, None) => {}
+                    }
+                }
+            }
+        },
+        _ if old == new => {}
+        _ => out.push(JsonChange {
+            path: path.to_owned(),
+            kind: ChangeKind::Changed,
+            old: Some(old.clone()),
+            new: Some(new.clone()),
+        }),
+    }
+}
+
+fn added(path: String, v: &Value) -> JsonChange {
+    JsonChange {
+        path,
+        kind: ChangeKind::Added,
+        old: None,
+        new: Some(v.clone()),
+    }
+}
+
+fn removed(path: String, v: &Value) -> JsonChange {
+    JsonChange {
+        path,
+        kind: ChangeKind::Removed,
+        old: Some(v.clone()),
+        new: None,
+    }
+}
+
+/// The items by name when every item is an object with a unique
+/// `function.name` (tools) or `name`; else `None` (compared by index).
+fn named(items: &[Value]) -> Option<Vec<(String, &Value)>> {
+    if items.is_empty() {
+        return None;
+    }
+    let mut out: Vec<(String, &Value)> = Vec::with_capacity(items.len());
+    for v in items {
+        let name = v
+            .pointer("/function/name")
+            .or_else(|| v.get("name"))
+            .and_then(Value::as_str)?;
+        if out.iter().any(|(n, _)| n == name) {
+            return None;
+        }
+        out.push((name.to_owned(), v));
+    }
+    Some(out)
 }
 
 /// The line diff from `old` to `new`.
@@ -102,10 +247,45 @@ pub fn content_as_text(content: &Content) -> String {
         Content::Text(t) => t.clone(),
         Content::Chat(messages) => messages
             .iter()
-            .map(|m| format!("### {}\n{}", m.role.as_str(), m.content))
+            .map(|m| format!("### {}\n{}", m.role.as_str(), message_as_text(m)))
             .collect::<Vec<_>>()
             .join("\n\n"),
     }
+}
+
+/// A message's content as text: the string, or each part on its own line
+/// (`[image] URL` for images); then `→ name(arguments)` per tool call and
+/// `(answers call ID)` on a tool message. A plain message is its content.
+pub fn message_as_text(m: &ChatMessage) -> String {
+    let mut lines: Vec<String> = match &m.parts {
+        None => vec![m.content.clone()],
+        Some(parts) => parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text { text } => text.clone(),
+                ContentPart::ImageUrl { image_url } => format!("[image] {}", image_url.url),
+            })
+            .collect(),
+    };
+    if let Some(id) = &m.tool_call_id {
+        lines.insert(0, format!("(answers call {id})"));
+    }
+    for call in m.tool_calls.iter().flatten() {
+        let name = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let args = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let id = call.get("id").and_then(Value::as_str).unwrap_or("");
+        lines.push(format!("→ {name}({args}) [{id}]"));
+    }
+    if m.content.is_empty() && m.parts.is_none() && lines.len() > 1 {
+        lines.retain(|l| !l.is_empty());
+    }
+    lines.join("\n")
 }
 
 /// Settings as pretty JSON, with the same camelCase field names the API uses;
@@ -128,13 +308,17 @@ pub fn diff_versions(
         &settings_as_text(old_settings),
         &settings_as_text(new_settings),
     );
+    let as_json = |s: &ModelSettings| serde_json::to_value(s).unwrap_or(Value::Null);
+    let setting_changes = json_diff(&as_json(old_settings), &as_json(new_settings));
     let changed = content
         .iter()
         .chain(&settings)
-        .any(|l| l.kind != DiffKind::Equal);
+        .any(|l| l.kind != DiffKind::Equal)
+        || !setting_changes.is_empty();
     VersionDiff {
         content,
         settings,
+        setting_changes,
         changed,
     }
 }
@@ -219,10 +403,12 @@ mod tests {
             ChatMessage {
                 role: Role::System,
                 content: "Be brief.".into(),
+                ..Default::default()
             },
             ChatMessage {
                 role: Role::User,
                 content: "Hi\nthere".into(),
+                ..Default::default()
             },
         ]);
         assert_eq!(
@@ -245,6 +431,37 @@ mod tests {
             "{\n  \"model\": \"gpt-4o-mini\",\n  \"maxTokens\": 50\n}"
         );
         assert_eq!(settings_as_text(&ModelSettings::default()), "{}");
+    }
+
+    #[test]
+    fn json_diffs_name_the_path_and_match_tools_by_name() {
+        let old = serde_json::json!({"tools": [
+            {"type": "function", "function": {"name": "a", "parameters": {"properties": {"x": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "b"}}
+        ], "seed": 1, "stop": ["x"]});
+        let new = serde_json::json!({"tools": [
+            {"type": "function", "function": {"name": "c"}},
+            {"type": "function", "function": {"name": "a", "parameters": {"properties": {"x": {"type": "integer"}}}}}
+        ], "stop": ["x", "y"], "topP": 0.5});
+        let got: Vec<(String, ChangeKind)> = json_diff(&old, &new)
+            .into_iter()
+            .map(|c| (c.path, c.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("seed".to_string(), ChangeKind::Removed),
+                ("stop[1]".into(), ChangeKind::Added),
+                (
+                    "tools[a].function.parameters.properties.x.type".into(),
+                    ChangeKind::Changed
+                ),
+                ("tools[b]".into(), ChangeKind::Removed),
+                ("tools[c]".into(), ChangeKind::Added),
+                ("topP".into(), ChangeKind::Added),
+            ]
+        );
+        assert!(json_diff(&old, &old).is_empty());
     }
 
     #[test]
@@ -295,6 +512,7 @@ mod tests {
         let new = Content::Chat(vec![ChatMessage {
             role: Role::User,
             content: "Hello".into(),
+            ..Default::default()
         }]);
         let s = ModelSettings::default();
         let d = diff_versions(&old, &s, &new, &s);

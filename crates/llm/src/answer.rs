@@ -17,7 +17,7 @@ use crate::error::{ErrorCode, LlmError, message_from_json, upstream_message};
 use crate::provider::Inner;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::transport::protocol;
-use crate::wire::WireResponse;
+use crate::wire::{ToolCallParts, WireResponse};
 use crate::{ClientSettings, Completion, Usage};
 
 pub(crate) fn elapsed_ms(since: Instant) -> i64 {
@@ -48,6 +48,13 @@ pub(crate) async fn parse_completion(
     }
     let choice = resp.choice();
     let mut output = choice.map(|c| c.text()).unwrap_or_default();
+    let mut calls = ToolCallParts::default();
+    if let Some(pieces) = choice
+        .and_then(|c| c.message.as_ref().or(c.delta.as_ref()))
+        .and_then(|m| m.tool_calls.as_deref())
+    {
+        calls.add(pieces);
+    }
     let too_large = output.len() > settings.max_output_bytes;
     if too_large {
         output.truncate(floor_char_boundary(&output, settings.max_output_bytes));
@@ -66,6 +73,9 @@ pub(crate) async fn parse_completion(
         latency_ms,
         ttft_ms: streamed.then_some(latency_ms),
         upstream_id: resp.id.clone(),
+        model: resp.model.clone(),
+        system_fingerprint: resp.system_fingerprint.clone(),
+        tool_calls: calls.finish(),
         output,
     })
 }
@@ -153,6 +163,9 @@ struct Accumulator<'a> {
     finish_reason: Option<String>,
     usage: Option<Usage>,
     upstream_id: Option<String>,
+    model: Option<String>,
+    system_fingerprint: Option<String>,
+    tool_calls: ToolCallParts,
     ttft_ms: Option<i64>,
     events: usize,
 }
@@ -167,6 +180,9 @@ impl<'a> Accumulator<'a> {
             finish_reason: None,
             usage: None,
             upstream_id: None,
+            model: None,
+            system_fingerprint: None,
+            tool_calls: ToolCallParts::default(),
             ttft_ms: None,
             events: 0,
         }
@@ -228,7 +244,22 @@ impl<'a> Accumulator<'a> {
         if self.upstream_id.is_none() {
             self.upstream_id = chunk.id.clone().filter(|id| !id.is_empty());
         }
+        if self.model.is_none() {
+            self.model = chunk.model.clone().filter(|m| !m.is_empty());
+        }
+        if chunk.system_fingerprint.is_some() {
+            self.system_fingerprint = chunk.system_fingerprint.clone();
+        }
         if let Some(choice) = chunk.choice() {
+            if let Some(pieces) = choice.delta.as_ref().and_then(|d| d.tool_calls.as_deref()) {
+                if self.ttft_ms.is_none() {
+                    self.ttft_ms = Some(elapsed_ms(self.started));
+                }
+                self.tool_calls.add(pieces);
+                if self.tool_calls.bytes + self.output.len() > self.settings.max_output_bytes {
+                    return Err(output_too_large(self.settings));
+                }
+            }
             let text = choice.text();
             if !text.is_empty() {
                 if self.ttft_ms.is_none() {
@@ -283,6 +314,9 @@ impl<'a> Accumulator<'a> {
             latency_ms: elapsed_ms(self.started),
             ttft_ms: self.ttft_ms,
             upstream_id: self.upstream_id,
+            model: self.model,
+            system_fingerprint: self.system_fingerprint,
+            tool_calls: self.tool_calls.finish(),
         }
     }
 }

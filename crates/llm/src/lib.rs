@@ -23,6 +23,7 @@
 //!     settings: Default::default(),
 //!     request_id: None,
 //!     stream: true,
+//!     raw_body: None,
 //! };
 //! let run = provider.chat(&req, Some(tx)); // deltas arrive on `rx` meanwhile
 //! # let _ = (run.await, rx.recv().await);

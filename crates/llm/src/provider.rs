@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promptrefine_core::{ChatMessage, ModelSettings};
+use promptrefine_core::{ChatMessage, ModelSettings, ToolCall};
 use rand::Rng;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
@@ -29,6 +29,22 @@ pub struct ChatRequest {
     /// Sent as `x-request-id`, so upstream logs can be matched with ours.
     pub request_id: Option<String>,
     pub stream: bool,
+    /// When set, the exact JSON text to send instead of a body built from
+    /// the fields above (a replay of a stored request). `stream` must agree
+    /// with its `stream` flag.
+    pub raw_body: Option<String>,
+}
+
+impl ChatRequest {
+    /// The JSON text this request sends, byte for byte what goes upstream
+    /// (the API key is a header, never in it).
+    pub fn body_text(&self) -> String {
+        match &self.raw_body {
+            Some(raw) => raw.clone(),
+            // Serializing a `Value` cannot fail.
+            None => wire::request_body(self).to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +55,7 @@ pub struct Usage {
 }
 
 /// A finished answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Completion {
     pub output: String,
     pub finish_reason: Option<String>,
@@ -52,6 +68,11 @@ pub struct Completion {
     pub ttft_ms: Option<i64>,
     /// The upstream's `id` for the completion.
     pub upstream_id: Option<String>,
+    /// The model as the upstream answered.
+    pub model: Option<String>,
+    pub system_fingerprint: Option<String>,
+    /// The tool calls of the answer, assembled from stream deltas.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// A configured OpenAI-compatible upstream. Cheap to clone: clones share
@@ -194,7 +215,7 @@ impl Provider {
             stream = req.stream,
         );
         let started = Instant::now();
-        let body = wire::request_body(req);
+        let body = req.body_text();
         let deltas = deltas.as_ref();
         let inner = &self.inner;
         let result = inner
@@ -287,7 +308,7 @@ impl Inner {
 
     async fn chat_once(
         &self,
-        body: &serde_json::Value,
+        body: &str,
         req: &ChatRequest,
         started: Instant,
         deltas: Option<&Sender<String>>,
@@ -297,7 +318,8 @@ impl Inner {
             .client
             .post(self.chat_url.clone())
             .headers(self.headers.clone())
-            .json(body);
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
         if let Some(id) = &req.request_id {
             match HeaderValue::from_str(id) {
                 Ok(v) => rb = rb.header("x-request-id", v),

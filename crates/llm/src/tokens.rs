@@ -110,6 +110,7 @@ mod tests {
         ChatMessage {
             role,
             content: content.into(),
+            ..Default::default()
         }
     }
 

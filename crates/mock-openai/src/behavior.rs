@@ -51,6 +51,34 @@ pub enum Behavior {
     Forever { piece: String },
     /// Answer a redirect status (3xx) with this `Location`.
     Redirect { status: u16, location: String },
+    /// Answer with these tool calls and `finish_reason: "tool_calls"`, in
+    /// OpenAI's chunk shapes when streamed: each call opens with a delta
+    /// carrying its `index`, `id`, `type` and `name` and empty `arguments`,
+    /// then its arguments follow in pieces of `piece_len` bytes (at most),
+    /// one call after the other. Non-streamed: one message with
+    /// `content: null` and the whole calls.
+    ToolCalls {
+        calls: Vec<MockToolCall>,
+        piece_len: usize,
+    },
+}
+
+/// A tool call for [`Behavior::ToolCalls`]; `arguments` is the JSON text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MockToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+impl MockToolCall {
+    pub fn new(id: &str, name: &str, arguments: &str) -> MockToolCall {
+        MockToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
 }
 
 impl Behavior {
@@ -135,6 +163,17 @@ impl Behavior {
             "hang" => Some(Behavior::Hang),
             "no-usage" => Some(Behavior::NoUsage(Box::new(Behavior::Echo))),
             "usage-in-choice" => Some(Behavior::UsageInLastChoiceChunk),
+            "tool-calls" => Some(Behavior::ToolCalls {
+                calls: vec![
+                    MockToolCall::new(
+                        "call_mock_1",
+                        "get_weather",
+                        r#"{"city": "Paris", "unit": "celsius"}"#,
+                    ),
+                    MockToolCall::new("call_mock_2", "get_time", r#"{"zone": "Europe/Paris"}"#),
+                ],
+                piece_len: 5,
+            }),
             "forever" => Some(Behavior::Forever {
                 piece: "lorem ipsum ".into(),
             }),

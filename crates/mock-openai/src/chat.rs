@@ -228,6 +228,9 @@ async fn respond(shared: &Arc<Shared>, ctx: &Ctx, behavior: Behavior) -> Respons
             }
             resp
         }
+        Behavior::ToolCalls { calls, piece_len } => {
+            tool_calls(shared, ctx, &calls, piece_len, usage)
+        }
         Behavior::Delay(..) | Behavior::NoUsage(..) => unreachable!("peeled above"),
     }
 }
@@ -318,6 +321,86 @@ async fn answer(
     }
     steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
     event_stream(shared, steps)
+}
+
+/// Tool calls, as OpenAI sends them (see [`Behavior::ToolCalls`]).
+fn tool_calls(
+    shared: &Arc<Shared>,
+    ctx: &Ctx,
+    calls: &[crate::behavior::MockToolCall],
+    piece_len: usize,
+    usage: UsageMode,
+) -> Response {
+    let completion: u32 = calls.iter().map(|c| count_tokens(&c.arguments) + 1).sum();
+    let usage_json = json!({
+        "prompt_tokens": ctx.prompt_words,
+        "completion_tokens": completion,
+        "total_tokens": ctx.prompt_words + completion,
+    });
+    if !ctx.stream {
+        let whole: Vec<Value> = calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        let mut body = json!({
+            "id": ctx.id,
+            "object": "chat.completion",
+            "created": ctx.created,
+            "model": ctx.model,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": null, "tool_calls": whole, "refusal": null },
+                "logprobs": null,
+                "finish_reason": "tool_calls",
+            }],
+            "system_fingerprint": "fp_mock",
+        });
+        if usage != UsageMode::Never {
+            body["usage"] = usage_json;
+        }
+        return axum::Json(body).into_response();
+    }
+    let mut steps = vec![Step::Send(Bytes::from_static(b": mock-openai\n\n"))];
+    for (i, c) in calls.iter().enumerate() {
+        let mut open = json!({"tool_calls": [{
+            "index": i, "id": c.id, "type": "function",
+            "function": {"name": c.name, "arguments": ""}
+        }]});
+        if i == 0 {
+            open["role"] = json!("assistant");
+            open["content"] = Value::Null;
+        }
+        steps.push(Step::Send(chunk(ctx, open, None)));
+        for piece in split_bytes(&c.arguments, piece_len.max(1)) {
+            let delta = json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]});
+            steps.push(Step::Send(chunk(ctx, delta, None)));
+        }
+    }
+    steps.push(Step::Send(chunk(ctx, json!({}), Some("tool_calls"))));
+    if usage == UsageMode::FinalChunk && ctx.include_usage {
+        let mut u = chunk_json(ctx, json!({}), None);
+        u["choices"] = json!([]);
+        u["usage"] = usage_json;
+        steps.push(Step::Send(sse(&u)));
+    }
+    steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
+    event_stream(shared, steps)
+}
+
+/// `s` in pieces of at most `n` bytes, cut at character boundaries.
+fn split_bytes(s: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in s.chars() {
+        if !current.is_empty() && current.len() + c.len_utf8() > n {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// A comment line (real servers send them; clients must skip them) and the

@@ -45,13 +45,14 @@
 //! | `mock-hang` | `Hang` |
 //! | `mock-no-usage` | `NoUsage(Echo)` |
 //! | `mock-usage-in-choice` | `UsageInLastChoiceChunk` |
+//! | `mock-tool-calls` | `ToolCalls`: `get_weather` and `get_time`, arguments in 5-byte pieces |
 //! | `mock-forever` | `Forever { piece: "lorem ipsum " }` (never ends) |
 //!
 //! Token usage is deterministic: the prompt counts the whitespace-separated
 //! words of all message contents, the completion the words it answers
 //! ([`count_tokens`]).
 //!
-//! Every request is recorded ([`MockOpenAi::requests`]) before it is answered,
+//! Every request is recorded, its JSON body included, ([`MockOpenAi::requests`]) before it is answered,
 //! so hanging and failing requests are recorded too.
 //!
 //! Connections are tokio tasks (no thread per connection): a thousand
@@ -71,7 +72,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use behavior::{Behavior, count_tokens, stream_text};
+pub use behavior::{Behavior, MockToolCall, count_tokens, stream_text};
 pub use server::RecordedRequest;
 use server::Shared;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use promptrefine_core::{
     ChatMessage, ExperimentId, InstanceId, ModelSettings, PromptId, Run, RunId, RunKind, RunStatus,
-    VersionId,
+    ToolCall, VersionId,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
@@ -17,7 +17,8 @@ use crate::{Store, on_backend};
 const RUN_COLUMNS: &str = "id, prompt_id, version_id, provider, model, params, variables, input, output, \
      finish_reason, status, error_code, error_message, prompt_tokens, completion_tokens, total_tokens, \
      cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, tokens_estimated, \
-     experiment_id, item_id, variant, repeat_index, attempts, judge_of";
+     experiment_id, item_id, variant, repeat_index, attempts, judge_of, request_body, response_id, \
+     response_model, system_fingerprint, tool_calls, replay_of";
 
 /// A run of a prompt's history with the number of its version, joined in
 /// the same query (a page of runs never looks versions up one by one).
@@ -66,6 +67,13 @@ struct RunRow {
     repeat_index: Option<i64>,
     attempts: Option<i64>,
     judge_of: Option<DbUuid>,
+    /// Text on both backends: the body byte for byte.
+    request_body: Option<String>,
+    response_id: Option<String>,
+    response_model: Option<String>,
+    system_fingerprint: Option<String>,
+    tool_calls: Option<Json<Vec<ToolCall>>>,
+    replay_of: Option<DbUuid>,
 }
 
 impl From<RunRow> for Run {
@@ -105,6 +113,16 @@ impl From<RunRow> for Run {
                 RunKind::Test
             },
             judge_of: r.judge_of.map(|j| j.0.into()),
+            // Stored by this server, so it parses; a row edited by hand
+            // that does not shows as a JSON string.
+            request_body: r
+                .request_body
+                .map(|b| serde_json::from_str(&b).unwrap_or(serde_json::Value::String(b))),
+            response_id: r.response_id,
+            response_model: r.response_model,
+            system_fingerprint: r.system_fingerprint,
+            tool_calls: r.tool_calls.map(|t| t.0),
+            replay_of: r.replay_of.map(|j| j.0.into()),
         }
     }
 }
@@ -128,6 +146,10 @@ pub struct NewRun {
     pub cell: Option<RunCell>,
     /// Set when the run is an LLM judge's call on that run's output.
     pub judge_of: Option<RunId>,
+    /// The JSON text sent upstream, exactly (no key: that is a header).
+    pub request_body: Option<String>,
+    /// Set when the run sends another run's stored body again.
+    pub replay_of: Option<RunId>,
 }
 
 /// The experiment cell a run is an attempt at.
@@ -157,6 +179,12 @@ pub struct RunOutcome {
     pub cost_micro_usd: Option<i64>,
     pub latency_ms: Option<i64>,
     pub ttft_ms: Option<i64>,
+    /// What the answer said about itself: its id, the model that answered.
+    pub response_id: Option<String>,
+    pub response_model: Option<String>,
+    pub system_fingerprint: Option<String>,
+    /// `None` (not an empty list) when the answer called no tool.
+    pub tool_calls: Option<Vec<ToolCall>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -189,8 +217,10 @@ impl RunRepo<'_> {
             let row: RunRow = sqlx::query_as(&format!(
                 "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
                                         status, request_id, created_at, owner_instance,
-                                        experiment_id, item_id, variant, repeat_index, attempts, judge_of)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                        experiment_id, item_id, variant, repeat_index, attempts, judge_of,
+                                        request_body, replay_of)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                         $18, $19)
                  returning {RUN_COLUMNS}"
             ))
             .bind(DbUuid::from(new.id))
@@ -210,6 +240,8 @@ impl RunRepo<'_> {
             .bind(new.cell.map(|c| c.repeat))
             .bind(new.cell.map(|c| c.attempt))
             .bind(new.judge_of.map(DbUuid::from))
+            .bind(new.request_body.as_deref())
+            .bind(new.replay_of.map(DbUuid::from))
             .fetch_one(pool)
             .await?;
             Ok::<_, StoreError>(row.into())
@@ -233,7 +265,8 @@ impl RunRepo<'_> {
                 "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
                         error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
                         cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
-                        tokens_estimated = $14
+                        tokens_estimated = $14, response_id = $15, response_model = $16,
+                        system_fingerprint = $17, tool_calls = $18
                  where id = $1 and status in ('queued', 'running')
                  returning {RUN_COLUMNS}"
             ))
@@ -251,6 +284,10 @@ impl RunRepo<'_> {
             .bind(outcome.ttft_ms)
             .bind(now)
             .bind(outcome.tokens_estimated)
+            .bind(outcome.response_id.as_deref())
+            .bind(outcome.response_model.as_deref())
+            .bind(outcome.system_fingerprint.as_deref())
+            .bind(outcome.tool_calls.as_ref().map(Json))
             .fetch_optional(pool)
             .await?;
             Ok(row.map(Run::from))
@@ -266,6 +303,18 @@ impl RunRepo<'_> {
             .fetch_one(pool)
             .await?;
             Ok(row.into())
+        })
+    }
+
+    /// The request body a run stored, as the exact text that was sent.
+    pub async fn request_body(&self, id: RunId) -> Result<Option<String>> {
+        on_backend!(self.store, read, |pool, _pg| {
+            let row: (Option<String>,) =
+                sqlx::query_as("select request_body from test_runs where id = $1")
+                    .bind(DbUuid::from(id))
+                    .fetch_one(pool)
+                    .await?;
+            Ok(row.0)
         })
     }
 

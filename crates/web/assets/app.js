@@ -175,11 +175,12 @@
       var head = el("div", { "class": "message-head" });
       var l1 = el("label", { "class": "sr-only" });
       var s = el("select", { name: "role" });
-      ["system", "user", "assistant", "developer"].forEach(function (r) { var o = el("option", { value: r }, r); if (r === "user") o.selected = true; s.appendChild(o); });
+      ["system", "user", "assistant", "developer", "tool"].forEach(function (r) { var o = el("option", { value: r }, r); if (r === "user") o.selected = true; s.appendChild(o); });
       head.appendChild(l1); head.appendChild(s); head.appendChild(el("span", { "class": "msg-actions", "data-msg-actions": "" }));
       var l2 = el("label", { "class": "sr-only" });
       var t = el("textarea", { name: "content", rows: "4", "class": "mono", "data-var-source": "" });
-      m.appendChild(head); m.appendChild(l2); m.appendChild(t);
+      var x = el("input", { type: "hidden", name: "message_extra", value: "" });
+      m.appendChild(head); m.appendChild(l2); m.appendChild(t); m.appendChild(x);
       box.insertBefore(m, add);
       actions(m); renumber(); markDirty(); highlight(t); t.focus();
     });

@@ -16,9 +16,7 @@ use std::sync::Arc;
 
 use promptrefine_core::template::{RenderError, render_content_limited};
 use promptrefine_core::validate::Violations;
-use promptrefine_core::{
-    ChatMessage, ModelSettings, PromptId, Role, Run, RunId, RunStatus, Version,
-};
+use promptrefine_core::{ChatMessage, ModelSettings, PromptId, Run, RunId, RunStatus, Version};
 use promptrefine_eval::{EvaluatorKind, EvaluatorSpec, Sample, Score};
 use promptrefine_llm::tokens::estimate_usage;
 use promptrefine_llm::{ChatRequest, PriceTable};
@@ -53,18 +51,10 @@ impl Judge {
 /// content; more messages are `role: content` paragraphs.
 pub(crate) fn input_text(messages: &[ChatMessage]) -> String {
     match messages {
-        [only] => only.content.clone(),
+        [only] => only.texts().concat(),
         many => many
             .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                    Role::Developer => "developer",
-                };
-                format!("{role}: {}", m.content)
-            })
+            .map(|m| format!("{}: {}", m.role.as_str(), m.texts().concat()))
             .collect::<Vec<_>>()
             .join("\n\n"),
     }
@@ -349,6 +339,8 @@ impl App {
                 owner: self.instance,
                 cell: None,
                 judge_of: Some(judged),
+                request_body: None,
+                replay_of: None,
             },
             request: ChatRequest {
                 model: judge.model.clone(),
@@ -356,6 +348,7 @@ impl App {
                 settings: params,
                 request_id: None,
                 stream: true,
+                raw_body: None,
             },
             provider,
         }

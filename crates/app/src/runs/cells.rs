@@ -71,6 +71,8 @@ impl App {
                     attempt: cell.attempt,
                 }),
                 judge_of: None,
+                request_body: None,
+                replay_of: None,
             },
             request: ChatRequest {
                 model: variant.model.clone(),
@@ -78,6 +80,7 @@ impl App {
                 settings: variant.params.clone(),
                 request_id: None,
                 stream: true,
+                raw_body: None,
             },
             provider,
         })

@@ -121,6 +121,10 @@ async fn execute(
     retry_after: Option<oneshot::Sender<Duration>>,
 ) -> Result<Run> {
     let id = plan.new.id;
+    let mut plan = plan;
+    // The body is stored as the exact text the provider sends (a replay
+    // brings its own), so the run shows, and can repeat, what went out.
+    plan.new.request_body = Some(plan.request.body_text());
     let started_run = store.runs().start(&plan.new).await?;
     // The starter may be gone (its request was dropped): the run goes on.
     let _ = started_tx.send(started_run);
@@ -176,6 +180,10 @@ async fn execute(
                 finish_reason: c.finish_reason,
                 latency_ms: Some(c.latency_ms),
                 ttft_ms: c.ttft_ms.or(ttft_ms),
+                response_id: c.upstream_id,
+                response_model: c.model,
+                system_fingerprint: c.system_fingerprint,
+                tool_calls: (!c.tool_calls.is_empty()).then_some(c.tool_calls),
                 ..Default::default()
             }
         }

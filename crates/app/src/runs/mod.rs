@@ -51,6 +51,7 @@ mod execute;
 mod handle;
 mod models;
 mod observer;
+mod replay;
 mod service;
 
 use std::collections::BTreeMap;
@@ -129,6 +130,16 @@ impl App {
         request_id: Option<String>,
     ) -> Result<RunHandle> {
         let (plan, permit) = self.plan_run(input, request_id).await?;
+        self.launch_plan(plan, permit).await
+    }
+
+    /// Stores a planned run as `running` in its own task and hands back its
+    /// handle (see [`App::start_run`]).
+    pub(crate) async fn launch_plan(
+        &self,
+        plan: RunPlan,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<RunHandle> {
         let (started, started_rx) = tokio::sync::oneshot::channel();
         let (feed, events) = handle::feed();
         let listeners = execute::Listeners {
@@ -215,6 +226,13 @@ impl App {
         }
         let version = self.version_or_current(prompt.id, input.version_id).await?;
         let settings = version.settings.overridden_by(&params);
+        let mut v = Violations::default();
+        validate::settings::tool_choice_in_tools(
+            &mut v,
+            "params.toolChoice.function.name",
+            &settings,
+        );
+        check(v)?;
         let Some(model) = model
             .or_else(|| settings.model.clone())
             .filter(|m| !m.is_empty())
@@ -247,6 +265,8 @@ impl App {
                 owner: self.instance,
                 cell: None,
                 judge_of: None,
+                request_body: None,
+                replay_of: None,
             },
             request: ChatRequest {
                 model,
@@ -254,6 +274,7 @@ impl App {
                 settings,
                 request_id,
                 stream: true,
+                raw_body: None,
             },
             provider,
         };

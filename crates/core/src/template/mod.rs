@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::domain::{ChatMessage, Content};
+use crate::domain::{ChatMessage, Content, ContentPart};
 
 /// The default cap on a rendered body: far above any real prompt, far
 /// below what a few thousand `{{a}}` with a large value would make.
@@ -129,10 +129,7 @@ pub fn render_content_limited(
         Content::Chat(messages) => Content::Chat(
             messages
                 .iter()
-                .map(|m| ChatMessage {
-                    role: m.role,
-                    content: render_into(&m.content, vars, &mut missing, &mut budget),
-                })
+                .map(|m| render_message(m, vars, &mut missing, &mut budget))
                 .collect(),
         ),
     };
@@ -182,10 +179,34 @@ impl Budget {
     }
 }
 
+/// A message with its text rendered: the content, or each text part and
+/// image URL. Tool calls and ids are kept as written (they are data the
+/// model is shown, not templates).
+fn render_message(
+    m: &ChatMessage,
+    vars: &BTreeMap<String, String>,
+    missing: &mut UniqueNames,
+    budget: &mut Budget,
+) -> ChatMessage {
+    let mut out = m.clone();
+    out.content = render_into(&m.content, vars, missing, budget);
+    if let Some(parts) = &mut out.parts {
+        for part in parts {
+            match part {
+                ContentPart::Text { text } => *text = render_into(text, vars, missing, budget),
+                ContentPart::ImageUrl { image_url } => {
+                    image_url.url = render_into(&image_url.url, vars, missing, budget);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn texts(content: &Content) -> Box<dyn Iterator<Item = &str> + '_> {
     match content {
         Content::Text(t) => Box::new(std::iter::once(t.as_str())),
-        Content::Chat(messages) => Box::new(messages.iter().map(|m| m.content.as_str())),
+        Content::Chat(messages) => Box::new(messages.iter().flat_map(|m| m.texts())),
     }
 }
 

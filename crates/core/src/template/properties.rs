@@ -194,8 +194,8 @@ proptest! {
     #[test]
     fn chat_content_shares_one_cap_across_messages(a in template(), b in template(), limit in 0usize..64) {
         let chat = Content::Chat(vec![
-            ChatMessage { role: crate::domain::Role::System, content: a.clone() },
-            ChatMessage { role: crate::domain::Role::User, content: b.clone() },
+            ChatMessage { role: crate::domain::Role::System, content: a.clone(), ..Default::default() },
+            ChatMessage { role: crate::domain::Role::User, content: b.clone(), ..Default::default() },
         ]);
         let fill = |t: &str| -> BTreeMap<String, String> {
             variables(t).into_iter().map(|n| (n, "xyz".into())).collect()

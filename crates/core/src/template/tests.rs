@@ -150,10 +150,12 @@ fn chat_variables_are_collected_across_messages() {
         ChatMessage {
             role: Role::System,
             content: "You help {{company}}.".into(),
+            ..Default::default()
         },
         ChatMessage {
             role: Role::User,
             content: "{{question}} ({{company}})".into(),
+            ..Default::default()
         },
     ]);
     assert_eq!(content_variables(&content), ["company", "question"]);
@@ -169,10 +171,12 @@ fn rendering_chat_content_renders_every_message_and_keeps_roles() {
         ChatMessage {
             role: Role::System,
             content: "You help {{company}}.".into(),
+            ..Default::default()
         },
         ChatMessage {
             role: Role::User,
             content: "{{question}}".into(),
+            ..Default::default()
         },
     ]);
     let rendered = render_content(
@@ -186,10 +190,12 @@ fn rendering_chat_content_renders_every_message_and_keeps_roles() {
             ChatMessage {
                 role: Role::System,
                 content: "You help Acme.".into(),
+                ..Default::default()
             },
             ChatMessage {
                 role: Role::User,
                 content: "Why?".into(),
+                ..Default::default()
             },
         ])
     );
@@ -205,10 +211,12 @@ fn missing_chat_variables_are_reported_across_all_messages() {
         ChatMessage {
             role: Role::System,
             content: "{{a}} {{b}}".into(),
+            ..Default::default()
         },
         ChatMessage {
             role: Role::User,
             content: "{{c}} {{a}}".into(),
+            ..Default::default()
         },
     ]);
     assert_eq!(

@@ -32,6 +32,7 @@ pub mod datasets;
 pub mod labels;
 pub mod prompts;
 mod rules;
+pub mod settings;
 pub mod variables;
 pub mod versions;
 mod violations;
@@ -41,8 +42,9 @@ pub use accounts::{email, password, token_name};
 pub use datasets::{DatasetName, dataset_description, dataset_filter, item_content};
 pub use labels::{LabelName, label_name};
 pub use prompts::{Tag, Tags, Title, prompt_filter, slug, tags, title};
+pub use settings::settings;
 pub use variables::variables;
-pub use versions::{ModelName, VersionNumber, content, note, settings};
+pub use versions::{ModelName, VersionNumber, content, note};
 pub use violations::{AllValid, FieldError, Rule, Violations};
 
 /// The limits the rules enforce, shared with the UI (`maxlength`) and docs.
@@ -71,6 +73,41 @@ pub mod limits {
     pub const MAX_TOKENS_MAX: u32 = 1_000_000;
     /// Values of `responseFormat.type` that providers understand.
     pub const RESPONSE_FORMAT_TYPES: [&str; 3] = ["text", "json_object", "json_schema"];
+    pub const TOOLS_MAX: usize = 128;
+    /// A tool's or a response schema's name: `[A-Za-z0-9_-]`, 1–64.
+    pub const FUNCTION_NAME_MAX_CHARS: usize = 64;
+    pub const TOOL_DESCRIPTION_MAX_CHARS: usize = 4096;
+    /// A tool's `parameters` or a response schema, as JSON text.
+    pub const SCHEMA_MAX_BYTES: usize = 64 * 1024;
+    pub const PENALTY_MAX: f64 = 2.0;
+    pub const LOGIT_BIAS_MAX_ENTRIES: usize = 300;
+    pub const LOGIT_BIAS_MAX: i64 = 100;
+    pub const TOOL_CHOICES: [&str; 3] = ["none", "auto", "required"];
+    pub const REASONING_EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
+    /// `settings.extra` as JSON text.
+    pub const EXTRA_MAX_BYTES: usize = 64 * 1024;
+    /// Request keys `settings.extra` may not set: the ones the server owns,
+    /// and the ones a named setting sends.
+    pub const EXTRA_RESERVED: [&str; 18] = [
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "max_tokens",
+        "top_p",
+        "stop",
+        "seed",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "max_completion_tokens",
+        "reasoning_effort",
+    ];
     pub const DATASET_NAME_MAX_CHARS: usize = 200;
     pub const DATASET_DESCRIPTION_MAX_CHARS: usize = 2000;
     /// Items one `POST /api/datasets/{id}/items` call may add.

@@ -107,6 +107,7 @@ pub(crate) mod testing {
         ChatMessage {
             role,
             content: content.into(),
+            ..Default::default()
         }
     }
 

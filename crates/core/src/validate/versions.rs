@@ -1,13 +1,13 @@
 //! A version's fields: its body, model settings (with [`ModelName`]), note,
 //! and its [`VersionNumber`].
 
-use super::limits::{
-    BODY_MAX_BYTES, CHAT_MESSAGES_MAX, MAX_TOKENS_MAX, MODEL_MAX_CHARS, NOTE_MAX_CHARS,
-    RESPONSE_FORMAT_TYPES, STOP_MAX, STOP_MAX_CHARS, TEMPERATURE_MAX, TOP_P_MAX,
-};
-use super::rules::{child, item, length, no_control, one_line, range};
+use super::limits::{BODY_MAX_BYTES, CHAT_MESSAGES_MAX, MODEL_MAX_CHARS, NOTE_MAX_CHARS};
+use super::rules::{child, item, length, no_control, one_line};
 use super::{Rule, Violations};
-use crate::domain::{Content, ModelSettings, PromptType};
+use crate::domain::{ChatMessage, Content, ContentPart, PromptType, Role};
+use crate::template::variables;
+
+const TOOL_CALL_ID_MAX_CHARS: usize = 200;
 
 /// A version's number: 1, 2, 3 … per prompt. Text that is not one (`0`,
 /// `-1`, `x`) names no version.
@@ -91,16 +91,27 @@ pub fn content(v: &mut Violations, field: &str, body: &Content, expected: Prompt
                 );
             }
             for (i, m) in messages.iter().enumerate() {
-                if m.content.len() > BODY_MAX_BYTES {
-                    let f = child(&item(field, i), "content");
+                let at = item(field, i);
+                if m.text_len() > BODY_MAX_BYTES {
+                    let f = child(&at, "content");
                     v.push(
                         &f,
                         Rule::Size,
                         format!("{f} must be at most {BODY_MAX_BYTES} bytes"),
                     );
                 }
+                message(v, &at, m);
             }
-            messages.iter().map(|m| m.content.len()).sum()
+            messages
+                .iter()
+                .map(|m| {
+                    let calls = m
+                        .tool_calls
+                        .as_ref()
+                        .map_or(0, |c| serde_json::to_vec(c).map_or(usize::MAX, |b| b.len()));
+                    m.text_len().saturating_add(calls)
+                })
+                .fold(0usize, usize::saturating_add)
         }
     };
     if total > BODY_MAX_BYTES {
@@ -112,63 +123,127 @@ pub fn content(v: &mut Violations, field: &str, body: &Content, expected: Prompt
     }
 }
 
-/// Model settings. Every field is optional; the ones that are set must be in
-/// the range providers accept, so a bad value fails on save rather than on
-/// every run.
-pub fn settings(v: &mut Violations, field: &str, s: &ModelSettings) {
-    if let Some(model) = &s.model {
-        v.check(ModelName::parse(&child(field, "model"), model));
-    }
-    if let Some(t) = s.temperature {
-        v.extend(range(&child(field, "temperature"), t, TEMPERATURE_MAX));
-    }
-    if let Some(p) = s.top_p {
-        v.extend(range(&child(field, "topP"), p, TOP_P_MAX));
-    }
-    if s.max_tokens
-        .is_some_and(|n| !(1..=MAX_TOKENS_MAX).contains(&n))
-    {
-        let f = child(field, "maxTokens");
-        v.push(
-            &f,
-            Rule::Range,
-            format!("{f} must be from 1 to {MAX_TOKENS_MAX}"),
-        );
-    }
-    if let Some(stop) = &s.stop {
-        let f = child(field, "stop");
-        if stop.len() > STOP_MAX {
+/// The parts of a message that Chat Completions constrains: tool calls only
+/// on assistant messages, each `{id, type: "function", function: {name,
+/// arguments}}`; a `tool` message answers one by `tool_call_id`; images only
+/// from the user, as an `http(s)`/`data:` URL or a `{{variable}}`.
+fn message(v: &mut Violations, at: &str, m: &ChatMessage) {
+    if let Some(calls) = &m.tool_calls {
+        let f = child(at, "tool_calls");
+        if m.role != Role::Assistant {
             v.push(
                 &f,
-                Rule::Count,
-                format!("{f} must have at most {STOP_MAX} sequences"),
+                Rule::Reserved,
+                format!("{f} may only be on an assistant message"),
             );
         }
-        for (i, seq) in stop.iter().enumerate() {
-            v.extend(length(&item(&f, i), seq, 1, STOP_MAX_CHARS));
+        for (j, call) in calls.iter().enumerate() {
+            tool_call(v, &item(&f, j), call);
         }
     }
-    if let Some(format) = &s.response_format {
-        response_format(v, &child(field, "responseFormat"), format);
+    let id_field = child(at, "tool_call_id");
+    match (&m.tool_call_id, m.role == Role::Tool) {
+        (None, true) => v.push(
+            &id_field,
+            Rule::Required,
+            format!("{id_field} is required on a tool message"),
+        ),
+        (Some(_), false) => v.push(
+            &id_field,
+            Rule::Reserved,
+            format!("{id_field} may only be on a tool message"),
+        ),
+        (Some(id), true) => v.extend(length(&id_field, id, 1, TOOL_CALL_ID_MAX_CHARS)),
+        (None, false) => {}
+    }
+    if let Some(name) = &m.name {
+        v.check(one_line(&child(at, "name"), name, 1, MODEL_MAX_CHARS).into_result());
+    }
+    for (j, part) in m.parts.iter().flatten().enumerate() {
+        let ContentPart::ImageUrl { image_url } = part else {
+            continue;
+        };
+        let f = child(&item(&child(at, "content"), j), "image_url");
+        if m.role != Role::User {
+            v.push(
+                &f,
+                Rule::Reserved,
+                format!("{f} may only be in a user message"),
+            );
+        }
+        let url = image_url.url.trim();
+        let templated = !variables(url).is_empty();
+        let scheme_ok = ["http://", "https://", "data:"]
+            .iter()
+            .any(|p| url.len() > p.len() && url[..p.len()].eq_ignore_ascii_case(p));
+        if !templated && !scheme_ok {
+            let u = child(&f, "url");
+            v.push(
+                &u,
+                Rule::Format,
+                format!("{u} must be an http(s) or data: URL, or a {{{{variable}}}}"),
+            );
+        }
+        if let Some(d) = &image_url.detail
+            && !["auto", "low", "high"].contains(&d.as_str())
+        {
+            let df = child(&f, "detail");
+            v.push(
+                &df,
+                Rule::OneOf,
+                format!("{df} must be one of auto, low, high"),
+            );
+        }
     }
 }
 
-fn response_format(v: &mut Violations, field: &str, format: &serde_json::Value) {
-    let Some(object) = format.as_object() else {
-        v.push(
-            field,
-            Rule::Type,
-            format!("{field} must be an object such as {{\"type\": \"json_object\"}}"),
-        );
+fn tool_call(v: &mut Violations, f: &str, call: &serde_json::Value) {
+    let shape = || {
+        format!(
+            "{f} must be {{\"id\", \"type\": \"function\", \"function\": {{\"name\", \"arguments\"}}}}"
+        )
+    };
+    let Some(o) = call.as_object() else {
+        v.push(f, Rule::Type, shape());
         return;
     };
-    let ty = object.get("type").and_then(|t| t.as_str());
-    if !ty.is_some_and(|t| RESPONSE_FORMAT_TYPES.contains(&t)) {
-        let f = child(field, "type");
+    if o.get("id")
+        .and_then(|i| i.as_str())
+        .is_none_or(str::is_empty)
+    {
         v.push(
-            &f,
+            child(f, "id"),
+            Rule::Required,
+            format!("{f}.id is required"),
+        );
+    }
+    if o.get("type").and_then(|t| t.as_str()) != Some("function") {
+        v.push(
+            child(f, "type"),
             Rule::OneOf,
-            format!("{f} must be one of {}", RESPONSE_FORMAT_TYPES.join(", ")),
+            format!("{f}.type must be \"function\""),
+        );
+    }
+    let func = o.get("function").and_then(|x| x.as_object());
+    let name_ok = func
+        .and_then(|x| x.get("name"))
+        .and_then(|n| n.as_str())
+        .is_some_and(|n| !n.is_empty());
+    if !name_ok {
+        v.push(
+            format!("{f}.function.name"),
+            Rule::Required,
+            format!("{f}.function.name is required"),
+        );
+    }
+    if !func
+        .and_then(|x| x.get("arguments"))
+        .is_some_and(|a| a.is_string())
+    {
+        v.push(
+            format!("{f}.function.arguments"),
+            Rule::Type,
+            format!("{f}.function.arguments must be a string of JSON"),
         );
     }
 }
@@ -186,8 +261,9 @@ pub fn note(v: &mut Violations, field: &str, note: Option<&str>) {
 mod tests {
     use super::super::limits::BODY_MAX_BYTES;
     use super::super::rules::testing::{fails, msg, ok, strings};
+    use super::super::settings::settings;
     use super::*;
-    use crate::domain::Role;
+    use crate::domain::{ModelSettings, Role};
 
     #[test]
     fn version_numbers_start_at_one() {
@@ -315,6 +391,44 @@ mod tests {
             &[("content[1].content", "size"), ("content", "size")],
         );
     }
+    #[test]
+    fn tool_messages_and_image_parts_follow_chat_completions_rules() {
+        let body: Content = serde_json::from_value(serde_json::json!([
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is in {{what}}?"},
+                {"type": "image_url", "image_url": {"url": "{{image}}", "detail": "low"}},
+                {"type": "image_url", "image_url": {"url": "https://x.example/a.png"}}
+            ]},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+        ]))
+        .unwrap();
+        ok(|v| content(v, "content", &body, PromptType::Chat));
+        let body: Content = serde_json::from_value(serde_json::json!([
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x", "detail": "max"}}]},
+            {"role": "system", "content": "x", "tool_calls": [{"id": "", "type": "fn", "function": {"arguments": {}}}]},
+            {"role": "tool", "content": "42"},
+            {"role": "user", "content": "x", "tool_call_id": "c"}
+        ]))
+        .unwrap();
+        fails(
+            |v| content(v, "content", &body, PromptType::Chat),
+            &[
+                ("content[0].content[0].image_url.url", "format"),
+                ("content[0].content[0].image_url.detail", "oneOf"),
+                ("content[1].tool_calls", "reserved"),
+                ("content[1].tool_calls[0].id", "required"),
+                ("content[1].tool_calls[0].type", "oneOf"),
+                ("content[1].tool_calls[0].function.name", "required"),
+                ("content[1].tool_calls[0].function.arguments", "type"),
+                ("content[2].tool_call_id", "required"),
+                ("content[3].tool_call_id", "reserved"),
+            ],
+        );
+    }
+
     // settings
 
     #[test]
@@ -331,7 +445,10 @@ mod tests {
             top_p: Some(0.0),
             stop: Some(vec!["a".into(), "s".repeat(200), "c".into(), "d".into()]),
             seed: Some(i64::MIN),
-            response_format: Some(serde_json::json!({"type": "json_schema", "json_schema": {}})),
+            response_format: Some(
+                serde_json::json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {}}}),
+            ),
+            ..Default::default()
         };
         ok(|v| settings(v, "settings", &s));
         let s = ModelSettings {
@@ -417,7 +534,7 @@ mod tests {
 
     #[test]
     fn response_format_must_be_an_object_with_a_known_type() {
-        for t in ["text", "json_object", "json_schema"] {
+        for t in ["text", "json_object"] {
             let s = ModelSettings {
                 response_format: Some(serde_json::json!({ "type": t })),
                 ..Default::default()

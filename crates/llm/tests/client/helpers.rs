@@ -47,15 +47,18 @@ pub(crate) fn request(model: &str, stream: bool) -> ChatRequest {
             ChatMessage {
                 role: Role::System,
                 content: "Be brief.".into(),
+                ..Default::default()
             },
             ChatMessage {
                 role: Role::User,
                 content: "hello there world".into(),
+                ..Default::default()
             },
         ],
         settings: ModelSettings::default(),
         request_id: None,
         stream,
+        raw_body: None,
     }
 }
 

@@ -12,6 +12,7 @@ async fn the_request_carries_model_messages_settings_and_headers() {
     req.messages.push(ChatMessage {
         role: Role::Assistant,
         content: "earlier answer".into(),
+        ..Default::default()
     });
     req.settings.max_tokens = Some(50);
     req.settings.temperature = Some(0.25);

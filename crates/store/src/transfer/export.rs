@@ -17,7 +17,8 @@ const VERSIONS: &str = "select id, prompt_id, number, content, settings, variabl
 const RUNS: &str = "select id, prompt_id, version_id, provider, model, params, variables, input, \
      output, finish_reason, status, error_code, error_message, prompt_tokens, completion_tokens, \
      total_tokens, cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, \
-     tokens_estimated from test_runs";
+     tokens_estimated, request_body, response_id, response_model, system_fingerprint, tool_calls, \
+     replay_of from test_runs";
 const TOKENS: &str = "select id, user_id, name, prefix, token_hash, created_at, last_used_at, \
      revoked_at, expires_at from api_tokens";
 

@@ -143,9 +143,11 @@ impl Store {
                                      variables, input, output, finish_reason, status, error_code,
                                      error_message, prompt_tokens, completion_tokens, total_tokens,
                                      cost_micro_usd, latency_ms, ttft_ms, request_id, created_at,
-                                     finished_at, tokens_estimated)
+                                     finished_at, tokens_estimated, request_body, response_id,
+                                     response_model, system_fingerprint, tool_calls, replay_of)
                                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                         $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+                                         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
+                                         $27, $28, $29)",
                             )
                             .bind(r.id)
                             .bind(r.prompt_id)
@@ -170,6 +172,12 @@ impl Store {
                             .bind(r.created_at)
                             .bind(r.finished_at)
                             .bind(r.tokens_estimated)
+                            .bind(r.request_body.as_deref())
+                            .bind(r.response_id.as_deref())
+                            .bind(r.response_model.as_deref())
+                            .bind(r.system_fingerprint.as_deref())
+                            .bind(&r.tool_calls)
+                            .bind(r.replay_of)
                             .execute(&mut *tx)
                             .await?;
                         }

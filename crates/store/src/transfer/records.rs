@@ -126,6 +126,25 @@ pub(super) struct RunRec {
     /// written before estimates existed) read back unchanged.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tokens_estimated: bool,
+    /// Migration 0009 (issue 17): the exact body sent, as its text, and the
+    /// answer's metadata. Written only when set, so older files read back
+    /// unchanged and new files of runs without them are the same as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "canonical_opt"
+    )]
+    pub tool_calls: Option<Json<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<DbUuid>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -153,6 +172,10 @@ pub(super) struct ApiTokenRec {
 /// map type serde_json was built with.
 fn canonical<S: Serializer>(value: &Json<Value>, s: S) -> Result<S::Ok, S::Error> {
     Sorted(&value.0).serialize(s)
+}
+
+fn canonical_opt<S: Serializer>(value: &Option<Json<Value>>, s: S) -> Result<S::Ok, S::Error> {
+    value.as_ref().map(|v| Sorted(&v.0)).serialize(s)
 }
 
 struct Sorted<'a>(&'a Value);

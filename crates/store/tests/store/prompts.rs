@@ -263,6 +263,7 @@ async fn every_column_round_trips_byte_for_byte(db: TestDb) {
         content: promptrefine_core::Content::Chat(vec![promptrefine_core::ChatMessage {
             role: promptrefine_core::Role::Developer,
             content: tricky.clone(),
+            ..Default::default()
         }]),
         settings: promptrefine_core::ModelSettings {
             model: Some("gpt-4o-mini".into()),
@@ -272,6 +273,22 @@ async fn every_column_round_trips_byte_for_byte(db: TestDb) {
             stop: Some(vec!["\n\n".into()]),
             seed: Some(-42),
             response_format: Some(serde_json::json!({"type": "json_object"})),
+            tools: Some(vec![
+                serde_json::json!({"type": "function", "function": {"name": "f", "parameters": {"type": "object", "z": 1, "a": [tricky.clone()]}}}),
+            ]),
+            tool_choice: Some(serde_json::json!("required")),
+            parallel_tool_calls: Some(false),
+            frequency_penalty: Some(-0.5),
+            presence_penalty: Some(1.25),
+            logit_bias: Some([("50256".to_string(), -100)].into()),
+            max_completion_tokens: Some(77),
+            reasoning_effort: Some("low".into()),
+            extra: Some(
+                serde_json::json!({"top_k": 40, "nested": {"b": 1, "a": null}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
         },
         variables: vec!["x".into()],
         note: Some(tricky.clone()),

@@ -23,11 +23,14 @@ pub(crate) fn new_run(prompt_id: PromptId, version_id: VersionId) -> NewRun {
         input: vec![ChatMessage {
             role: Role::User,
             content: "Hi Ada".into(),
+            ..Default::default()
         }],
         request_id: Some("req-1".into()),
         owner: InstanceId::new(),
         cell: None,
         judge_of: None,
+        request_body: None,
+        replay_of: None,
     }
 }
 

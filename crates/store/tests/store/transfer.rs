@@ -63,6 +63,18 @@ pub(crate) async fn fill(store: &Store) {
         response_format: Some(
             serde_json::json!({"type": "json_schema", "b": [1, 2.5, {"z": null, "a": true}], "a": "x"}),
         ),
+        // Every setting of the whole recipe (issue 17) survives a move.
+        tools: Some(vec![
+            serde_json::json!({"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}),
+        ]),
+        tool_choice: Some(serde_json::json!({"type": "function", "function": {"name": "lookup"}})),
+        parallel_tool_calls: Some(true),
+        frequency_penalty: Some(0.25),
+        presence_penalty: Some(-0.5),
+        logit_bias: Some([("42".to_string(), 3)].into()),
+        max_completion_tokens: Some(99),
+        reasoning_effort: Some("minimal".into()),
+        extra: Some(serde_json::json!({"top_k": 5}).as_object().unwrap().clone()),
         ..Default::default()
     };
     let mut text = new_prompt(
@@ -110,11 +122,19 @@ pub(crate) async fn fill(store: &Store) {
             ChatMessage {
                 role: Role::System,
                 content: "You are terse.".into(),
+                ..Default::default()
             },
             ChatMessage {
                 role: Role::User,
                 content: "{{question}} 🙂".into(),
+                ..Default::default()
             },
+            serde_json::from_value(serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":1}"}}]})).unwrap(),
+            serde_json::from_value(serde_json::json!({"role": "tool", "tool_call_id": "call_9", "content": "found"})).unwrap(),
+            serde_json::from_value(serde_json::json!({"role": "user", "content": [
+                {"type": "text", "text": "and {{this}}"},
+                {"type": "image_url", "image_url": {"url": "{{image}}", "detail": "high"}}]})).unwrap(),
         ]),
         settings: ModelSettings::default(),
         variables: vec!["question".into()],
@@ -146,11 +166,15 @@ pub(crate) async fn fill(store: &Store) {
         input: vec![ChatMessage {
             role: Role::User,
             content: "Hello Zoë".into(),
+            ..Default::default()
         }],
         request_id: Some("req-1".into()),
         owner: InstanceId::new(),
         cell: None,
         judge_of: None,
+        // The exact text sent, key order and spacing as they were.
+        request_body: Some(r#"{"model":"gpt-4o-mini", "messages":[],"z":1,"a":[2]}"#.into()),
+        replay_of: None,
     };
     let interrupted = run(text.id, v1.id);
     store.runs().start(&interrupted).await.unwrap();
@@ -176,6 +200,14 @@ pub(crate) async fn fill(store: &Store) {
             cost_micro_usd: Some(i64::from(i32::MAX) * 4),
             latency_ms: Some(120),
             ttft_ms: Some(40),
+            response_id: Some("chatcmpl-1".into()),
+            response_model: Some("gpt-4o-mini-2024-07-18".into()),
+            system_fingerprint: Some("fp_1".into()),
+            tool_calls: Some(vec![promptrefine_core::ToolCall {
+                id: "call_1".into(),
+                name: "f".into(),
+                arguments: serde_json::json!({"z": 1, "a": [true]}),
+            }]),
         };
         store.runs().finish(r.id, &outcome).await.unwrap();
     }
@@ -223,6 +255,23 @@ async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
             1,
             "the estimated run keeps its mark through export and import"
         );
+        // The whole recipe moves (issue 17): request bodies as their exact
+        // text, the answers' metadata and tool calls, tools and tool messages.
+        let text = String::from_utf8_lossy(&second);
+        let count = |needle: &str| text.matches(needle).count();
+        assert_eq!(
+            count(
+                r#""requestBody":"{\"model\":\"gpt-4o-mini\", \"messages\":[],\"z\":1,\"a\":[2]}""#
+            ),
+            5
+        );
+        assert_eq!(count(r#""systemFingerprint":"fp_1""#), 3);
+        assert_eq!(
+            count(r#""toolCalls":[{"arguments":{"a":[true],"z":1},"id":"call_1","name":"f"}]"#),
+            3
+        );
+        assert_eq!(count(r#""tool_call_id":"call_9""#), 1);
+        assert_eq!(count(r#""reasoningEffort":"minimal""#), 1 + 5);
 
         // What the application reads back is the same too.
         let p = target.prompts().get_by_slug("bobby-tables").await.unwrap();

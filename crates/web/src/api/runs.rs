@@ -15,6 +15,8 @@
 //!   the run did not succeed, `event: error` (`{code, message, requestId}`),
 //!   and always a last `event: done` with the stored run (`null` only if it
 //!   could not be read back).
+//! * `POST /api/test-runs/{id}/replay` sends run `id`'s stored request body
+//!   again, byte for byte, as a new run naming it in `replayOf`.
 //! * A client that disconnects does not stop its run: the run completes and
 //!   is stored. `POST /api/test-runs/{id}/cancel` stops it; cancelling a run
 //!   that already ended is 409 `run_finished`.
@@ -28,7 +30,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use promptrefine_app::App;
 use promptrefine_app::runs::{CancelOutcome, ListRuns, RunEvent, RunHandle, StartRun};
 use promptrefine_core::{ModelSettings, PromptId, Run, RunId, RunStatus, VersionId};
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, start))
         .routes(routes!(get_one))
         .routes(routes!(cancel))
+        .routes(routes!(replay))
 }
 
 /// `POST /api/test-runs`.
@@ -102,9 +104,35 @@ async fn start(
         variables: body.variables,
     };
     if stream {
-        return stream_run(&state.app, input, request_id).await;
+        let handle = state.app.start_run(input, request_id.clone()).await?;
+        return Ok(stream_run(handle, request_id));
     }
     Ok(Created(state.app.run_to_end(input, request_id).await?).into_response())
+}
+
+/// Sends a run's stored request body again, byte for byte, as a new run
+/// (`replayOf` names the first). Answered like `POST /api/test-runs`:
+/// the finished run, or its events with `Accept: text/event-stream`.
+#[utoipa::path(post, path = "/api/test-runs/{id}/replay", tag = "runs", params(("id" = String, Path)),
+    responses(
+        (status = 201, description = "The finished new run (check `status`)", body = Envelope<Run>),
+        (status = 200, description = "With `Accept: text/event-stream`: the events of `POST /api/test-runs`", content_type = "text/event-stream", body = String),
+        (status = 404, body = ErrorEnvelope),
+        (status = 422, description = "The run kept no request (stored before migration 0009), or its provider is gone", body = ErrorEnvelope),
+        (status = 429, description = "`too_many_runs`", body = ErrorEnvelope)))]
+async fn replay(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    IdPath(id): IdPath<RunId>,
+) -> Result<Response, ApiError> {
+    let request_id = request_id.map(|Extension(r)| r.as_str().to_owned());
+    let handle = state.app.replay_run(id, request_id.clone()).await?;
+    if accepts_event_stream(&headers) {
+        return Ok(stream_run(handle, request_id));
+    }
+    Ok(Created(handle.done.await?).into_response())
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -126,12 +154,8 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 /// started); started, its events as SSE. The body is polled only as fast as
 /// the client reads, and a slow client gets coalesced deltas (see
 /// [`promptrefine_app::runs::RunEvents`]), so nothing grows without bound.
-async fn stream_run(
-    app: &App,
-    input: StartRun,
-    request_id: Option<String>,
-) -> Result<Response, ApiError> {
-    let RunHandle { run, events, done } = app.start_run(input, request_id.clone()).await?;
+fn stream_run(handle: RunHandle, request_id: Option<String>) -> Response {
+    let RunHandle { run, events, done } = handle;
     let head = futures::stream::once(std::future::ready(sse("run", &run)));
     let deltas = events.map(|RunEvent::Delta(text)| sse("delta", &json!({ "text": text })));
     // A client that hangs up drops this stream; the run goes on without it
@@ -161,7 +185,7 @@ async fn stream_run(
     // Reverse proxies (nginx) would otherwise buffer the stream.
     res.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(res)
+    res
 }
 
 /// The `error` event of a run that did not succeed.

@@ -14,6 +14,7 @@ use super::support::{
     PageError, PageResult, PageUser, PostForm, fmt_cost, fmt_opt, fmt_time, iso_time,
 };
 use crate::state::AppState;
+use promptrefine_core::diff::json_diff;
 
 /// A run as the pages show it.
 pub(super) struct RunView {
@@ -40,6 +41,21 @@ pub(super) struct RunView {
     pub ttft: String,
     pub time: String,
     pub iso: String,
+    /// The answer's tool calls: name, id, arguments as pretty JSON.
+    pub tool_calls: Vec<(String, String, String)>,
+    /// What the answer said about itself: id, model, fingerprint ("" when not sent).
+    pub response_id: String,
+    pub response_model: String,
+    pub system_fingerprint: String,
+    /// The exact request body, pretty-printed ("" for runs from before 0009).
+    pub request_body: String,
+    pub replay_of: String,
+}
+
+/// A message as the page shows it: its text, then each image URL, tool
+/// call and the call a tool message answers, one per line.
+fn message_text(m: &promptrefine_core::ChatMessage) -> String {
+    promptrefine_core::diff::message_as_text(m)
 }
 
 async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
@@ -67,7 +83,7 @@ async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
         input: run
             .input
             .iter()
-            .map(|m| (m.role.as_str().to_string(), m.content.clone()))
+            .map(|m| (m.role.as_str().to_string(), message_text(m)))
             .collect(),
         output: run.output.clone(),
         finish_reason: run.finish_reason.clone().unwrap_or_default(),
@@ -86,6 +102,24 @@ async fn view(state: &AppState, run: Run) -> PageResult<RunView> {
         ttft: fmt_opt(run.ttft_ms, " ms"),
         time: fmt_time(run.created_at),
         iso: iso_time(run.created_at),
+        tool_calls: run
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|c| {
+                let args = serde_json::to_string_pretty(&c.arguments).unwrap_or_default();
+                (c.name.clone(), c.id.clone(), args)
+            })
+            .collect(),
+        response_id: run.response_id.clone().unwrap_or_default(),
+        response_model: run.response_model.clone().unwrap_or_default(),
+        system_fingerprint: run.system_fingerprint.clone().unwrap_or_default(),
+        request_body: run
+            .request_body
+            .as_ref()
+            .map(|b| serde_json::to_string_pretty(b).unwrap_or_default())
+            .unwrap_or_default(),
+        replay_of: run.replay_of.map(|r| r.to_string()).unwrap_or_default(),
     })
 }
 
@@ -195,6 +229,10 @@ struct ComparePage {
     chrome: Chrome,
     a: RunView,
     b: RunView,
+    /// How B's request body differs from A's, value by value.
+    changes: Vec<super::versions::ChangeRow>,
+    /// Both runs kept their request (runs from before 0009 did not).
+    both_requests: bool,
 }
 
 /// `?a=&b=`, or the history form's two checked `run` boxes.
@@ -219,11 +257,17 @@ pub(super) async fn compare(
     }
     let a = state.app.get_run(parse(&ids[0])?).await?;
     let b = state.app.get_run(parse(&ids[1])?).await?;
+    let (changes, both_requests) = match (&a.request_body, &b.request_body) {
+        (Some(x), Some(y)) => (json_diff(x, y), true),
+        _ => (Vec::new(), false),
+    };
     Ok(Html(
         ComparePage {
             chrome: Chrome::for_user(&user, None),
             a: view(&state, a).await?,
             b: view(&state, b).await?,
+            changes: super::versions::change_rows(&changes),
+            both_requests,
         }
         .render()?,
     )

@@ -4,7 +4,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect};
 use promptrefine_core::PromptId;
-use promptrefine_core::diff::{DiffKind, DiffLine, content_as_text, settings_as_text};
+use promptrefine_core::diff::{
+    ChangeKind, DiffKind, DiffLine, JsonChange, content_as_text, settings_as_text,
+};
 use serde::Deserialize;
 
 use super::Chrome;
@@ -208,7 +210,39 @@ struct DiffPage {
     body_inline: Vec<InlineRow>,
     settings_split: Vec<SplitRow>,
     settings_inline: Vec<InlineRow>,
+    /// The settings compared value by value (tools, schemas …).
+    changes: Vec<ChangeRow>,
     other_mode_url: String,
+}
+
+/// One JSON-aware change as the pages show it.
+pub(super) struct ChangeRow {
+    pub path: String,
+    /// `added`, `removed` or `changed` (also the row's class).
+    pub kind: &'static str,
+    pub old: String,
+    pub new: String,
+}
+
+pub(super) fn change_rows(changes: &[JsonChange]) -> Vec<ChangeRow> {
+    let text = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map(|v| serde_json::to_string(v).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    changes
+        .iter()
+        .map(|c| ChangeRow {
+            path: c.path.clone(),
+            kind: match c.kind {
+                ChangeKind::Added => "added",
+                ChangeKind::Removed => "removed",
+                ChangeKind::Changed => "changed",
+            },
+            old: text(&c.old),
+            new: text(&c.new),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -253,6 +287,7 @@ pub(super) async fn diff(
             body_inline: inline(&result.diff.content),
             settings_split: split(&result.diff.settings),
             settings_inline: inline(&result.diff.settings),
+            changes: change_rows(&result.diff.setting_changes),
             other_mode_url: format!(
                 "/app/prompts/{id}/diff?from={from}&to={to}&mode={}",
                 url_enc(if split_mode { "inline" } else { "split" })

@@ -42,11 +42,14 @@ async fn a_restarted_server_marks_runs_left_running_as_interrupted_before_it_ser
             input: vec![ChatMessage {
                 role: Role::User,
                 content: "Hi".into(),
+                ..Default::default()
             }],
             request_id: None,
             owner: InstanceId::new(),
             cell: None,
             judge_of: None,
+            request_body: None,
+            replay_of: None,
         })
         .await
         .unwrap();

@@ -17,7 +17,9 @@
 //! ```
 //!
 //! A chat prompt has `[[messages]]` tables (`role`, `content`) instead of
-//! `body`. The file name is the slug (`summarize.prompt.toml`), so it cannot
+//! `body`; a message with tool calls, a tool's answer or content parts
+//! carries them under their Chat Completions names (`tool_calls`,
+//! `tool_call_id`, `content` as a list of `{type, text | image_url}`). The file name is the slug (`summarize.prompt.toml`), so it cannot
 //! disagree with a field. Bodies are written as multi-line strings, literal
 //! (`'''`, nothing escaped) whenever the text allows, so a one-line edit is
 //! a one-line diff. Settings keys are those of the API (`maxTokens`, `topP`,
@@ -66,6 +68,11 @@ struct SettingsTable<'a> {
     settings: &'a ModelSettings,
 }
 
+#[derive(Serialize)]
+struct MessageTable<'a> {
+    messages: [&'a ChatMessage; 1],
+}
+
 /// `<slug>.prompt.toml`; None for a slug that is not `[a-z0-9-]`.
 pub fn file_name(slug: &str) -> Option<String> {
     slug::is_valid_slug(slug).then(|| format!("{slug}{SUFFIX}"))
@@ -112,11 +119,24 @@ impl PromptFile {
         out.push_str(&settings);
         if let Content::Chat(messages) = &self.content {
             for m in messages {
-                out.push_str(&format!(
-                    "\n[[messages]]\nrole = \"{}\"\ncontent = {}\n",
-                    m.role.as_str(),
-                    multiline(&m.content)
-                ));
+                let plain = m.parts.is_none()
+                    && m.tool_calls.is_none()
+                    && m.tool_call_id.is_none()
+                    && m.name.is_none();
+                if plain {
+                    out.push_str(&format!(
+                        "\n[[messages]]\nrole = \"{}\"\ncontent = {}\n",
+                        m.role.as_str(),
+                        multiline(&m.content)
+                    ));
+                } else {
+                    // Tool calls, tool answers and content parts: the
+                    // message's own (Chat Completions) shape, as TOML tables.
+                    let table = toml::to_string(&MessageTable { messages: [m] })
+                        .map_err(|e| format!("a message cannot be written as TOML: {e}"))?;
+                    out.push('\n');
+                    out.push_str(&table);
+                }
             }
         }
         match PromptFile::parse("x", &out) {
@@ -276,10 +296,12 @@ mod tests {
                 ChatMessage {
                     role: Role::System,
                     content: "Be brief.".into(),
+                    ..Default::default()
                 },
                 ChatMessage {
                     role: Role::User,
                     content: "{{question}}\n".into(),
+                    ..Default::default()
                 },
             ]),
             settings: ModelSettings::default(),
@@ -291,6 +313,42 @@ mod tests {
         );
         assert!(!out.contains("body ="), "{out}");
         assert_eq!(PromptFile::parse("support", &out).unwrap(), file);
+    }
+
+    #[test]
+    fn every_field_of_the_recipe_survives_the_round_trip() {
+        let settings: ModelSettings = serde_json::from_value(serde_json::json!({
+            "model": "gpt-4o-mini", "seed": 3, "maxCompletionTokens": 50,
+            "frequencyPenalty": 0.5, "presencePenalty": -0.5, "logitBias": {"50256": -100},
+            "reasoningEffort": "low", "parallelToolCalls": false, "toolChoice": "auto",
+            "tools": [{"type": "function", "function": {"name": "lookup", "description": "d",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string", "minLength": 1}}, "required": ["q"]}}}],
+            "responseFormat": {"type": "json_schema", "json_schema": {"name": "out", "strict": true,
+                "schema": {"type": "object", "properties": {"a": {"type": "number"}}}}},
+            "extra": {"top_k": 40, "provider": {"order": ["x"]}}
+        }))
+        .unwrap();
+        let messages: Vec<ChatMessage> = serde_json::from_value(serde_json::json!([
+            {"role": "system", "content": "Use tools."},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "found"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Look at {{thing}}"},
+                {"type": "image_url", "image_url": {"url": "{{image}}", "detail": "low"}}]}
+        ]))
+        .unwrap();
+        let file = PromptFile {
+            title: "Tools".into(),
+            prompt_type: PromptType::Chat,
+            tags: vec![],
+            note: None,
+            content: Content::Chat(messages),
+            settings,
+        };
+        let out = file.render().unwrap();
+        assert!(out.contains("tool_call_id = \"call_1\""), "{out}");
+        assert_eq!(PromptFile::parse("tools", &out).unwrap(), file, "{out}");
     }
 
     #[test]

@@ -2,14 +2,20 @@
 //! user typed them, and how they become a version's content and settings.
 
 use promptrefine_core::template::content_variables;
-use promptrefine_core::{ChatMessage, Content, ModelSettings, PromptType, Role, Version};
+use promptrefine_core::{
+    ChatMessage, Content, ContentPart, ModelSettings, PromptType, Role, Version,
+};
 
 use crate::pages::support::{Errors, FormData};
 
 /// The editor's fields, as saved or as the user typed them.
 pub(super) struct Editor {
     pub text: String,
-    pub messages: Vec<(String, String)>,
+    /// Role, text, and the message's other parts as JSON (tool calls, the
+    /// call a tool message answers, content parts; "" for a plain message),
+    /// carried through the form in a hidden field so saving from the page
+    /// never drops them.
+    pub messages: Vec<(String, String, String)>,
     pub model: String,
     pub temperature: String,
     pub max_tokens: String,
@@ -27,7 +33,7 @@ impl Editor {
             Some(Content::Chat(m)) => (
                 String::new(),
                 m.iter()
-                    .map(|m| (m.role.as_str().to_string(), m.content.clone()))
+                    .map(|m| (m.role.as_str().to_string(), editable_text(m), extra_of(m)))
                     .collect(),
             ),
             None => (String::new(), vec![]),
@@ -35,9 +41,9 @@ impl Editor {
         if kind == PromptType::Chat {
             // One blank message to type into (dropped on save when left empty).
             if messages.is_empty() {
-                messages.push(("system".into(), String::new()));
+                messages.push(("system".into(), String::new(), String::new()));
             }
-            messages.push(("user".into(), String::new()));
+            messages.push(("user".into(), String::new(), String::new()));
         }
         Editor {
             text,
@@ -59,10 +65,12 @@ impl Editor {
     }
 
     pub(super) fn from_form(form: &FormData, kind: PromptType) -> Editor {
-        let messages: Vec<(String, String)> = form
+        let mut extras = form.all("message_extra").into_iter();
+        let messages: Vec<(String, String, String)> = form
             .all("role")
             .into_iter()
             .zip(form.all("content"))
+            .map(|(r, c)| (r, c, extras.next().unwrap_or_default()))
             .collect();
         let mut editor = Editor {
             text: form.get("body").to_string(),
@@ -85,11 +93,8 @@ impl Editor {
             PromptType::Chat => Content::Chat(
                 self.messages
                     .iter()
-                    .filter(|(_, c)| !c.trim().is_empty())
-                    .map(|(r, c)| ChatMessage {
-                        role: parse_role(r),
-                        content: c.clone(),
-                    })
+                    .filter(|(_, c, extra)| !c.trim().is_empty() || !extra.is_empty())
+                    .map(|(r, c, extra)| with_extra(parse_role(r), c, extra))
                     .collect(),
             ),
         }
@@ -136,8 +141,9 @@ impl Editor {
             max_tokens,
             top_p,
             stop: (!stop.is_empty()).then_some(stop),
-            seed: base.seed,
-            response_format: base.response_format.clone(),
+            // The fields the form does not show (tools, schemas, penalties,
+            // extra …) are kept from the version it was opened on.
+            ..base.clone()
         })
     }
 }
@@ -147,6 +153,80 @@ fn parse_role(r: &str) -> Role {
         "system" => Role::System,
         "assistant" => Role::Assistant,
         "developer" => Role::Developer,
+        "tool" => Role::Tool,
         _ => Role::User,
     }
+}
+
+/// The text the textarea edits: the content, or a message's first text part.
+fn editable_text(m: &ChatMessage) -> String {
+    match &m.parts {
+        None => m.content.clone(),
+        Some(parts) => parts
+            .iter()
+            .find_map(|p| match p {
+                ContentPart::Text { text } => Some(text.clone()),
+                ContentPart::ImageUrl { .. } => None,
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// What a message holds besides its role and text, as JSON; "" when nothing.
+fn extra_of(m: &ChatMessage) -> String {
+    let mut extra = serde_json::Map::new();
+    if let Some(parts) = &m.parts {
+        extra.insert("parts".into(), serde_json::json!(parts));
+    }
+    if let Some(calls) = &m.tool_calls {
+        extra.insert("tool_calls".into(), serde_json::json!(calls));
+    }
+    if let Some(id) = &m.tool_call_id {
+        extra.insert("tool_call_id".into(), serde_json::json!(id));
+    }
+    if let Some(name) = &m.name {
+        extra.insert("name".into(), serde_json::json!(name));
+    }
+    if extra.is_empty() {
+        String::new()
+    } else {
+        serde_json::Value::Object(extra).to_string()
+    }
+}
+
+/// A message from the form: the role and text typed, with the parts the
+/// hidden field carried (the text replaces the first text part). A hidden
+/// field that is not ours is ignored: the message is then plain text.
+fn with_extra(role: Role, text: &str, extra: &str) -> ChatMessage {
+    let mut m = ChatMessage::new(role, text);
+    let Ok(serde_json::Value::Object(extra)) = serde_json::from_str(extra) else {
+        return m;
+    };
+    if let Some(mut parts) = extra
+        .get("parts")
+        .and_then(|p| serde_json::from_value::<Vec<ContentPart>>(p.clone()).ok())
+    {
+        match parts
+            .iter_mut()
+            .find(|p| matches!(p, ContentPart::Text { .. }))
+        {
+            Some(ContentPart::Text { text: t }) => text.clone_into(t),
+            _ if !text.is_empty() => parts.insert(0, ContentPart::Text { text: text.into() }),
+            _ => {}
+        }
+        m.content = String::new();
+        m.parts = Some(parts);
+    }
+    m.tool_calls = extra
+        .get("tool_calls")
+        .and_then(|c| serde_json::from_value(c.clone()).ok());
+    m.tool_call_id = extra
+        .get("tool_call_id")
+        .and_then(|c| c.as_str())
+        .map(str::to_owned);
+    m.name = extra
+        .get("name")
+        .and_then(|c| c.as_str())
+        .map(str::to_owned);
+    m
 }

@@ -159,6 +159,7 @@ pub(super) async fn create(
                 PromptType::Chat => Content::Chat(vec![ChatMessage {
                     role: Role::User,
                     content: new.body.clone(),
+                    ..Default::default()
                 }]),
             });
             state

@@ -85,7 +85,7 @@ struct PromptPage {
     run_version: String,
     run_status: String,
     statuses: Vec<&'static str>,
-    roles: [&'static str; 4],
+    roles: [&'static str; 5],
 }
 
 #[derive(Deserialize, Default)]
@@ -193,7 +193,7 @@ async fn render_prompt(
         run_version: run_version.unwrap_or_default(),
         run_status: run_status.unwrap_or_default(),
         statuses: RunStatus::ALL.iter().map(|s| s.as_str()).collect(),
-        roles: ["system", "user", "assistant", "developer"],
+        roles: ["system", "user", "assistant", "developer", "tool"],
     }
     .render()?)
 }
@@ -249,7 +249,9 @@ pub(crate) async fn save(
         Err(errors) => {
             let mut editor = editor;
             if kind == PromptType::Chat {
-                editor.messages.push(("user".into(), String::new()));
+                editor
+                    .messages
+                    .push(("user".into(), String::new(), String::new()));
             }
             let pending = Pending {
                 editor: Some(editor),

@@ -10,6 +10,7 @@ mod history;
 mod lifecycle;
 mod limits;
 mod models;
+mod recipe;
 mod secrets;
 
 use std::time::{Duration, Instant};
