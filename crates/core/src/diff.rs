@@ -323,8 +323,59 @@ pub fn diff_versions(
     }
 }
 
+/// Words and the whitespace between them, each run tagged as in both texts,
+/// only in the new one or only in the old one, in reading order: two model
+/// outputs drawn as one text with insertions and deletions marked. Adjacent
+/// pieces of one kind are merged.
+pub fn word_diff(old: &str, new: &str) -> Vec<(DiffKind, String)> {
+    let diff = TextDiff::configure()
+        .algorithm(Algorithm::Patience)
+        .timeout(DIFF_TIMEOUT)
+        .diff_words(old, new);
+    let mut out: Vec<(DiffKind, String)> = Vec::new();
+    for change in diff.iter_all_changes() {
+        let kind = match change.tag() {
+            ChangeTag::Equal => DiffKind::Equal,
+            ChangeTag::Insert => DiffKind::Insert,
+            ChangeTag::Delete => DiffKind::Delete,
+        };
+        match out.last_mut() {
+            Some((k, text)) if *k == kind => text.push_str(change.value()),
+            _ => out.push((kind, change.value().to_string())),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_word_diff_marks_only_the_changed_words() {
+        let d = word_diff("the cat sat down", "the dog sat down");
+        let changed: Vec<_> = d.iter().filter(|(k, _)| *k != DiffKind::Equal).collect();
+        assert_eq!(
+            changed,
+            [
+                &(DiffKind::Delete, "cat".to_string()),
+                &(DiffKind::Insert, "dog".to_string())
+            ]
+        );
+        let old: String = d
+            .iter()
+            .filter(|(k, _)| *k != DiffKind::Insert)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let new: String = d
+            .iter()
+            .filter(|(k, _)| *k != DiffKind::Delete)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        assert_eq!(
+            (old.as_str(), new.as_str()),
+            ("the cat sat down", "the dog sat down")
+        );
+        assert!(word_diff("", "").is_empty());
+    }
     use super::*;
     use crate::domain::{ChatMessage, Role};
 

@@ -41,7 +41,7 @@ pub use connect::{Backend, Store, StoreOptions};
 pub use datasets::{DatasetPatch, DatasetRepo, ItemsAdded, NewDataset};
 pub use error::{Constraint, Result, StoreError};
 pub use experiments::{
-    CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, NewExperiment,
+    CellKey, CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, NewExperiment,
     NewExperimentItem, Reclaimed, ResultRow, ScoredCell,
 };
 pub use instances::{InstanceRepo, NewInstance, Swept};

@@ -318,6 +318,20 @@ impl RunRepo<'_> {
         })
     }
 
+    /// The judge runs that scored `run` (`judge_of`), oldest first.
+    pub async fn judges_of(&self, run: RunId) -> Result<Vec<Run>> {
+        let rows: Vec<RunRow> = on_backend!(self.store, read, |pool, _pg| {
+            // test_runs_judge_of_idx serves it.
+            sqlx::query_as(&format!(
+                "select {RUN_COLUMNS} from test_runs where judge_of = $1 order by created_at, id"
+            ))
+            .bind(DbUuid::from(run))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(Run::from).collect())
+    }
+
     /// A prompt's runs, newest first, keyset-paginated on (created_at, id),
     /// each with its version's number.
     pub async fn list_for_prompt(

@@ -334,4 +334,68 @@
       reader.readAsText(file);
     });
   });
+  // --- experiment page: live progress -----------------------------------------
+  // The page is drawn from the server's state; this follows the experiment's
+  // events (`progress`, then `done`) and redraws the counts, the bar, spend,
+  // ETA and controls; the results are fetched again as cells end. A stream
+  // that breaks (a restart) is opened again with backoff.
+  var live = $("[data-experiment-live]");
+  if (live && window.EventSource) {
+    var expId = live.getAttribute("data-experiment-live");
+    var resultsSrc = live.getAttribute("data-results-src");
+    var lastEnded = -1, lastStatus = null, fetching = false, again = false, backoff = 1000, source = null;
+    var usd = function (m) { return m == null ? "no cap" : "$" + (m / 1e6).toFixed(6); };
+    var setK = function (k, v) { var e = $("[data-k=" + k + "]", live); if (e) e.textContent = String(v); };
+    function refreshResults() {
+      if (!resultsSrc) return;
+      if (fetching) { again = true; return; }
+      fetching = true;
+      fetch(resultsSrc, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
+        var box = $("#results");
+        if (html != null && box) box.innerHTML = html;
+      }).catch(function () { /* the next event tries again */ }).then(function () {
+        fetching = false;
+        if (again) { again = false; refreshResults(); }
+      });
+    }
+    function draw(e) {
+      var p = e.progress, ended = p.succeeded + p.failed + p.cancelled;
+      var bar = $("#exp-progress"); bar.max = p.total; bar.value = ended; bar.textContent = ended + " of " + p.total;
+      setK("ended", ended); setK("total", p.total); setK("succeeded", p.succeeded); setK("failed", p.failed);
+      setK("cancelled", p.cancelled); setK("running", p.running); setK("pending", p.pending);
+      setK("spent", usd(e.costMicroUsd)); setK("reserved", usd(e.reservedMicroUsd)); setK("budget", usd(e.maxCostMicroUsd));
+      var eta = "";
+      if (e.status === "running" && e.startedAt && ended > 0) {
+        var secs = Math.max(0, (Date.now() - Date.parse(e.startedAt)) / 1000) * (p.total - ended) / ended;
+        secs = Math.round(secs);
+        eta = secs < 60 ? "about " + secs + " s left" : "about " + Math.floor(secs / 60) + " min " + (secs % 60) + " s left";
+      }
+      $("#exp-eta").textContent = eta;
+      var st = $("#exp-status"); st.textContent = e.status; st.setAttribute("data-status", e.status);
+      var paused = e.status === "paused";
+      var note = $("#exp-paused");
+      note.hidden = !paused;
+      if (paused) note.textContent = e.pauseReason === "budget" ? "Paused: the next cell would cross the budget. Resume with a higher budget to finish." : "Paused.";
+      $("#pause-form").hidden = !(e.status === "queued" || e.status === "running");
+      $("#resume-form").hidden = !paused;
+      if (ended !== lastEnded) { lastEnded = ended; refreshResults(); }
+      lastStatus = e.status;
+    }
+    function open() {
+      source = new EventSource("/api/experiments/" + encodeURIComponent(expId) + "/events");
+      source.addEventListener("progress", function (ev) { backoff = 1000; draw(JSON.parse(ev.data)); });
+      source.addEventListener("done", function (ev) {
+        source.close();
+        draw(JSON.parse(ev.data));
+        // The summary and the comparison link are drawn by the server.
+        window.location.reload();
+      });
+      source.onerror = function () {
+        // The browser retries by itself while the stream is CONNECTING;
+        // once it gives up (CLOSED), try again later ourselves.
+        if (source.readyState === 2) { setTimeout(open, backoff); backoff = Math.min(backoff * 2, 15000); }
+      };
+    }
+    open();
+  }
 })();

@@ -8,6 +8,7 @@
 //! budget (`maxCostUsd`) is enforced by the store at claim time against each
 //! cell's worst case computed here; see `promptrefine_store::experiments`.
 
+pub mod browse;
 mod engine;
 mod items;
 mod judges;

@@ -1,6 +1,6 @@
 //! The prompt page's read model: the prompt with its current version and
 //! labels, one page of its version history and one page of its runs, each
-//! run with its version's number.
+//! run with its version's number, and its newest experiment.
 //!
 //! It is built from a fixed number of queries whatever the pages hold (the
 //! prompt row once, with its version counter; the current version; the
@@ -41,6 +41,8 @@ pub struct PromptOverview {
     pub newest_version: Option<i64>,
     pub versions: Page<Version>,
     pub runs: Page<ListedRun>,
+    /// The newest experiment of the prompt, with its verdict once ended.
+    pub latest_experiment: Option<crate::experiments::browse::LatestExperiment>,
 }
 
 impl App {
@@ -93,7 +95,11 @@ impl App {
                     .await?
             }
         };
+        // One more query (two more reads and the statistics once the
+        // newest experiment has ended with two variants).
+        let latest_experiment = self.latest_experiment(id).await?;
         Ok(PromptOverview {
+            latest_experiment,
             detail,
             newest_version: (newest > 0).then_some(newest),
             versions,

@@ -26,7 +26,7 @@ use crate::page::{Cursor, Page, page_from, push_newest_first};
 use crate::{Store, on_backend};
 
 pub use cells::{CellOutcome, ClaimedCell, Reclaimed};
-pub use results::{CellResult, ResultRow, ScoredCell};
+pub use results::{CellKey, CellResult, ResultRow, ScoredCell};
 
 const EXPERIMENT_COLUMNS: &str = "id, name, prompt_id, dataset_id, dataset_version, variants, repeats, \
      concurrency, status, pause_reason, error_code, error_message, max_cost_micro_usd, spent_micro_usd, \

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use promptrefine_core::{CellStatus, ChatMessage, ExperimentId, RunId};
-use sqlx::FromRow;
 use sqlx::types::Json;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 use super::ExperimentRepo;
@@ -257,37 +257,138 @@ impl ExperimentRepo<'_> {
         } else {
             None
         };
-        let mut rows: Vec<ResultRow> = items
-            .into_iter()
-            .map(|i| ResultRow {
-                position: i.position,
-                item_id: i.item_id.0,
-                variables: i.variables.0,
-                expected: i.expected.map(|j| j.0),
-                metadata: i.metadata.map(|j| j.0),
-                cells: vec![],
-            })
-            .collect();
-        let mut at = 0;
-        for c in cells {
-            while at < rows.len() && rows[at].position < c.position {
-                at += 1;
-            }
-            if let Some(row) = rows.get_mut(at).filter(|r| r.position == c.position) {
-                row.cells.push(CellResult {
-                    variant: c.variant,
-                    repeat: c.repeat_index,
-                    status: CellStatus::parse(&c.status).unwrap_or(CellStatus::Failed),
-                    attempts: c.attempts,
-                    run_id: c.run_id.map(|r| r.0.into()),
-                    output: c.output,
-                    total_tokens: c.total_tokens,
-                    cost_micro_usd: c.cost_micro_usd,
-                    latency_ms: c.latency_ms,
-                    scores: c.scores.map(|j| j.0),
-                });
-            }
-        }
+        let rows = assemble(items, cells);
         Ok((rows, next))
+    }
+}
+
+/// One cell as the results pages filter and sort by: no output, no item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellKey {
+    pub position: i64,
+    pub variant: i64,
+    pub repeat: i64,
+    pub status: CellStatus,
+    pub cost_micro_usd: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub scores: Option<serde_json::Value>,
+}
+
+#[derive(FromRow)]
+struct KeyRow {
+    position: i64,
+    variant: i64,
+    repeat_index: i64,
+    status: String,
+    cost_micro_usd: Option<i64>,
+    latency_ms: Option<i64>,
+    scores: Option<Json<serde_json::Value>>,
+}
+
+/// The page's items with their cells, in item order (cells sorted the same).
+fn assemble(items: Vec<ItemRow>, cells: Vec<CellRow>) -> Vec<ResultRow> {
+    let mut rows: Vec<ResultRow> = items
+        .into_iter()
+        .map(|i| ResultRow {
+            position: i.position,
+            item_id: i.item_id.0,
+            variables: i.variables.0,
+            expected: i.expected.map(|j| j.0),
+            metadata: i.metadata.map(|j| j.0),
+            cells: vec![],
+        })
+        .collect();
+    let mut at = 0;
+    for c in cells {
+        while at < rows.len() && rows[at].position < c.position {
+            at += 1;
+        }
+        if let Some(row) = rows.get_mut(at).filter(|r| r.position == c.position) {
+            row.cells.push(CellResult {
+                variant: c.variant,
+                repeat: c.repeat_index,
+                status: CellStatus::parse(&c.status).unwrap_or(CellStatus::Failed),
+                attempts: c.attempts,
+                run_id: c.run_id.map(|r| r.0.into()),
+                output: c.output,
+                total_tokens: c.total_tokens,
+                cost_micro_usd: c.cost_micro_usd,
+                latency_ms: c.latency_ms,
+                scores: c.scores.map(|j| j.0),
+            });
+        }
+    }
+    rows
+}
+
+impl ExperimentRepo<'_> {
+    /// Every cell's status, cost, latency and scores, in item order: what
+    /// the results filters and sorts decide on, without outputs or items.
+    pub async fn result_keys(&self, id: ExperimentId) -> Result<Vec<CellKey>> {
+        let rows: Vec<KeyRow> = on_backend!(self.store, read, |pool, _pg| {
+            sqlx::query_as(
+                "select c.position, c.variant, c.repeat_index, c.status,
+                        coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd, r.latency_ms, c.scores
+                 from experiment_cells c left join test_runs r on r.id = c.run_id
+                 where c.experiment_id = $1
+                 order by c.position, c.variant, c.repeat_index",
+            )
+            .bind(DbUuid::from(id))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| CellKey {
+                position: r.position,
+                variant: r.variant,
+                repeat: r.repeat_index,
+                status: CellStatus::parse(&r.status).unwrap_or(CellStatus::Failed),
+                cost_micro_usd: r.cost_micro_usd,
+                latency_ms: r.latency_ms,
+                scores: r.scores.map(|j| j.0),
+            })
+            .collect())
+    }
+
+    /// The items at these positions (at most a page) with their cells, in
+    /// item order; positions the experiment does not have are left out.
+    pub async fn results_at(&self, id: ExperimentId, positions: &[i64]) -> Result<Vec<ResultRow>> {
+        if positions.is_empty() {
+            return Ok(vec![]);
+        }
+        let (items, cells): (Vec<ItemRow>, Vec<CellRow>) = on_backend!(
+            self.store,
+            read,
+            |pool, _pg| {
+                let mut qb = QueryBuilder::new(
+                    "select position, item_id, variables, expected, metadata from experiment_items
+                     where experiment_id = ",
+                );
+                qb.push_bind(DbUuid::from(id)).push(" and position in (");
+                let mut list = qb.separated(", ");
+                for p in positions {
+                    list.push_bind(*p);
+                }
+                qb.push(") order by position");
+                let items: Vec<ItemRow> = qb.build_query_as().fetch_all(pool).await?;
+                let mut qb = QueryBuilder::new(
+                    "select c.position, c.variant, c.repeat_index, c.status, c.attempts, c.run_id,
+                            r.output, r.total_tokens, coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd,
+                            r.latency_ms, c.scores
+                     from experiment_cells c left join test_runs r on r.id = c.run_id
+                     where c.experiment_id = ",
+                );
+                qb.push_bind(DbUuid::from(id)).push(" and c.position in (");
+                let mut list = qb.separated(", ");
+                for p in positions {
+                    list.push_bind(*p);
+                }
+                qb.push(") order by c.position, c.variant, c.repeat_index");
+                let cells: Vec<CellRow> = qb.build_query_as().fetch_all(pool).await?;
+                (items, cells)
+            }
+        );
+        Ok(assemble(items, cells))
     }
 }

@@ -3,12 +3,14 @@
 //! Pages call the same app use cases as `api/`, never the API itself. Forms
 //! work without JavaScript (POST, then redirect with a fixed flash code);
 //! `assets/app.js` adds streaming runs, shortcuts and live variable lists.
-//! Datasets (`/app/datasets…`) are in [`datasets`].
+//! Datasets (`/app/datasets…`) are in [`datasets`], experiments
+//! (`/app/experiments…`, launched from a prompt) in [`experiments`].
 //! Every form post passes [`support::PostForm`]: same-site origin AND the
 //! session's CSRF token.
 
 mod assets;
 mod datasets;
+mod experiments;
 mod login;
 mod params;
 mod prompts;
@@ -23,6 +25,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
+use experiments::{display_name as experiments_display_name, verdict_word};
 pub use support::{PageUser, safe_next};
 
 /// What the layout needs on every page.
@@ -99,6 +102,22 @@ pub fn routes() -> Router<AppState> {
             post(datasets::delete_item),
         )
         .route("/app/datasets/{id}/import", post(datasets::import))
+        .route("/app/prompts/{id}/experiments/new", get(experiments::new))
+        .route("/app/prompts/{id}/experiments", post(experiments::create))
+        .route("/app/experiments", get(experiments::list))
+        .route("/app/experiments/compare", get(experiments::compare))
+        .route("/app/experiments/{id}", get(experiments::show))
+        .route(
+            "/app/experiments/{id}/results",
+            get(experiments::results_fragment),
+        )
+        .route("/app/experiments/{id}/pause", post(experiments::pause))
+        .route("/app/experiments/{id}/resume", post(experiments::resume))
+        .route("/app/experiments/{id}/cancel", post(experiments::cancel))
+        .route(
+            "/app/experiments/{id}/cells/{position}/{variant}/{repeat}",
+            get(experiments::cell),
+        )
         .route("/app/settings", get(settings::show))
         .route("/app/settings/tokens", post(settings::create_token))
         .route(

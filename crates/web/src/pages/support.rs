@@ -306,6 +306,10 @@ pub(super) fn flash(code: Option<&str>) -> Option<&'static str> {
         "item_deleted" => "Item deleted: older versions keep it.",
         "imported" => "File imported as one new version.",
         "from_run" => "The run was added to this dataset.",
+        "experiment" => "Experiment started.",
+        "paused" => "Experiment paused: cells in flight finish, no new cell starts.",
+        "resumed" => "Experiment resumed.",
+        "cancelled" => "Experiment cancelled.",
         _ => return None,
     })
 }

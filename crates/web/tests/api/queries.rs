@@ -101,10 +101,10 @@ async fn the_prompt_page_and_the_run_history_take_as_many_queries_for_thirty_run
         "the run history: the same statements for 1 run as for 30"
     );
     // Session with its user, prompt with its counter, current version,
-    // labels, versions page, runs page with their numbers.
+    // labels, versions page, runs page with their numbers, newest experiment.
     assert_eq!(
         page_one.len(),
-        6,
+        7,
         "the prompt page's queries: {page_one:#?}"
     );
     // Prompt, runs page: the token's lookup is cached (app::delivery).

@@ -11,14 +11,14 @@ use crate::pages::{client, sign_in};
 use crate::support::{Server, spawn};
 
 /// The session's CSRF token, as a page's forms carry it.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("a form with a csrf token") + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
 /// Form controls a person cannot name: no `<label for>` and not inside a label.
-fn unlabelled(html: &str) -> Vec<String> {
+pub(crate) fn unlabelled(html: &str) -> Vec<String> {
     let mut missing = Vec::new();
     for tag in ["<input", "<select", "<textarea"] {
         for (i, _) in html.match_indices(tag) {
@@ -42,13 +42,13 @@ fn unlabelled(html: &str) -> Vec<String> {
     missing
 }
 
-async fn page(c: &reqwest::Client, server: &Server, path: &str) -> String {
+pub(crate) async fn page(c: &reqwest::Client, server: &Server, path: &str) -> String {
     let res = c.get(server.url(path)).send().await.unwrap();
     assert_eq!(res.status(), 200, "{path}");
     res.text().await.unwrap()
 }
 
-async fn post(
+pub(crate) async fn post(
     c: &reqwest::Client,
     server: &Server,
     path: &str,

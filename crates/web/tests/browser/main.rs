@@ -5,6 +5,8 @@
 //! `pages` holds plain HTTP checks of every page (no browser).
 
 mod dataset_pages;
+mod experiment_flows;
+mod experiment_pages;
 mod flows;
 mod pages;
 mod support;

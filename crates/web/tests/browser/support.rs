@@ -199,6 +199,11 @@ pub(crate) async fn browser() -> Option<Browser> {
                 "--no-first-run", format!("--user-data-dir={}", profile.display()), "--window-size=1280,900"]
         }),
     );
+    // The console, for `console_errors`.
+    caps.insert(
+        "goog:loggingPrefs".into(),
+        serde_json::json!({ "browser": "ALL" }),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let mut last_err = String::new();
     for _ in 0..50 {
@@ -309,6 +314,39 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Sets a text box's value at once (a long multi-line text typed key by
+    /// key is slow), as pasting would.
+    pub(crate) async fn paste(&self, css: &str, text: &str) {
+        self.wait(css).await;
+        let script = format!(
+            "document.querySelector({}).value = {};",
+            serde_json::to_string(css).unwrap(),
+            serde_json::to_string(text).unwrap()
+        );
+        self.c.execute(&script, vec![]).await.unwrap();
+    }
+
+    /// Chooses the option with `value` in the select `css`.
+    pub(crate) async fn select(&self, css: &str, value: &str) {
+        self.wait(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css} has no option {value:?}: {e}"));
+    }
+
+    /// The console's errors since the last call (chromedriver's log), such
+    /// as a script error or a refused script or style (CSP).
+    pub(crate) async fn console_errors(&self) -> Vec<String> {
+        let log = self.c.issue_cmd(BrowserLog).await.unwrap();
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     pub(crate) async fn close(self) {
         let _ = self.c.clone().close().await;
     }
@@ -319,4 +357,28 @@ pub(crate) fn screenshots_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     target.join("test-output/screenshots")
+}
+
+/// chromedriver's `POST /session/{id}/se/log` (`{"type": "browser"}`).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_string()),
+        )
+    }
 }

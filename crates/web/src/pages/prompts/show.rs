@@ -86,6 +86,8 @@ struct PromptPage {
     run_status: String,
     statuses: Vec<&'static str>,
     roles: [&'static str; 5],
+    /// The newest experiment: (id, name, status, verdict or empty).
+    latest: Option<(String, String, &'static str, &'static str)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,7 +138,16 @@ async fn render_prompt(
         newest_version,
         versions,
         runs,
+        latest_experiment,
     } = state.app.prompt_overview(id, filters).await?;
+    let latest = latest_experiment.map(|l| {
+        (
+            l.experiment.id.to_string(),
+            crate::pages::experiments_display_name(&l.experiment),
+            l.experiment.status.as_str(),
+            l.verdict.map_or("", crate::pages::verdict_word),
+        )
+    });
     let kind = detail.prompt.prompt_type;
     let versions_next = versions
         .next_cursor
@@ -194,6 +205,7 @@ async fn render_prompt(
         run_status: run_status.unwrap_or_default(),
         statuses: RunStatus::ALL.iter().map(|s| s.as_str()).collect(),
         roles: ["system", "user", "assistant", "developer", "tool"],
+        latest,
     }
     .render()?)
 }
