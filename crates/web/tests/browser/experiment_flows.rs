@@ -117,9 +117,13 @@ async fn a_csv_is_fixed_and_imported_then_two_variants_run_finish_and_compare_wi
         let bad = format!("{good}Vaduz\n");
         b.paste("#import-content", &bad).await;
         b.click("#import-preview-btn").await;
-        // The error names the row (its line number: see the report on issue 16).
-        b.wait_text("#import-errors", "the row has 1 fields; the header has 2")
-            .await;
+        // The error names the row by its line (header + 12 cities: line 14;
+        // the form sends CRLF line ends).
+        b.wait_text(
+            "#import-errors",
+            "Line 14, row: the row has 1 fields; the header has 2",
+        )
+        .await;
         only_the_refused_post(&b).await;
         b.screenshot("issue16_import_error").await;
         b.paste("#import-content", &good).await;

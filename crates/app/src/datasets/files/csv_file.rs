@@ -22,7 +22,10 @@ enum Column {
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ItemContent>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let header = reader.byte_headers().map_err(csv_error)?.clone();
+    let header = reader
+        .byte_headers()
+        .map_err(|e| csv_error(bytes, e))?
+        .clone();
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
         return Err(line_error(
             1,
@@ -80,8 +83,11 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ItemContent>> {
     }
     let mut items = Vec::new();
     let mut record = csv::ByteRecord::new();
-    while reader.read_byte_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(0, |p| p.line());
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(bytes, e))?
+    {
+        let line = record.position().map_or(0, |p| line_at(bytes, p));
         let mut item = ItemContent::default();
         for ((name, column), raw) in columns.iter().zip(record.iter()) {
             let text = std::str::from_utf8(raw).map_err(|_| {
@@ -112,14 +118,25 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ItemContent>> {
 }
 
 /// A CSV reading error as the line (and what) it is about.
-fn csv_error(e: csv::Error) -> AppError {
+/// The 1-based line a record's first field is on. The csv crate's own count
+/// is one short on CRLF files (what a browser's form sends): there a record
+/// "starts" at the previous line's `\n`, so line ends are skipped first.
+fn line_at(bytes: &[u8], pos: &csv::Position) -> u64 {
+    let mut start = usize::try_from(pos.byte()).map_or(bytes.len(), |b| b.min(bytes.len()));
+    while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        start += 1;
+    }
+    bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+fn csv_error(bytes: &[u8], e: csv::Error) -> AppError {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
         } => {
-            let line = pos.as_ref().map_or(0, |p| p.line());
+            let line = pos.as_ref().map_or(0, |p| line_at(bytes, p));
             line_error(
                 line,
                 "row",

@@ -38,6 +38,15 @@ fn csv_problems_name_the_line_and_the_column() {
         import_error(parse_csv(b"a,b\n1,2\n3\n")),
         (3, "row".into(), "count".into())
     );
+    // A browser's form sends a textarea with CRLF line ends.
+    assert_eq!(
+        import_error(parse_csv(b"a,b\r\n1,2\r\n3\r\n")),
+        (3, "row".into(), "count".into())
+    );
+    assert_eq!(
+        import_error(parse_csv(b"a,b\r\n1,2\r\n3")),
+        (3, "row".into(), "count".into())
+    );
     assert_eq!(
         import_error(parse_csv(b"a,b,a\n1,2,3\n")),
         (1, "a".into(), "duplicate".into())
