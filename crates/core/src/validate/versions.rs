@@ -173,9 +173,13 @@ fn message(v: &mut Violations, at: &str, m: &ChatMessage) {
         }
         let url = image_url.url.trim();
         let templated = !variables(url).is_empty();
-        let scheme_ok = ["http://", "https://", "data:"]
-            .iter()
-            .any(|p| url.len() > p.len() && url[..p.len()].eq_ignore_ascii_case(p));
+        let scheme_ok = ["http://", "https://", "data:"].iter().any(|p| {
+            // `get`: a byte index inside a character is no prefix (and no panic).
+            url.len() > p.len()
+                && url
+                    .get(..p.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(p))
+        });
         if !templated && !scheme_ok {
             let u = child(&f, "url");
             v.push(
@@ -391,6 +395,20 @@ mod tests {
             &[("content[1].content", "size"), ("content", "size")],
         );
     }
+    /// Found by the API fuzzer: a URL whose fifth byte is inside a
+    /// character was sliced there (a panic, a 500).
+    #[test]
+    fn an_image_url_of_multibyte_characters_is_a_format_error_not_a_panic() {
+        let body: Content = serde_json::from_value(serde_json::json!([
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "\u{80}\u{10000}"}}]}
+        ]))
+        .unwrap();
+        fails(
+            |v| content(v, "content", &body, PromptType::Chat),
+            &[("content[0].content[0].image_url.url", "format")],
+        );
+    }
+
     #[test]
     fn tool_messages_and_image_parts_follow_chat_completions_rules() {
         let body: Content = serde_json::from_value(serde_json::json!([
