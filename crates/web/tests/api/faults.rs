@@ -136,6 +136,14 @@ async fn admin_exec(sql: &str) {
     let _ = conn.close().await;
 }
 
+/// Ends every connection to database `name` but the admin's own.
+async fn end_connections(name: &str) {
+    admin_exec(&format!(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}' and pid <> pg_backend_pid()"
+    ))
+    .await;
+}
+
 #[tokio::test]
 async fn postgres_made_unreachable_gives_503_and_recovers_by_itself() {
     let Some(db) = TestDb::postgres().await else {
@@ -147,10 +155,7 @@ async fn postgres_made_unreachable_gives_503_and_recovers_by_itself() {
     let id = p["id"].as_str().unwrap().to_string();
 
     admin_exec(&format!("alter database {name} allow_connections false")).await;
-    admin_exec(&format!(
-        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}' and pid <> pg_backend_pid()"
-    ))
-    .await;
+    end_connections(&name).await;
     let t = Instant::now();
     let (status, body) = app.get("/api/prompts").await;
     assert_eq!(
@@ -233,10 +238,7 @@ async fn postgres_connections_killed_under_the_server_cost_no_request() {
             assert_eq!(status, 200, "{body}");
         }
         tokio::time::sleep(pause).await;
-        admin_exec(&format!(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}' and pid <> pg_backend_pid()"
-        ))
-        .await;
+        end_connections(&name).await;
         for _ in 0..8 {
             let (status, body) = app.get("/api/prompts").await;
             assert_eq!(status, 200, "after a pause of {pause:?}: {body}");
