@@ -37,6 +37,8 @@ pub struct App {
     delivery: Arc<delivery::Delivery>,
     /// What evaluators that call out may do (see [`experiments::scoring`]).
     evaluation: Arc<experiments::EvaluationSettings>,
+    /// Ended experiments' verdicts (see [`experiments::VerdictCache`]).
+    verdicts: Arc<experiments::VerdictCache>,
 }
 
 impl App {
@@ -53,6 +55,7 @@ impl App {
             observer: None,
             engine: Arc::default(),
             evaluation: Arc::default(),
+            verdicts: Arc::default(),
         }
     }
 

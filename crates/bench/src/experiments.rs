@@ -115,14 +115,24 @@ pub(crate) async fn run(
     cells: usize,
     conc: usize,
 ) -> Result<(String, Finished)> {
+    run_with(ctx, s, cells, conc, json!({})).await
+}
+
+/// `run`, with `extra` fields (variants, evaluators) in the experiment's body.
+pub(crate) async fn run_with(
+    ctx: &Ctx<'_>,
+    s: &Setup,
+    cells: usize,
+    conc: usize,
+    extra: Value,
+) -> Result<(String, Finished)> {
     let t0 = Instant::now();
-    let e = api(
-        ctx,
-        &ctx.base,
-        "/api/experiments",
-        json!({ "promptId": s.prompt, "datasetId": s.dataset, "repeats": 1, "concurrency": conc }),
-    )
-    .await?;
+    let mut body =
+        json!({ "promptId": s.prompt, "datasetId": s.dataset, "repeats": 1, "concurrency": conc });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let e = api(ctx, &ctx.base, "/api/experiments", body).await?;
     let id = e["data"]["id"]
         .as_str()
         .context("no experiment id")?

@@ -12,6 +12,7 @@
 
 mod baseline;
 mod datasets;
+mod delivery;
 mod experiments;
 mod llm_runs;
 mod load;

@@ -8,8 +8,11 @@ use anyhow::Result;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderValue};
 
+use serde_json::json;
+
+use crate::experiments;
 use crate::load::{self, shot};
-use crate::plan::size;
+use crate::plan::{Mode, size};
 use crate::procs;
 use crate::report::{Row, Verdict};
 use crate::workloads::{Ctx, Seeded, fmt_ms};
@@ -32,6 +35,58 @@ pub(crate) async fn b9(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> R
         ),
         ("settings".to_string(), "/app/settings".to_string()),
     ];
+    page_rows(ctx, &cookie, pages, rows).await;
+    Ok(())
+}
+
+/// B9's results pages (issue 16): an experiment of `n` items × 2 variants
+/// with an evaluator, its first page as it opens, filtered and sorted.
+pub(crate) async fn b9_results(ctx: &Ctx<'_>, rows: &mut Vec<Row>) -> Result<()> {
+    let n = if ctx.plan.mode == Mode::Smoke {
+        50
+    } else {
+        10_000
+    };
+    let s = experiments::setup(ctx, "bench-results", n).await?;
+    // Two instant variants (the mock echoes), one evaluator that passes on
+    // about a fifth of the items, so every filter has something to sort.
+    let extra = json!({
+        "variants": [{ "model": "mock-echo" }, { "model": "mock-echo", "params": { "temperature": 0.5 } }],
+        "evaluators": [{ "name": "seven", "type": "contains", "values": ["7"] }],
+    });
+    let (id, done) = experiments::run_with(ctx, &s, 2 * n, 64, extra).await?;
+    anyhow::ensure!(
+        done.status == "succeeded",
+        "results experiment {}",
+        done.status
+    );
+    let cookie = HeaderValue::from_str(&procs::session_cookie(&ctx.http, &ctx.base).await?)?;
+    let of = format!("{} items × 2 variants", size(n));
+    let pages = [
+        (
+            format!("experiment results, first page ({of})"),
+            format!("/app/experiments/{id}"),
+        ),
+        (
+            format!("experiment results, regressed, by score ({of})"),
+            format!("/app/experiments/{id}?show=regressed&sort=score"),
+        ),
+        (
+            format!("experiment results, evaluator, by latency ({of})"),
+            format!("/app/experiments/{id}/results?show=ev:seven&sort=latency"),
+        ),
+    ];
+    page_rows(ctx, &cookie, pages, rows).await;
+    Ok(())
+}
+
+/// One B9 row per page: c=1, p99 ≤ 50 ms.
+async fn page_rows(
+    ctx: &Ctx<'_>,
+    cookie: &HeaderValue,
+    pages: impl IntoIterator<Item = (String, String)>,
+    rows: &mut Vec<Row>,
+) {
     for (what, path) in pages {
         let url = format!("{}{path}", ctx.base);
         let (http, cookie) = (ctx.http.clone(), cookie.clone());
@@ -56,5 +111,4 @@ pub(crate) async fn b9(ctx: &Ctx<'_>, seeded: &Seeded, rows: &mut Vec<Row>) -> R
                 .target("p99 ≤ 50 ms", Verdict::of(ok && stats.p99_ms() <= 50.0)),
         );
     }
-    Ok(())
 }

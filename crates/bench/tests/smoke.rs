@@ -77,9 +77,13 @@ fn the_smoke_run_writes_a_table_with_every_row() {
         ("B5", 2),
         ("B6", 2),
         ("B7", 1),
-        ("B8", 3),
-        ("B9", 3),
+        ("B8", 4),
+        // The three pages, and the results of an experiment three ways.
+        ("B9", 6),
         ("B10", 1),
+        // B11 needs two replicas of one PostgreSQL: none on SQLite.
+        ("B11", 0),
+        ("B12", 2),
         ("E1", 3),
         ("E2", 0),
     ] {
@@ -125,6 +129,11 @@ fn the_smoke_run_on_postgres_has_the_two_replica_rows() {
         eprintln!("SKIPPED: no PostgreSQL for the bench:\n{table}");
         return;
     }
+    let b11 = table.lines().filter(|l| l.starts_with("| B11 |")).count();
+    assert_eq!(
+        b11, 1,
+        "the staleness row of two replicas:\n{table}\n{stderr}"
+    );
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| E")).collect();
     for (id, count) in [("E1", 3), ("E2", 3)] {
         let found = rows

@@ -145,4 +145,9 @@ pub struct Experiment {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub finished_at: Option<OffsetDateTime>,
+    /// When the row last changed (cells ending, a rescore): what caches of
+    /// its verdict are keyed on, so every replica sees a rescore at once.
+    /// Not in the API answer (`None` when read from one).
+    #[serde(skip)]
+    pub updated_at: Option<OffsetDateTime>,
 }

@@ -33,7 +33,7 @@ impl Occupancy {
 impl Store {
     /// How many users and prompts the database holds (the schema must exist).
     pub async fn occupancy(&self) -> Result<Occupancy> {
-        on_backend!(self, read, |pool, _pg| {
+        on_backend!(self, read_retry, |pool, _pg| {
             let users: i64 = sqlx::query_scalar("select count(*) from users")
                 .fetch_one(pool)
                 .await?;

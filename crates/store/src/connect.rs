@@ -154,6 +154,7 @@ impl Store {
 
     /// Answers when the database answers a trivial query (used by `/readyz`).
     pub async fn ping(&self) -> Result<()> {
+        // Not retried: readiness must see a broken connection.
         crate::on_backend!(self, read, |pool, _pg| {
             sqlx::query("select 1").execute(pool).await?;
         });

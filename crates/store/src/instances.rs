@@ -85,7 +85,7 @@ impl InstanceRepo<'_> {
     /// longer than its lease), so its unfinished work was taken; the caller
     /// registers again and logs it.
     pub async fn renew(&self, id: InstanceId, lease_until: OffsetDateTime) -> Result<bool> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let done = sqlx::query("update instances set lease_expires_at = $2 where id = $1")
                 .bind(DbUuid::from(id))
                 .bind(DbTime::from(lease_until))
@@ -97,7 +97,7 @@ impl InstanceRepo<'_> {
 
     /// Gives the lease up (graceful shutdown, after the work was drained).
     pub async fn retire(&self, id: InstanceId) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query("delete from instances where id = $1")
                 .bind(DbUuid::from(id))
                 .execute(pool)

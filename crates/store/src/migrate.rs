@@ -57,18 +57,19 @@ pub async fn down_to(store: &Store, target: i64) -> Result<()> {
 
 /// Every known migration and whether it is applied.
 pub async fn status(store: &Store) -> Result<Vec<MigrationState>> {
-    let applied: Vec<i64> = crate::on_backend!(store, write, |pool, _pg| {
+    let applied: Vec<i64> = crate::on_backend!(store, write_retry, |pool, _pg| {
         let mut conn = pool.acquire().await?;
         conn.ensure_migrations_table()
             .await
             .map_err(migrate_error)?;
-        conn.list_applied_migrations()
+        Ok(conn
+            .list_applied_migrations()
             .await
             .map_err(migrate_error)?
             .into_iter()
             .map(|m| m.version)
-            .collect()
-    });
+            .collect())
+    })?;
     Ok(migrator(store)
         .iter()
         .filter(|m| m.migration_type.is_up_migration())

@@ -86,7 +86,7 @@ impl PromptRepo<'_> {
     pub async fn create(&self, new: NewPrompt) -> Result<(Prompt, Option<Version>)> {
         let id = PromptId::new();
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into prompts (id, title, slug, type, tags, created_at, updated_at)
@@ -107,8 +107,8 @@ impl PromptRepo<'_> {
                     .execute(&mut *tx)
                     .await?;
             }
-            let version = match new.first_version {
-                Some(v) => Some(insert_version!(tx, id, v, now)),
+            let version = match &new.first_version {
+                Some(v) => Some(insert_version!(tx, id, *v, now)),
                 None => None,
             };
             let row: PromptRow = sqlx::query_as(&format!(

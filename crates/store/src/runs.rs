@@ -308,7 +308,7 @@ impl RunRepo<'_> {
 
     /// The request body a run stored, as the exact text that was sent.
     pub async fn request_body(&self, id: RunId) -> Result<Option<String>> {
-        on_backend!(self.store, read, |pool, _pg| {
+        on_backend!(self.store, read_retry, |pool, _pg| {
             let row: (Option<String>,) =
                 sqlx::query_as("select request_body from test_runs where id = $1")
                     .bind(DbUuid::from(id))
@@ -320,15 +320,15 @@ impl RunRepo<'_> {
 
     /// The judge runs that scored `run` (`judge_of`), oldest first.
     pub async fn judges_of(&self, run: RunId) -> Result<Vec<Run>> {
-        let rows: Vec<RunRow> = on_backend!(self.store, read, |pool, _pg| {
+        let rows: Vec<RunRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             // test_runs_judge_of_idx serves it.
-            sqlx::query_as(&format!(
+            Ok(sqlx::query_as(&format!(
                 "select {RUN_COLUMNS} from test_runs where judge_of = $1 order by created_at, id"
             ))
             .bind(DbUuid::from(run))
             .fetch_all(pool)
-            .await?
-        });
+            .await?)
+        })?;
         Ok(rows.into_iter().map(Run::from).collect())
     }
 

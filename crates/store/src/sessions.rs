@@ -149,7 +149,7 @@ impl SessionRepo<'_> {
     }
 
     pub async fn delete(&self, id_hash: &str) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query("delete from sessions where id_hash = $1")
                 .bind(id_hash)
                 .execute(pool)
@@ -160,7 +160,7 @@ impl SessionRepo<'_> {
 
     /// Removes expired sessions; returns how many.
     pub async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let done = sqlx::query(
                 "delete from sessions where idle_expires_at <= $1 or absolute_expires_at <= $1",
             )

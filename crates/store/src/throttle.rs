@@ -138,7 +138,7 @@ impl ThrottleRepo<'_> {
 
     /// Forgets a key (after a successful login).
     pub async fn reset(&self, key: &str) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query("delete from login_throttle where key = $1")
                 .bind(key)
                 .execute(pool)
@@ -155,7 +155,7 @@ impl ThrottleRepo<'_> {
         decay_before: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let done = sqlx::query(
                 "delete from login_throttle
                  where last_failure_at < $1 and (blocked_until is null or blocked_until <= $2)",

@@ -78,7 +78,7 @@ impl TokenRepo<'_> {
     pub async fn create(&self, t: NewToken<'_>) -> Result<ApiToken> {
         let id = TokenId::new();
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query(
                 "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at)
                  values ($1, $2, $3, $4, $5, $6, $7)",

@@ -63,7 +63,7 @@ impl UserRepo<'_> {
     pub async fn create(&self, email: &str, password_hash: &str) -> Result<User> {
         let id = UserId::new();
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query(
                 "insert into users (id, email, password_hash, created_at, updated_at)
                  values ($1, $2, $3, $4, $4)",

@@ -131,8 +131,9 @@ pub async fn launch(
         let stop = stop_delivery.clone();
         async move { app.run_delivery_listener(stop).await }
     });
-    // Watch streams never end by themselves: shutting down ends them, so
-    // the graceful drain is not held for its whole grace period.
+    // Watch streams (and experiment event streams) do not end by
+    // themselves soon: shutting down ends them, so the graceful drain is
+    // not held for its whole grace period.
     let shutdown = {
         let app = app.clone();
         async move {

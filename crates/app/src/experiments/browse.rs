@@ -322,12 +322,25 @@ impl App {
             return Ok(None);
         };
         let verdict = if experiment.status.is_final() && experiment.variants.len() >= 2 {
-            let side = |variant| CompareSide {
-                experiment: experiment.id,
-                variant,
-            };
-            let c = self.compare_experiments(side(0), side(1)).await?;
-            overall_verdict(c.comparison.evaluators.iter().map(|e| e.verdict))
+            let remembered = experiment
+                .updated_at
+                .and_then(|at| self.verdicts.get(experiment.id, at));
+            match remembered {
+                Some(verdict) => verdict,
+                None => {
+                    let side = |variant| CompareSide {
+                        experiment: experiment.id,
+                        variant,
+                    };
+                    let c = self.compare_experiments(side(0), side(1)).await?;
+                    let verdict =
+                        overall_verdict(c.comparison.evaluators.iter().map(|e| e.verdict));
+                    if let Some(at) = experiment.updated_at {
+                        self.verdicts.put(experiment.id, at, verdict);
+                    }
+                    verdict
+                }
+            }
         } else {
             None
         };

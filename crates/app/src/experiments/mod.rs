@@ -17,6 +17,9 @@ mod plan;
 mod reuse;
 mod scorer;
 pub mod scoring;
+mod verdicts;
+
+pub(crate) use verdicts::VerdictCache;
 
 use promptrefine_core::validate::Violations;
 use promptrefine_core::{Experiment, ExperimentId, ModelSettings, PromptId, VersionId};

@@ -142,29 +142,35 @@ impl DatasetRepo<'_> {
         mut progress: impl FnMut(u64, u64) + Send,
     ) -> Result<ItemsAdded> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        // Built once, outside the body that may run twice (a lost
+        // connection); only the version is set inside the transaction.
+        let mut items: Vec<DatasetItem> = ascending_ids(contents.len())
+            .into_iter()
+            .zip(contents)
+            .map(|(item_id, c)| DatasetItem {
+                id: item_id.into(),
+                revision_id: ItemRevisionId::new(),
+                dataset_id: id,
+                variables: c.variables,
+                expected: c.expected,
+                metadata: c.metadata,
+                from_version: 0,
+                to_version: None,
+                created_at: now.0,
+            })
+            .collect();
+        let dataset = on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
-            let version = next_version!(tx, id, contents.len(), now);
-            let items: Vec<DatasetItem> = ascending_ids(contents.len())
-                .into_iter()
-                .zip(contents)
-                .map(|(item_id, c)| DatasetItem {
-                    id: item_id.into(),
-                    revision_id: ItemRevisionId::new(),
-                    dataset_id: id,
-                    variables: c.variables,
-                    expected: c.expected,
-                    metadata: c.metadata,
-                    from_version: version,
-                    to_version: None,
-                    created_at: now.0,
-                })
-                .collect();
+            let version = next_version!(tx, id, items.len(), now);
+            for item in &mut items {
+                item.from_version = version;
+            }
             insert_items!(tx, &items, &mut progress);
             let dataset = fetch_dataset!(&mut *tx, id);
             tx.commit().await?;
-            Ok(ItemsAdded { dataset, items })
-        })
+            Ok(dataset)
+        })?;
+        Ok(ItemsAdded { dataset, items })
     }
 
     /// Replaces an item's current revision with `content` as one new
@@ -176,26 +182,28 @@ impl DatasetRepo<'_> {
         content: ItemContent,
     ) -> Result<(Dataset, DatasetItem)> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        let mut item = DatasetItem {
+            id: item_id,
+            revision_id: ItemRevisionId::new(),
+            dataset_id: id,
+            variables: content.variables,
+            expected: content.expected,
+            metadata: content.metadata,
+            from_version: 0,
+            to_version: None,
+            created_at: now.0,
+        };
+        let dataset = on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let version = next_version!(tx, id, 0, now);
             close_revision!(tx, id, item_id, version);
-            let item = DatasetItem {
-                id: item_id,
-                revision_id: ItemRevisionId::new(),
-                dataset_id: id,
-                variables: content.variables,
-                expected: content.expected,
-                metadata: content.metadata,
-                from_version: version,
-                to_version: None,
-                created_at: now.0,
-            };
+            item.from_version = version;
             insert_items!(tx, std::slice::from_ref(&item), |_, _| ());
             let dataset = fetch_dataset!(&mut *tx, id);
             tx.commit().await?;
-            Ok((dataset, item))
-        })
+            Ok(dataset)
+        })?;
+        Ok((dataset, item))
     }
 
     /// Deletes an item from the next version on; older versions keep it.

@@ -99,7 +99,10 @@ impl DatasetRepo<'_> {
     pub async fn create(&self, new: NewDataset) -> Result<Dataset> {
         let id = DatasetId::new();
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        // One transaction, so running it again on a lost connection never
+        // finds its own row and answers a conflict.
+        on_backend!(self.store, write_retry, |pool, _pg| {
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into datasets (id, name, slug, description, created_at, updated_at)
                  values ($1, $2, $3, $4, $5, $5)",
@@ -109,9 +112,11 @@ impl DatasetRepo<'_> {
             .bind(&new.slug)
             .bind(new.description.as_deref())
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(fetch_dataset!(pool, id))
+            let dataset = fetch_dataset!(&mut *tx, id);
+            tx.commit().await?;
+            Ok(dataset)
         })
     }
 
@@ -210,7 +215,7 @@ impl DatasetRepo<'_> {
     /// (versions count changes of the items).
     pub async fn update(&self, id: DatasetId, patch: DatasetPatch) -> Result<Dataset> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let done = sqlx::query(
                 "update datasets set name = coalesce($2, name),
                         description = case when $3 then $4 else description end,
@@ -233,7 +238,7 @@ impl DatasetRepo<'_> {
     /// statement). Experiments keep their own copy of the items they pinned
     /// (`experiment_items`), so deleting a dataset never changes one.
     pub async fn delete(&self, id: DatasetId) -> Result<()> {
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             let done = sqlx::query("delete from datasets where id = $1")
                 .bind(DbUuid::from(id))
                 .execute(pool)

@@ -31,7 +31,7 @@ pub use results::{CellKey, CellResult, ResultRow, ScoredCell};
 const EXPERIMENT_COLUMNS: &str = "id, name, prompt_id, dataset_id, dataset_version, variants, repeats, \
      concurrency, status, pause_reason, error_code, error_message, max_cost_micro_usd, spent_micro_usd, \
      reserved_micro_usd, cells_total, cells_pending, cells_running, cells_succeeded, cells_failed, \
-     cells_cancelled, estimate, evaluators, created_at, started_at, finished_at";
+     cells_cancelled, estimate, evaluators, created_at, started_at, finished_at, updated_at";
 
 /// Rows per multi-row insert: SQLite binds at most 32,766 values per
 /// statement, and a cell has 8.
@@ -65,6 +65,7 @@ struct ExperimentRow {
     created_at: DbTime,
     started_at: Option<DbTime>,
     finished_at: Option<DbTime>,
+    updated_at: DbTime,
 }
 
 impl From<ExperimentRow> for Experiment {
@@ -99,6 +100,7 @@ impl From<ExperimentRow> for Experiment {
             created_at: r.created_at.0,
             started_at: r.started_at.map(|t| t.0),
             finished_at: r.finished_at.map(|t| t.0),
+            updated_at: Some(r.updated_at.0),
         }
     }
 }
@@ -275,7 +277,10 @@ impl ExperimentRepo<'_> {
     /// queued or running.
     pub async fn pause(&self, id: ExperimentId, reason: &str) -> Result<bool> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, pg| {
+        // One transaction with its NOTIFY, so running it again on a lost
+        // connection cannot find it already paused and answer false.
+        on_backend!(self.store, write_retry, |pool, pg| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "update experiments set status = 'paused', pause_reason = $2, updated_at = $3
                  where id = $1 and status in ('queued', 'running')",
@@ -283,12 +288,13 @@ impl ExperimentRepo<'_> {
             .bind(DbUuid::from(id))
             .bind(reason)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            notify_experiment!(pool, pg, id);
+            notify_experiment!(&mut *tx, pg, id);
+            tx.commit().await?;
             Ok(true)
         })
     }
@@ -297,7 +303,8 @@ impl ExperimentRepo<'_> {
     /// removes it). False when it was not paused.
     pub async fn resume(&self, id: ExperimentId, max_cost: Option<Option<i64>>) -> Result<bool> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, pg| {
+        on_backend!(self.store, write_retry, |pool, pg| {
+            let mut tx = pool.begin().await?;
             let mut qb = QueryBuilder::new(
                 "update experiments set status = 'running', pause_reason = null, updated_at = ",
             );
@@ -308,11 +315,12 @@ impl ExperimentRepo<'_> {
             qb.push(" where id = ")
                 .push_bind(DbUuid::from(id))
                 .push(" and status = 'paused'");
-            let done = qb.build().execute(pool).await?;
+            let done = qb.build().execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            notify_experiment!(pool, pg, id);
+            notify_experiment!(&mut *tx, pg, id);
+            tx.commit().await?;
             Ok(true)
         })
     }
@@ -364,7 +372,7 @@ impl ExperimentRepo<'_> {
     /// Marks an experiment that could not run at all `failed`.
     pub async fn fail(&self, id: ExperimentId, code: &str, message: &str) -> Result<()> {
         let now = DbTime::now();
-        on_backend!(self.store, write, |pool, _pg| {
+        on_backend!(self.store, write_retry, |pool, _pg| {
             sqlx::query(
                 "update experiments set status = 'failed', error_code = $2, error_message = $3,
                         finished_at = $4, updated_at = $4

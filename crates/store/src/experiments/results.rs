@@ -164,6 +164,8 @@ impl ExperimentRepo<'_> {
     /// Adds what a rescore's judges spent to the experiment's spend.
     pub async fn add_spend(&self, id: ExperimentId, micro_usd: i64) -> Result<()> {
         let now = crate::codec::DbTime::now();
+        // Not retried on a lost connection: an increment whose commit was
+        // acknowledged too late would be counted twice.
         let done = on_backend!(self.store, write, |pool, _pg| {
             sqlx::query(
                 "update experiments set spent_micro_usd = spent_micro_usd + $2, updated_at = $3 where id = $1",
@@ -325,8 +327,8 @@ impl ExperimentRepo<'_> {
     /// Every cell's status, cost, latency and scores, in item order: what
     /// the results filters and sorts decide on, without outputs or items.
     pub async fn result_keys(&self, id: ExperimentId) -> Result<Vec<CellKey>> {
-        let rows: Vec<KeyRow> = on_backend!(self.store, read, |pool, _pg| {
-            sqlx::query_as(
+        let rows: Vec<KeyRow> = on_backend!(self.store, read_retry, |pool, _pg| {
+            Ok(sqlx::query_as(
                 "select c.position, c.variant, c.repeat_index, c.status,
                         coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd, r.latency_ms, c.scores
                  from experiment_cells c left join test_runs r on r.id = c.run_id
@@ -335,8 +337,8 @@ impl ExperimentRepo<'_> {
             )
             .bind(DbUuid::from(id))
             .fetch_all(pool)
-            .await?
-        });
+            .await?)
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| CellKey {

@@ -113,6 +113,8 @@ impl Store {
             progress,
         };
         let page = i64::from(opts.page_size.max(1));
+        // Not retried: records already written to the output cannot be
+        // taken back (the caller sees the error and runs it again).
         on_backend!(self, read, |pool, pg| {
             let mut tx = pool.begin().await?;
             if pg {

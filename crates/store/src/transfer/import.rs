@@ -39,6 +39,9 @@ impl Store {
         };
         let total = header.counts.total();
         let mut read = Counts::default();
+        // Not retried: the records are read from a stream as they are
+        // inserted, and a stream cannot be read twice (the transaction
+        // rolls back; the caller runs the import again).
         on_backend!(self, write, |pool, _pg| {
             let mut tx = pool.begin().await?;
             let users: i64 = sqlx::query_scalar("select count(*) from users")

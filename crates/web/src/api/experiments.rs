@@ -198,16 +198,22 @@ async fn events(
 ) -> Result<Response, ApiError> {
     let first = state.app.get_experiment(id).await?;
     let app = state.app.clone();
+    // Shutting down ends the stream (the page reconnects to whichever
+    // server answers next), so the graceful drain does not wait for it.
+    let closing = state.app.delivery().closing();
     // (last sent, ended): poll until the experiment has ended.
     let body = futures::stream::unfold(Some((None::<Experiment>, Some(first))), move |st| {
-        let app = app.clone();
+        let (app, closing) = (app.clone(), closing.clone());
         async move {
             let (last, mut next) = st?;
             loop {
                 let current = match next.take() {
                     Some(e) => e,
                     None => {
-                        tokio::time::sleep(EVENTS_EVERY).await;
+                        tokio::select! {
+                            () = closing.cancelled() => return None,
+                            () = tokio::time::sleep(EVENTS_EVERY) => {}
+                        }
                         match app.get_experiment(id).await {
                             Ok(e) => e,
                             // Deleted (or the database went away): end the stream.

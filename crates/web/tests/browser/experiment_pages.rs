@@ -46,12 +46,24 @@ async fn finished(
     ds: DatasetId,
     evaluators: serde_json::Value,
 ) -> ExperimentId {
+    let variants = vec![VariantSpec::default(), VariantSpec::default()];
+    finished_with(server, prompt, ds, variants, evaluators).await
+}
+
+/// `finished`, with these variants.
+async fn finished_with(
+    server: &Server,
+    prompt: &str,
+    ds: DatasetId,
+    variants: Vec<VariantSpec>,
+    evaluators: serde_json::Value,
+) -> ExperimentId {
     let e = server
         .app
         .create_experiment(CreateExperiment {
             prompt_id: prompt.parse::<PromptId>().unwrap(),
             dataset_id: ds,
-            variants: vec![VariantSpec::default(), VariantSpec::default()],
+            variants,
             evaluators: Some(evaluators),
             ..CreateExperiment::default()
         })
@@ -278,6 +290,129 @@ async fn results_filter_sort_and_page_by_keyset_and_controls_need_the_token() {
         assert!(list.contains(&format!("data-experiment=\"{id}\"")));
         let html = page(&c, &server, &format!("/app/prompts/{prompt}")).await;
         assert!(html.contains("id=\"latest-experiment\"") && html.contains("id=\"latest-verdict\""));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn another_experiment_is_offered_for_comparison_and_a_rescore_moves_the_header_verdict() {
+    bounded(async {
+        let server = spawn(true).await;
+        let c = client();
+        sign_in(&server, &c).await;
+        let prompt = server.prompt("Words", "{{word}}", "mock-echo").await;
+        let id: PromptId = prompt.parse().unwrap();
+        let v1 = server
+            .app
+            .get_prompt(id)
+            .await
+            .unwrap()
+            .current_version
+            .unwrap()
+            .id;
+        let v2 = server
+            .app
+            .save_version(
+                id,
+                promptrefine_app::prompts::SaveVersion {
+                    content: promptrefine_core::Content::Text("{{word}} apple".into()),
+                    settings: promptrefine_core::ModelSettings {
+                        model: Some("mock-echo".into()),
+                        ..Default::default()
+                    },
+                    note: None,
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .id;
+        let ds = dataset(&server, 12).await;
+        let w0 = json!([{ "type": "contains", "values": ["w0"] }]);
+        let first = finished(&server, &prompt, ds, w0.clone()).await;
+        let both = vec![
+            VariantSpec {
+                version_id: Some(v1),
+                ..VariantSpec::default()
+            },
+            VariantSpec {
+                version_id: Some(v2),
+                ..VariantSpec::default()
+            },
+        ];
+        let second = finished_with(&server, &prompt, ds, both, w0).await;
+
+        // The newer experiment offers every variant of the older one.
+        let html = page(&c, &server, &format!("/app/experiments/{second}")).await;
+        assert_eq!(unlabelled(&html), Vec::<String>::new());
+        assert!(html.contains("id=\"compare-other-form\""));
+        for v in 0..2 {
+            assert!(
+                html.contains(&format!("<option value=\"{first}:{v}\">")),
+                "variant {v}"
+            );
+        }
+        assert!(
+            !html.contains(&format!("<option value=\"{second}:")),
+            "not itself"
+        );
+        // What the form sends compares across the two experiments.
+        let html = page(
+            &c,
+            &server,
+            &format!(
+                "/app/experiments/compare?baseline={first}:0&candidate={second}&candidate_variant=1"
+            ),
+        )
+        .await;
+        assert!(
+            html.contains("data-verdict="),
+            "a verdict across experiments"
+        );
+        assert!(
+            html.contains(&format!("/app/experiments/{first}")),
+            "names the baseline"
+        );
+        let res = c
+            .get(server.url(&format!(
+                "/app/experiments/compare?baseline={first}:x&candidate={second}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            404,
+            "an address that names no variant, not a 500"
+        );
+
+        // The header's verdict (remembered per experiment revision): "w0"
+        // does not tell v1 from v2; after a rescore on "apple", v2 is better.
+        let verdict = |html: &str| {
+            let at = html.find("id=\"latest-verdict\">").map(|i| i + 20);
+            at.map(|i| html[i..i + html[i..].find('<').unwrap()].to_string())
+        };
+        let prompt_page = format!("/app/prompts/{prompt}");
+        assert_eq!(
+            verdict(&page(&c, &server, &prompt_page).await).as_deref(),
+            Some("no_difference")
+        );
+        assert_eq!(
+            verdict(&page(&c, &server, &prompt_page).await).as_deref(),
+            Some("no_difference")
+        );
+        server
+            .app
+            .rescore_experiment(
+                second,
+                &json!([{ "type": "contains", "values": ["apple"] }]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            verdict(&page(&c, &server, &prompt_page).await).as_deref(),
+            Some("better")
+        );
     })
     .await;
 }

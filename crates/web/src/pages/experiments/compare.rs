@@ -153,10 +153,18 @@ fn of<'a>(s: &'a Summary, variant: i64, evaluator: &str) -> Option<&'a Evaluator
         .find(|e| e.evaluator == evaluator)
 }
 
+/// One side: `experiment` with `variant`, or `experiment` written as
+/// `ID:VARIANT` (what the experiment page's "compare with another
+/// experiment" choice sends, one value per variant).
 fn side(q: &Option<String>, v: &Option<String>) -> Result<CompareSide, PageError> {
+    let q = q.as_deref().unwrap_or("");
+    let (experiment, variant) = match q.split_once(':') {
+        Some((id, n)) => (id, n),
+        None => (q, v.as_deref().unwrap_or("0")),
+    };
     Ok(CompareSide {
-        experiment: parse::<ExperimentId>(q.as_deref().unwrap_or(""))?,
-        variant: parse::<i64>(v.as_deref().unwrap_or("0"))?,
+        experiment: parse::<ExperimentId>(experiment)?,
+        variant: parse::<i64>(variant)?,
     })
 }
 

@@ -32,8 +32,11 @@ pub(super) enum Input {
     Check,
     Area,
     Select(&'static [&'static str]),
-    /// The choices the page passes (datasets, versions, judge prompts).
+    /// The choices the page passes (datasets, versions).
     Choices,
+    /// Free text, with the choices the page passes as suggestions: for a
+    /// registry of any size (a judge prompt by slug or id).
+    Suggest,
 }
 
 /// The evaluator kinds the form offers, each with its options (form field
@@ -115,7 +118,7 @@ pub(super) const KINDS: [(&str, &str, &[OptionDef]); 12] = [
         "llm_judge",
         "LLM judge (a prompt from the registry)",
         &[
-            ("prompt_id", "Judge prompt", Input::Choices),
+            ("prompt_id", "Judge prompt (slug or id)", Input::Suggest),
             (
                 "label",
                 "Label of the judge's version (optional)",
@@ -213,6 +216,7 @@ fn field(
                 .collect(),
         ),
         Input::Choices => ("select", choices.to_vec()),
+        Input::Suggest => ("suggest", choices.to_vec()),
     };
     FieldView {
         value: form.get(&name).to_string(),
@@ -247,7 +251,8 @@ pub(crate) struct NewQuery {
     dataset: Option<String>,
 }
 
-/// Datasets, versions and judge prompts the selects offer.
+/// Datasets, versions and judge prompts the selects offer (judge prompts
+/// are suggestions: any other can be typed by slug).
 const CHOICES: i64 = 100;
 
 async fn render(
@@ -298,7 +303,7 @@ async fn render(
         .await?
         .items
         .iter()
-        .map(|p| (p.id.to_string(), format!("{} ({})", p.title, p.slug)))
+        .map(|p| (p.slug.clone(), p.title.clone()))
         .collect();
     let f = |name: &str, label: &str, input: Input, choices: &[Choice]| {
         field(&form, &errors, name.to_string(), label, input, choices)

@@ -10,8 +10,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use promptrefine_app::AppError;
-use promptrefine_app::experiments::ResultsPage;
 use promptrefine_app::experiments::browse::{BrowseResults, ResultFilter, ResultSort};
+use promptrefine_app::experiments::{ListExperiments, ResultsPage};
 use promptrefine_core::{CellStatus, Experiment, ExperimentId, ExperimentStatus};
 use promptrefine_eval::{Score, Summary};
 use serde::Deserialize;
@@ -335,6 +335,41 @@ struct ExperimentPage {
     sorts: Vec<(&'static str, bool)>,
     errors: Errors,
     resume_budget: String,
+    /// Variants of the prompt's other ended experiments to compare this
+    /// one against: (`experiment:variant`, label).
+    other_variants: Vec<(String, String)>,
+}
+
+/// Other ended experiments of the prompt that this one can be compared
+/// with, newest first: one choice per variant.
+const OTHER_EXPERIMENTS: i64 = 50;
+
+async fn other_variants(state: &AppState, e: &Experiment) -> PageResult<Vec<(String, String)>> {
+    if !e.status.is_final() {
+        return Ok(vec![]);
+    }
+    let page = state
+        .app
+        .list_experiments(ListExperiments {
+            prompt_id: Some(e.prompt_id),
+            dataset_id: None,
+            cursor: None,
+            limit: Some(OTHER_EXPERIMENTS),
+        })
+        .await?;
+    Ok(page
+        .items
+        .iter()
+        .filter(|o| o.id != e.id && o.status.is_final())
+        .flat_map(|o| {
+            (0..o.variants.len()).map(move |i| {
+                (
+                    format!("{}:{i}", o.id),
+                    format!("{} — variant {}", display_name(o), variant_label(o, i)),
+                )
+            })
+        })
+        .collect())
 }
 
 pub(super) fn variant_label(e: &Experiment, i: usize) -> String {
@@ -357,6 +392,7 @@ async fn render(
 ) -> PageResult<String> {
     let (results, e) = results_view(state, id, &q).await?;
     let prompt_title = state.app.get_prompt(e.prompt_id).await?.prompt.title;
+    let other_variants = other_variants(state, &e).await?;
     let summary = if e.status.is_final() {
         summary_rows(&state.app.experiment_summary(id).await?)
     } else {
@@ -435,6 +471,7 @@ async fn render(
             .collect(),
         errors,
         resume_budget,
+        other_variants,
     }
     .render()?)
 }
