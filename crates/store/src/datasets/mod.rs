@@ -99,8 +99,9 @@ impl DatasetRepo<'_> {
     pub async fn create(&self, new: NewDataset) -> Result<Dataset> {
         let id = DatasetId::new();
         let now = DbTime::now();
-        // One transaction, so running it again on a lost connection never
-        // finds its own row and answers a conflict.
+        // One transaction: a connection lost before the commit rolled the
+        // insert back, so running it again does not find its own row. (A
+        // commit whose answer was lost would: a 409, as for any write.)
         on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
             sqlx::query(
