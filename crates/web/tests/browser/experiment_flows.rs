@@ -325,3 +325,76 @@ async fn a_run_is_added_to_a_dataset_from_its_page() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_live_view_reconnects_across_a_server_restart_and_follows_the_experiment_to_its_end() {
+    bounded(async {
+        let mut server = spawn(true).await;
+        let Some(b) = browser().await else { return };
+        // Signed in before the experiment starts, so that none of its time
+        // goes to the sign-in (argon2 is slow in a debug build).
+        b.login(&server).await;
+        // Slow enough that the restart happens mid-way: 10 cells one at a time.
+        // (A `mock-` model name would pick its own behaviour over the default.)
+        server._mock.set_default(Behavior::Delay(
+            Duration::from_millis(1000),
+            Box::new(Behavior::Reply {
+                text: "ok".into(),
+                prompt_tokens: None,
+                completion_tokens: None,
+            }),
+        ));
+        let prompt = server
+            .prompt("Restarted", "{{city}}", "delayed-by-default")
+            .await;
+        let dataset = server
+            .app
+            .create_dataset(CreateDataset {
+                name: "Cities".into(),
+                description: None,
+            })
+            .await
+            .unwrap()
+            .id;
+        let items = CITIES[..10]
+            .iter()
+            .map(|c| ItemContent {
+                variables: BTreeMap::from([("city".to_string(), c.to_string())]),
+                expected: None,
+                metadata: Default::default(),
+            })
+            .collect();
+        server.app.add_items(dataset, items).await.unwrap();
+        let e = server
+            .app
+            .create_experiment(CreateExperiment {
+                prompt_id: prompt.parse().unwrap(),
+                dataset_id: dataset,
+                concurrency: Some(1),
+                ..CreateExperiment::default()
+            })
+            .await
+            .unwrap();
+
+        b.goto(&server.url(&format!("/app/experiments/{}", e.id)))
+            .await;
+        wait_status(&b, "#exp-status", "running", Duration::from_secs(30)).await;
+        b.wait_text("#exp-counts", "1 of 10").await;
+        // A new server (a new process's App and store) on the same address
+        // and database, while the page stays open. The page reloads itself
+        // only on the `done` event, so reaching "succeeded" means its event
+        // stream was opened again on the new server.
+        server.restart().await;
+        wait_status(&b, "#exp-status", "succeeded", Duration::from_secs(60)).await;
+        b.wait_text("#exp-counts", "10 of 10 cells ended").await;
+        b.screenshot("issue16_after_restart").await;
+        let done = server.app.get_experiment(e.id).await.unwrap();
+        assert_eq!(
+            done.progress.succeeded, 10,
+            "every cell once: {:?}",
+            done.progress
+        );
+        b.close().await;
+    })
+    .await;
+}

@@ -26,6 +26,7 @@ pub(crate) struct Server {
     pub setup_token: Option<String>,
     pub _mock: MockOpenAi,
     shutdown: Option<oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<()>>,
     _db: TestDb,
 }
 
@@ -73,6 +74,64 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the server gracefully and starts a new one (a new `App` and
+    /// store, as a new process would have) on the same address and database.
+    pub(crate) async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            tokio::time::timeout(Duration::from_secs(30), serving)
+                .await
+                .expect("the server stops within 30 s")
+                .expect("the server task");
+        }
+        let app = new_app(&self._db, &self._mock).await;
+        let at = self.addr.trim_start_matches("http://").to_string();
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(&at).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    tries += 1;
+                    assert!(tries < 100, "cannot bind {at} again: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let (tx, serving) = serve(app.clone(), listener);
+        self.app = app;
+        self.shutdown = Some(tx);
+        self.serving = Some(serving);
+    }
+}
+
+async fn new_app(db: &TestDb, mock: &MockOpenAi) -> App {
+    let store = Store::connect(&StoreOptions::new(db.url()))
+        .await
+        .expect("connect");
+    migrate::up(&store).await.expect("migrate");
+    App::new(store, AuthPolicy::default())
+        .with_runs(RunService::new(run_settings(&mock.base_url())).expect("run settings"))
+}
+
+/// Serves `app` on `listener` until the sender is used (or dropped).
+fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let launch = LaunchConfig::new(app, WebConfig::default());
+    let serving = tokio::spawn(async move {
+        let _ = promptrefine_web::launch(launch, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (tx, serving)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -108,13 +167,8 @@ fn run_settings(base_url: &str) -> RunSettings {
 /// With `admin`, the admin account exists; without, a setup token is made.
 pub(crate) async fn spawn(admin: bool) -> Server {
     let db = TestDb::sqlite();
-    let store = Store::connect(&StoreOptions::new(db.url()))
-        .await
-        .expect("connect");
-    migrate::up(&store).await.expect("migrate");
     let mock = MockOpenAi::start().await;
-    let app = App::new(store.clone(), AuthPolicy::default())
-        .with_runs(RunService::new(run_settings(&mock.base_url())).expect("run settings"));
+    let app = new_app(&db, &mock).await;
     let setup_token = if admin {
         app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
             .await
@@ -128,17 +182,14 @@ pub(crate) async fn spawn(admin: bool) -> Server {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = oneshot::channel::<()>();
-    let launch = LaunchConfig::new(app.clone(), WebConfig::default());
-    tokio::spawn(promptrefine_web::launch(launch, listener, async {
-        let _ = rx.await;
-    }));
+    let (tx, serving) = serve(app.clone(), listener);
     Server {
         addr,
         app,
         setup_token,
         _mock: mock,
         shutdown: Some(tx),
+        serving: Some(serving),
         _db: db,
     }
 }
