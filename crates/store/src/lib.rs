@@ -41,8 +41,9 @@ pub use connect::{Backend, Store, StoreOptions};
 pub use datasets::{DatasetPatch, DatasetRepo, ItemsAdded, NewDataset};
 pub use error::{Constraint, Result, StoreError};
 pub use experiments::{
-    CellKey, CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, NewExperiment,
-    NewExperimentItem, Reclaimed, ResultRow, ScoredCell,
+    CellKey, CellOutcome, CellResult, ClaimedCell, ExperimentFilter, ExperimentRepo, FactSort,
+    Finished, ItemFacts, NewExperiment, NewExperimentItem, Reclaimed, ResultFilter, ResultRow,
+    ScoredCell,
 };
 pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::{LabelRepo, Pick};

@@ -12,28 +12,14 @@ use std::collections::BTreeMap;
 
 use promptrefine_core::{CellStatus, Experiment, ExperimentId, PromptId, Run};
 use promptrefine_eval::{Score, Verdict};
-use promptrefine_store::{CellKey, CellResult, ExperimentFilter, ResultRow};
+use promptrefine_store::{CellKey, CellResult, ExperimentFilter, FactSort, ResultRow};
 
 use super::ResultsPage;
 use super::scoring::CompareSide;
 use crate::error::{AppError, OrNotFound, Result};
 use crate::{App, page_limit};
 
-/// Which items a results page shows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum ResultFilter {
-    #[default]
-    All,
-    /// A call failed, or a score failed or errored.
-    Failed,
-    /// Some variant after the first lost what the first had: a steady pass
-    /// became a steady fail, or (no pass/fail) the mean score dropped.
-    Regressed,
-    /// Some variant's repeats disagree on an evaluator's pass.
-    Flaky,
-    /// This evaluator failed or errored in some cell.
-    Evaluator(String),
-}
+pub use promptrefine_store::ResultFilter;
 
 /// The order of a results page; every order ends with the item's position.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,6 +51,15 @@ impl ResultSort {
             .iter()
             .find(|(v, _)| *v == self)
             .map_or("item", |(_, n)| n)
+    }
+
+    fn stored(self) -> FactSort {
+        match self {
+            ResultSort::Item => FactSort::Position,
+            ResultSort::Score => FactSort::Score,
+            ResultSort::Cost => FactSort::Cost,
+            ResultSort::Latency => FactSort::Latency,
+        }
     }
 }
 
@@ -100,7 +95,7 @@ pub struct LatestExperiment {
 
 /// What one item's cells say, for filtering and sorting.
 #[derive(Debug, Default)]
-struct ItemFacts {
+pub(super) struct ItemFacts {
     failed: bool,
     regressed: bool,
     flaky: bool,
@@ -119,7 +114,7 @@ fn scores_of(v: &Option<serde_json::Value>) -> Vec<Score> {
 /// Per evaluator and variant: the pass outcomes and values of the repeats.
 type Outcomes = BTreeMap<(String, i64), (Vec<bool>, Vec<f64>)>;
 
-fn facts(cells: &[CellKey]) -> ItemFacts {
+pub(super) fn facts(cells: &[CellKey]) -> ItemFacts {
     let mut f = ItemFacts::default();
     let mut outcomes: Outcomes = BTreeMap::new();
     let (mut sum, mut n) = (0.0, 0usize);
@@ -190,6 +185,20 @@ impl ItemFacts {
         }
     }
 
+    /// As the store keeps them, for the item at `position`.
+    pub(super) fn stored(self, position: i64) -> promptrefine_store::ItemFacts {
+        promptrefine_store::ItemFacts {
+            position,
+            failed: self.failed,
+            regressed: self.regressed,
+            flaky: self.flaky,
+            score_key: self.key(ResultSort::Score),
+            cost_key: self.key(ResultSort::Cost),
+            latency_key: self.key(ResultSort::Latency),
+            failed_evaluators: self.failed_evaluators,
+        }
+    }
+
     /// The sort key: ascending order is the page's order; missing values last.
     fn key(&self, sort: ResultSort) -> i64 {
         match sort {
@@ -236,22 +245,28 @@ impl App {
         let limit = page_limit(q.limit)?;
         let after = parse_cursor(q.cursor.as_deref())?;
         let experiment = self.get_experiment(id).await?;
-        let cells = self.store.experiments().result_keys(id).await?;
-        let mut keyed: Vec<(i64, i64)> = Vec::new();
-        for chunk in cells.chunk_by(|a, b| a.position == b.position) {
-            let f = facts(chunk);
-            if f.matches(&q.filter) {
-                keyed.push((f.key(q.sort), chunk[0].position));
+        let mut keyed = None;
+        if experiment.status.is_final() {
+            // An ended experiment's facts are derived once (by the engine
+            // as it ends, or here the first time): one index range a page.
+            let repo = self.store.experiments();
+            let page = || repo.facts_page(id, &q.filter, q.sort.stored(), after, limit + 1);
+            keyed = page().await?;
+            if keyed.is_none() {
+                self.derive_results(&experiment).await?;
+                keyed = page().await?;
             }
         }
-        keyed.sort_unstable();
-        let start = after.map_or(0, |a| keyed.partition_point(|k| *k <= a));
-        let page: Vec<(i64, i64)> = keyed.iter().skip(start).take(limit + 1).copied().collect();
-        let next_cursor = (page.len() > limit).then(|| {
-            let (k, p) = page[limit - 1];
+        let keyed = match keyed {
+            Some(keyed) => keyed,
+            // Still going (or rescored meanwhile): decided on its cells now.
+            None => self.keyed_now(id, &q, after, limit + 1).await?,
+        };
+        let next_cursor = (keyed.len() > limit).then(|| {
+            let (k, p) = keyed[limit - 1];
             format!("{k}.{p}")
         });
-        let positions: Vec<i64> = page.iter().take(limit).map(|(_, p)| *p).collect();
+        let positions: Vec<i64> = keyed.iter().take(limit).map(|(_, p)| *p).collect();
         let mut rows = self.store.experiments().results_at(id, &positions).await?;
         // Back into the page's order (the store answers in item order).
         let order: BTreeMap<i64, usize> =
@@ -262,6 +277,28 @@ impl App {
             rows,
             next_cursor,
         })
+    }
+
+    /// Up to `take` items of a results page after `after`, as `(key,
+    /// position)`, decided on the experiment's cells as they are now.
+    async fn keyed_now(
+        &self,
+        id: ExperimentId,
+        q: &BrowseResults,
+        after: Option<(i64, i64)>,
+        take: usize,
+    ) -> Result<Vec<(i64, i64)>> {
+        let cells = self.store.experiments().result_keys(id).await?;
+        let mut keyed: Vec<(i64, i64)> = Vec::new();
+        for chunk in cells.chunk_by(|a, b| a.position == b.position) {
+            let f = facts(chunk);
+            if f.matches(&q.filter) {
+                keyed.push((f.key(q.sort), chunk[0].position));
+            }
+        }
+        keyed.sort_unstable();
+        let start = after.map_or(0, |a| keyed.partition_point(|k| *k <= a));
+        Ok(keyed.into_iter().skip(start).take(take).collect())
     }
 
     /// One cell: its item, outcome, every score, its run and its judges' runs.

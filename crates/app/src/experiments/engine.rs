@@ -258,10 +258,11 @@ impl App {
                 .finish_cells(self.instance, batch)
                 .await
             {
-                Ok(written) => {
-                    for ((cell, _), _) in batch.iter().zip(written).filter(|(_, w)| !w) {
+                Ok(finished) => {
+                    for ((cell, _), _) in batch.iter().zip(finished.written).filter(|(_, w)| !w) {
                         tracing::warn!(cell = %cell, "a cell was taken back before its outcome was written; discarded");
                     }
+                    self.derive_ended(finished.ended);
                     return;
                 }
                 Err(e) if attempt < 5 => {

@@ -9,6 +9,7 @@
 //! cell's worst case computed here; see `promptrefine_store::experiments`.
 
 pub mod browse;
+mod derived;
 mod engine;
 mod items;
 mod judges;

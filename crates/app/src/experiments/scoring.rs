@@ -17,7 +17,6 @@ use promptrefine_core::validate::{Rule, Violations};
 use promptrefine_core::{Experiment, ExperimentId, ExperimentStatus};
 use promptrefine_eval::{
     CellScore, CompareOptions, Comparison, EvaluatorKind, EvaluatorSpec, Summary, compare_with,
-    summarize,
 };
 use promptrefine_store::ScoredCell;
 
@@ -86,7 +85,7 @@ pub(crate) fn stored_evaluators(experiment: &Experiment) -> Vec<EvaluatorSpec> {
 }
 
 /// The seed of an experiment's statistics: from its id, so it never changes.
-fn seed_of(id: ExperimentId) -> u64 {
+pub(super) fn seed_of(id: ExperimentId) -> u64 {
     let bytes = id.0.as_bytes();
     u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default())
 }
@@ -94,7 +93,7 @@ fn seed_of(id: ExperimentId) -> u64 {
 /// Stored cells as the statistics read them: succeeded cells only (a failed
 /// or cancelled call has no output to score; the progress counts those),
 /// with their scores.
-fn cell_scores(cells: &[ScoredCell], variant: Option<i64>) -> Vec<CellScore> {
+pub(super) fn cell_scores(cells: &[ScoredCell], variant: Option<i64>) -> Vec<CellScore> {
     cells
         .iter()
         .filter(|c| c.status == promptrefine_core::CellStatus::Succeeded)
@@ -137,19 +136,6 @@ pub struct ExperimentComparison {
 }
 
 impl App {
-    /// Per variant: each evaluator's mean with its interval, pass rates,
-    /// repeats' consistency, tokens, cost and latency, over the cells ended
-    /// so far.
-    pub async fn experiment_summary(&self, id: ExperimentId) -> Result<Summary> {
-        self.store
-            .experiments()
-            .get(id)
-            .await
-            .or_not_found("experiment")?;
-        let cells = self.store.experiments().scored_cells(id, false).await?;
-        Ok(summarize(&cell_scores(&cells, None), seed_of(id)))
-    }
-
     /// Compares a candidate with a baseline (two experiments, or two
     /// variants of one), per evaluator and per item, with verdicts.
     pub async fn compare_experiments(

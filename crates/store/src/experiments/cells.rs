@@ -251,7 +251,7 @@ impl ExperimentRepo<'_> {
         outcome: CellOutcome,
     ) -> Result<bool> {
         let done = self.finish_cells(owner, &[(cell, outcome)]).await?;
-        Ok(done.first().copied().unwrap_or(false))
+        Ok(done.written.first().copied().unwrap_or(false))
     }
 
     /// [`Self::finish_cell`] for many cells in one transaction, with one
@@ -264,9 +264,9 @@ impl ExperimentRepo<'_> {
         &self,
         owner: InstanceId,
         outcomes: &[(Uuid, CellOutcome)],
-    ) -> Result<Vec<bool>> {
+    ) -> Result<Finished> {
         if outcomes.is_empty() {
-            return Ok(vec![]);
+            return Ok(Finished::default());
         }
         let now = DbTime::now();
         on_backend!(self.store, write_retry, |pool, _pg| {
@@ -307,18 +307,22 @@ impl ExperimentRepo<'_> {
                 entry.1 += outcome.cost_micro_usd.unwrap_or(0).max(0);
                 entry.2 += worst;
             }
+            let mut ended = Vec::new();
             for (experiment, (counts, cost, worst)) in settle {
                 let counts: Vec<(CellStatus, i64)> = counts.into_iter().collect();
-                sqlx::query(&settle_sql(&counts))
+                let (status, finished): (String, bool) = sqlx::query_as(&settle_sql(&counts))
                     .bind(experiment)
                     .bind(cost)
                     .bind(worst)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
+                if finished && status != "running" && status != "paused" {
+                    ended.push(experiment.0.into());
+                }
             }
             tx.commit().await?;
-            Ok::<_, StoreError>(written)
+            Ok::<_, StoreError>(Finished { written, ended })
         })
     }
 
@@ -432,6 +436,17 @@ fn settle_sql(counts: &[(CellStatus, i64)]) -> String {
                 pause_reason = case when status in ('running', 'paused') and {done} then null else pause_reason end,
                 finished_at = case when ({done}) or (status = 'cancelled' and cells_running = {moved}) then $4 else finished_at end,
                 updated_at = $4
-         where id = $1"
+         where id = $1
+         returning status, coalesce(finished_at = $4, false) as finished"
     )
+}
+
+/// What [`ExperimentRepo::finish_cells`] wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Finished {
+    /// Per outcome, in order: false when the cell was no longer the
+    /// owner's (it was taken back) and nothing was written.
+    pub written: Vec<bool>,
+    /// The experiments these outcomes ended (their last cell).
+    pub ended: Vec<ExperimentId>,
 }

@@ -7,6 +7,7 @@
 //! sum of the cells and reading it is one row.
 
 mod cells;
+mod facts;
 mod results;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,8 @@ use crate::notify::notify_experiment;
 use crate::page::{Cursor, Page, page_from, push_newest_first};
 use crate::{Store, on_backend};
 
-pub use cells::{CellOutcome, ClaimedCell, Reclaimed};
+pub use cells::{CellOutcome, ClaimedCell, Finished, Reclaimed};
+pub use facts::{FactSort, ItemFacts, ResultFilter};
 pub use results::{CellKey, CellResult, ResultRow, ScoredCell};
 
 const EXPERIMENT_COLUMNS: &str = "id, name, prompt_id, dataset_id, dataset_version, variants, repeats, \

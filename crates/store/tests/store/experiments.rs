@@ -21,6 +21,7 @@ both_backends!(
     cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish,
     a_cell_whose_run_succeeded_before_its_owner_died_is_not_run_again,
     a_batch_of_outcomes_is_written_once_with_counters_per_experiment,
+    derived_facts_page_by_filter_and_sort_and_go_stale_with_a_rescore,
     changes_to_an_experiment_are_heard_by_listeners_on_postgres,
 );
 
@@ -386,16 +387,19 @@ async fn a_batch_of_outcomes_is_written_once_with_counters_per_experiment(db: Te
         .collect();
     // The same cell twice in one batch, and a cell of another owner: written once, not at all.
     batch.push((cells[1].id, ok(4)));
-    let written = store.experiments().finish_cells(me, &batch).await.unwrap();
-    assert_eq!(written, [true, true, true, true, true, false]);
-    assert!(
-        store
-            .experiments()
-            .finish_cells(InstanceId::new(), &batch[..1])
-            .await
-            .unwrap()
-            == [false]
-    );
+    let finished = store.experiments().finish_cells(me, &batch).await.unwrap();
+    assert_eq!(finished.written, [true, true, true, true, true, false]);
+    let mut ended = finished.ended.clone();
+    ended.sort();
+    let mut both = vec![x, y];
+    both.sort();
+    assert_eq!(ended, both, "the batch ended both experiments");
+    let again = store
+        .experiments()
+        .finish_cells(InstanceId::new(), &batch[..1])
+        .await
+        .unwrap();
+    assert_eq!((again.written, again.ended), (vec![false], vec![]));
     let (ex, ey) = (
         store.experiments().get(x).await.unwrap(),
         store.experiments().get(y).await.unwrap(),
@@ -457,4 +461,133 @@ async fn heard(
         .await
         .expect("a note within 5 s")
         .unwrap()
+}
+
+async fn derived_facts_page_by_filter_and_sort_and_go_stale_with_a_rescore(db: TestDb) {
+    use promptrefine_store::{FactSort, ItemFacts, ResultFilter};
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    let id = experiment(&store, 6, 6, None, 1).await;
+    let cells = store.experiments().claim(me, 10).await.unwrap();
+    let batch: Vec<_> = cells.iter().map(|c| (c.id, ok(1))).collect();
+    store.experiments().finish_cells(me, &batch).await.unwrap();
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(e.status, ExperimentStatus::Succeeded);
+    let repo = store.experiments();
+    let page = |filter: ResultFilter, sort, after, limit| {
+        let repo = store.experiments();
+        async move {
+            repo.facts_page(id, &filter, sort, after, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        page(ResultFilter::All, FactSort::Score, None, 10).await,
+        None,
+        "not derived yet"
+    );
+    assert_eq!(repo.derived_summary(id).await.unwrap(), None);
+
+    // Items 0..6: odd ones failed "Seven"; scores fall with the position.
+    let facts: Vec<ItemFacts> = (0..6)
+        .map(|p| ItemFacts {
+            position: p,
+            failed: p % 2 == 1,
+            regressed: p == 4,
+            flaky: p == 5,
+            failed_evaluators: if p % 2 == 1 {
+                vec!["Seven".into()]
+            } else {
+                vec![]
+            },
+            score_key: 100 - p,
+            cost_key: -(p % 3),
+            latency_key: i64::MAX,
+        })
+        .collect();
+    let summary = serde_json::json!({ "variants": [] });
+    let at = e.updated_at.unwrap();
+    assert!(repo.store_derived(id, at, &summary, &facts).await.unwrap());
+    assert!(
+        !repo.store_derived(id, at, &summary, &facts).await.unwrap(),
+        "a second instance finds it done"
+    );
+    assert_eq!(
+        repo.derived_summary(id).await.unwrap(),
+        Some(summary.clone())
+    );
+
+    let positions = |rows: Option<Vec<(i64, i64)>>| -> Vec<i64> {
+        rows.unwrap().into_iter().map(|(_, p)| p).collect()
+    };
+    assert_eq!(
+        positions(page(ResultFilter::All, FactSort::Score, None, 10).await),
+        [5, 4, 3, 2, 1, 0]
+    );
+    assert_eq!(
+        positions(page(ResultFilter::Failed, FactSort::Position, None, 10).await),
+        [1, 3, 5]
+    );
+    assert_eq!(
+        positions(page(ResultFilter::Regressed, FactSort::Score, None, 10).await),
+        [4]
+    );
+    assert_eq!(
+        positions(page(ResultFilter::Flaky, FactSort::Latency, None, 10).await),
+        [5]
+    );
+    // Ties on the key go by position; the cursor is (key, position).
+    let first = page(ResultFilter::All, FactSort::Cost, None, 3)
+        .await
+        .unwrap();
+    assert_eq!(first, [(-2, 2), (-2, 5), (-1, 1)]);
+    let rest = page(ResultFilter::All, FactSort::Cost, Some(first[2]), 10).await;
+    assert_eq!(positions(rest), [4, 0, 3]);
+    // An evaluator's name matches exactly: not another case, not a part.
+    for (name, want) in [
+        ("Seven", vec![1, 3, 5]),
+        ("seven", vec![]),
+        ("Seve", vec![]),
+    ] {
+        let got = positions(
+            page(
+                ResultFilter::Evaluator(name.into()),
+                FactSort::Position,
+                None,
+                10,
+            )
+            .await,
+        );
+        assert_eq!(got, want, "{name}");
+    }
+
+    // A rescore changes updated_at: nothing derived is read until derived again.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    repo.set_scores(id, &serde_json::json!([]), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        page(ResultFilter::All, FactSort::Score, None, 10).await,
+        None
+    );
+    assert_eq!(repo.derived_summary(id).await.unwrap(), None);
+    assert!(
+        !repo
+            .store_derived(id, at, &summary, &facts[..1])
+            .await
+            .unwrap(),
+        "a derivation of the older state is not stored"
+    );
+    let now = repo.get(id).await.unwrap().updated_at.unwrap();
+    assert!(
+        repo.store_derived(id, now, &summary, &facts[..2])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        positions(page(ResultFilter::All, FactSort::Position, None, 10).await),
+        [0, 1],
+        "replaced, not added"
+    );
 }

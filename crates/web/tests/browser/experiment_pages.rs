@@ -401,6 +401,11 @@ async fn another_experiment_is_offered_for_comparison_and_a_rescore_moves_the_he
             verdict(&page(&c, &server, &prompt_page).await).as_deref(),
             Some("no_difference")
         );
+        // The results pages read facts derived once the experiment ended;
+        // a rescore makes them stale, so the same filter sees new scores.
+        let failed = format!("/app/experiments/{second}/results?show=failed&sort=score");
+        let rows = |html: String| html.matches("<tr data-item=").count();
+        assert_eq!(rows(page(&c, &server, &failed).await), 2, "w10 and w11");
         server
             .app
             .rescore_experiment(
@@ -412,6 +417,11 @@ async fn another_experiment_is_offered_for_comparison_and_a_rescore_moves_the_he
         assert_eq!(
             verdict(&page(&c, &server, &prompt_page).await).as_deref(),
             Some("better")
+        );
+        assert_eq!(
+            rows(page(&c, &server, &failed).await),
+            12,
+            "v1 has no apple in any item"
         );
     })
     .await;

@@ -1,0 +1,3 @@
+drop table experiment_item_facts;
+alter table experiments drop column summary;
+alter table experiments drop column derived_at;
