@@ -83,11 +83,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ItemContent>> {
     }
     let mut items = Vec::new();
     let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::default();
     while reader
         .read_byte_record(&mut record)
         .map_err(|e| csv_error(bytes, e))?
     {
-        let line = record.position().map_or(0, |p| line_at(bytes, p));
+        let line = record.position().map_or(0, |p| lines.line_at(bytes, p));
         let mut item = ItemContent::default();
         for ((name, column), raw) in columns.iter().zip(record.iter()) {
             let text = std::str::from_utf8(raw).map_err(|_| {
@@ -122,11 +123,36 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ItemContent>> {
 /// is one short on CRLF files (what a browser's form sends): there a record
 /// "starts" at the previous line's `\n`, so line ends are skipped first.
 fn line_at(bytes: &[u8], pos: &csv::Position) -> u64 {
-    let mut start = usize::try_from(pos.byte()).map_or(bytes.len(), |b| b.min(bytes.len()));
-    while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
-        start += 1;
+    LineCounter::default().line_at(bytes, pos)
+}
+
+/// [`line_at`] for records in file order: counts only the line ends since
+/// the last record, so reading a file costs one pass (counting from the
+/// start for every record made a 100,000-row import quadratic).
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes before this offset hold `ends` line ends.
+    at: usize,
+    ends: u64,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, bytes: &[u8], pos: &csv::Position) -> u64 {
+        let mut start = usize::try_from(pos.byte()).map_or(bytes.len(), |b| b.min(bytes.len()));
+        while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start < self.at {
+            // Not in file order: count from the start again.
+            *self = LineCounter::default();
+        }
+        self.ends += bytes[self.at..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.at = start;
+        self.ends + 1
     }
-    bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64 + 1
 }
 
 fn csv_error(bytes: &[u8], e: csv::Error) -> AppError {

@@ -67,6 +67,24 @@ fn csv_problems_name_the_line_and_the_column() {
         import_error(parse_csv(b"a\n\"x\0\"\n")),
         (2, "a".into(), "characters".into())
     );
+    // Lines counted across records: quoted line ends, CRLF, a late row.
+    assert_eq!(
+        import_error(parse_csv(b"a,b\r\n\"x\r\ny\",2\r\n3,4\r\n5,\xff\r\n")),
+        (5, "b".into(), "characters".into())
+    );
+}
+
+#[test]
+fn a_large_csv_is_read_in_one_pass() {
+    // Counting lines from the start for every row made this quadratic:
+    // 100,000 rows took minutes. (Not a timing test: it only has to end.)
+    let mut csv = String::from("q,expected\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!("question {i},answer {i}\n"));
+    }
+    csv.push_str("\"x\u{0}\",last\n");
+    let (line, column, _) = import_error(parse_csv(csv.as_bytes()));
+    assert_eq!((line, column.as_str()), (100_002, "q"));
 }
 
 #[test]
