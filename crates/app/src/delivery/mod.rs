@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::App;
 use crate::error::{AppError, Result};
-use crate::prompts::Resolved;
+use crate::prompts::{PromptDetail, Resolved};
 
 /// How long a token lookup is trusted without the database. Revokes through
 /// any server process reach the cache at once (directly, or by `NOTIFY`);
@@ -111,6 +111,9 @@ struct TokenEntry {
 #[derive(Default)]
 struct Entries {
     answers: HashMap<AnswerKey, Arc<Delivered>>,
+    /// `GET /api/prompts/{id}` (the prompt, its current version and
+    /// labels), by the id or slug it was asked by.
+    details: HashMap<String, Arc<Delivered>>,
     /// By the token's SHA-256 hex.
     tokens: HashMap<String, TokenEntry>,
 }
@@ -175,16 +178,32 @@ impl Delivery {
     }
 
     fn store_answer(&self, generation: u64, key: AnswerKey, answer: Arc<Delivered>) {
+        self.store_entry(generation, |e| bounded_insert(&mut e.answers, key, answer));
+    }
+
+    fn detail(&self, asked: &str) -> Option<Arc<Delivered>> {
+        if !self.is_serving() {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.details.get(asked).cloned()
+    }
+
+    fn store_detail(&self, generation: u64, asked: String, answer: Arc<Delivered>) {
+        self.store_entry(generation, |e| {
+            bounded_insert(&mut e.details, asked, answer)
+        });
+    }
+
+    /// Runs `put` unless the cache is not serving or a forget happened since
+    /// `generation` was read: checked under the lock, which a forget takes
+    /// too, so none can slip in between this check and the insert.
+    fn store_entry(&self, generation: u64, put: impl FnOnce(&mut Entries)) {
         let mut entries = self.entries();
-        // Checked under the lock: a forget takes it too, so none can slip in
-        // between this check and the insert.
         if !self.is_serving() || self.generation() != generation {
             return;
         }
-        if entries.answers.len() >= MAX_ENTRIES {
-            entries.answers.clear();
-        }
-        entries.answers.insert(key, answer);
+        put(&mut entries);
     }
 
     fn token(&self, hash: &str) -> Option<TokenEntry> {
@@ -219,7 +238,10 @@ impl Delivery {
     }
 
     pub(crate) fn forget_prompt(&self, id: PromptId) {
-        self.forget(|e| e.answers.retain(|_, a| a.prompt_id != id));
+        self.forget(|e| {
+            e.answers.retain(|_, a| a.prompt_id != id);
+            e.details.retain(|_, a| a.prompt_id != id);
+        });
     }
 
     pub(crate) fn forget_token(&self, id: TokenId) {
@@ -241,6 +263,36 @@ impl Delivery {
         self.forget(|e| *e = Entries::default());
         self.serving.store(true, Ordering::Release);
     }
+}
+
+/// Inserts, starting the map again from empty when it is full.
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+/// The ETag of a prompt's detail: the prompt's `updated_at` moves with
+/// every rename, re-slug, retag and label change, its current version with
+/// every save and restore.
+fn detail_etag(detail: &PromptDetail) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        detail.prompt.id.to_string(),
+        detail
+            .current_version
+            .as_ref()
+            .map(|v| v.id.to_string())
+            .unwrap_or_default(),
+        detail.prompt.updated_at.unix_timestamp_nanos().to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
 }
 
 /// The ETag of an answer: the version, the selector, and the prompt's
@@ -295,6 +347,30 @@ impl App {
         });
         self.delivery
             .store_answer(generation, key, Arc::clone(&answer));
+        Ok(answer)
+    }
+
+    /// `GET /api/prompts/{id}` (`asked`: an id or a slug) from memory when it
+    /// can be; `serialize` makes the body on a miss. Forgotten with the
+    /// prompt's other answers, by every write that changes it.
+    pub async fn deliver_detail(
+        &self,
+        asked: &str,
+        serialize: impl FnOnce(PromptDetail) -> Bytes,
+    ) -> Result<Arc<Delivered>> {
+        if let Some(hit) = self.delivery.detail(asked) {
+            return Ok(hit);
+        }
+        let generation = self.delivery.generation();
+        let id = self.prompt_ref(asked).await?;
+        let detail = self.get_prompt(id).await?;
+        let answer = Arc::new(Delivered {
+            prompt_id: id,
+            etag: detail_etag(&detail),
+            body: serialize(detail),
+        });
+        self.delivery
+            .store_detail(generation, asked.to_owned(), Arc::clone(&answer));
         Ok(answer)
     }
 

@@ -14,14 +14,14 @@ alter table experiments add column summary text;
 create table experiment_item_facts (
     experiment_id     text not null references experiments (id) on delete cascade,
     position          integer not null,
-    failed            boolean not null,
-    regressed         boolean not null,
-    flaky             boolean not null,
+    failed            integer not null,
+    regressed         integer not null,
+    flaky             integer not null,
     -- JSON array of the evaluators that failed or errored in some cell.
     failed_evaluators text not null,
-    score_key         bigint not null,
-    cost_key          bigint not null,
-    latency_key       bigint not null,
+    score_key         integer not null,
+    cost_key          integer not null,
+    latency_key       integer not null,
     primary key (experiment_id, position)
 );
 create index experiment_item_facts_score_idx on experiment_item_facts (experiment_id, score_key, position);

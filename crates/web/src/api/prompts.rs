@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use promptrefine_app::delivery::Selector;
+use promptrefine_app::delivery::{Delivered, Selector};
 use promptrefine_core::{Prompt, PromptId};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -58,16 +58,27 @@ async fn create(
     Ok(Created(detail.into()))
 }
 
-/// A prompt with its current version and labels.
-#[utoipa::path(get, path = "/api/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id, or its slug")),
-    responses((status = 200, body = Envelope<PromptDetail>), (status = 404, body = ErrorEnvelope)))]
+/// A prompt with its current version and labels, from the delivery cache
+/// (a hit makes no query). Answers with an `ETag`; send it back in
+/// `If-None-Match` to get a 304 while nothing changed.
+#[utoipa::path(get, path = "/api/prompts/{id}", tag = "prompts",
+    params(("id" = String, Path, description = "The prompt's id, or its slug"), ("If-None-Match" = Option<String>, Header)),
+    responses((status = 200, body = Envelope<PromptDetail>), (status = 304), (status = 404, body = ErrorEnvelope)))]
 async fn get_one(
     _user: CurrentUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Data<PromptDetail>, ApiError> {
-    let id = state.app.prompt_ref(&id).await?;
-    Ok(Data(state.app.get_prompt(id).await?.into()))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let answer = state
+        .app
+        .deliver_detail(&id, |detail| {
+            // The same bytes `Data` would write.
+            let body = json!({ "data": PromptDetail::from(detail), "error": null });
+            Bytes::from(serde_json::to_vec(&body).expect("an answer serializes"))
+        })
+        .await?;
+    Ok(cached_answer(&answer, &headers))
 }
 
 /// Renames, re-slugs or retags a prompt. Nothing else can change here.
@@ -120,6 +131,11 @@ async fn get_by_slug(
             Bytes::from(serde_json::to_vec(&body).expect("an answer serializes"))
         })
         .await?;
+    Ok(cached_answer(&answer, &headers))
+}
+
+/// A cached answer: 304 when `If-None-Match` names its ETag, else its body.
+fn cached_answer(answer: &Delivered, headers: &HeaderMap) -> Response {
     let cache = [
         (
             header::ETAG,
@@ -138,13 +154,13 @@ async fn get_by_slug(
                 .any(|t| t.trim() == answer.etag || t.trim() == "*")
         });
     if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
     let json = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )];
-    Ok((cache, json, answer.body.clone()).into_response())
+    (cache, json, answer.body.clone()).into_response()
 }
 
 /// Renders a version with variable values; 422 lists every missing variable.

@@ -44,6 +44,14 @@ async fn version_of(app: &TestApp, path: &str) -> Option<i64> {
     (status == 200).then(|| body["data"]["version"]["version"].as_i64().unwrap())
 }
 
+/// The `production` label of a prompt's detail (null when it has none).
+fn production(detail: &Value) -> &Value {
+    detail["data"]["labels"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["label"] == "production"))
+        .unwrap_or(&Value::Null)
+}
+
 async fn fetch_any(app: &TestApp, path: &str) -> (u16, Value, ()) {
     let res = app.api.get(app.url(path)).send().await.unwrap();
     let status = res.status().as_u16();
@@ -53,9 +61,17 @@ async fn fetch_any(app: &TestApp, path: &str) -> (u16, Value, ()) {
 async fn a_cached_answer_and_a_cached_304_make_no_query(db: TestDb) {
     let app = spawn_app(db).await;
     until_serving(&app).await;
-    app.create_prompt("Hot path", Some("v1")).await;
-    let path = "/api/prompts/by-slug/hot-path?label=current";
-    let (status, first, etag) = fetch(&app, path).await;
+    let p = app.create_prompt("Hot path", Some("v1")).await;
+    let id = p["id"].as_str().unwrap();
+    hit_and_304_read_nothing(&app, "/api/prompts/by-slug/hot-path?label=current").await;
+    // The prompt's own answer too, by id and by slug.
+    hit_and_304_read_nothing(&app, &format!("/api/prompts/{id}")).await;
+    hit_and_304_read_nothing(&app, "/api/prompts/hot-path").await;
+}
+
+/// A fetch of `path`, then a hit (200, the same body) and a 304 that read nothing.
+async fn hit_and_304_read_nothing(app: &TestApp, path: &str) {
+    let (status, first, etag) = fetch(app, path).await;
     assert_eq!(status, 200, "{first}");
     // On PostgreSQL the NOTIFY of the prompt's own creation may arrive after
     // that fetch and empty the cache once: fetch until a hit, then count.
@@ -133,6 +149,15 @@ async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb
     assert_eq!(s, 201, "{v2}");
     let v2 = v2["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(version_of(&app, current).await, Some(2), "after save");
+    let detail = format!("/api/prompts/{id}");
+    let by_slug = "/api/prompts/moving";
+    for path in [&detail[..], by_slug] {
+        let (_, d, _) = fetch_any(&app, path).await;
+        assert_eq!(
+            d["data"]["currentVersion"]["version"], 2,
+            "{path} after save: {d}"
+        );
+    }
 
     // Label set, then moved.
     let label = format!("/api/prompts/{id}/labels/production");
@@ -140,6 +165,12 @@ async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb
     assert_eq!(version_of(&app, prod).await, Some(1), "after label set");
     assert_eq!(app.put(&label, json!({ "versionId": v2 })).await.0, 200);
     assert_eq!(version_of(&app, prod).await, Some(2), "after label move");
+    let (_, d, _) = fetch_any(&app, &detail).await;
+    assert_eq!(
+        production(&d)["versionId"],
+        v2.as_str(),
+        "detail after label move: {d}"
+    );
 
     // Restore: current back to 1.
     let (s, body) = app
@@ -150,6 +181,11 @@ async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(version_of(&app, current).await, Some(1), "after restore");
+    let (_, d, _) = fetch_any(&app, by_slug).await;
+    assert_eq!(
+        d["data"]["currentVersion"]["version"], 1,
+        "detail after restore"
+    );
 
     // Rename: the pinned answer carries the title.
     let (_, before, _) = fetch_any(&app, pinned).await;
@@ -162,10 +198,18 @@ async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb
     );
     let (_, after, _) = fetch_any(&app, pinned).await;
     assert_eq!(after["data"]["title"], "Moved", "after rename");
+    let (_, d, _) = fetch_any(&app, &detail).await;
+    assert_eq!(d["data"]["title"], "Moved", "detail after rename");
 
     // Label removal.
     assert_eq!(app.delete(&label).await.0, 200);
     assert_eq!(version_of(&app, prod).await, None, "after label removal");
+    let (_, d, _) = fetch_any(&app, &detail).await;
+    assert_eq!(
+        production(&d),
+        &Value::Null,
+        "detail after label removal: {d}"
+    );
 
     // Re-slug: the old slug names nothing, the new one the prompt.
     assert_eq!(
@@ -183,6 +227,11 @@ async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb
         version_of(&app, "/api/prompts/by-slug/renamed").await,
         Some(1)
     );
+    assert_eq!(
+        fetch_any(&app, by_slug).await.0,
+        404,
+        "the old slug's detail"
+    );
 
     // Delete.
     assert_eq!(app.delete(&format!("/api/prompts/{id}")).await.0, 200);
@@ -190,6 +239,11 @@ async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb
         version_of(&app, "/api/prompts/by-slug/renamed").await,
         None,
         "after delete"
+    );
+    assert_eq!(
+        fetch_any(&app, &detail).await.0,
+        404,
+        "the detail after delete"
     );
 }
 

@@ -69,7 +69,11 @@ impl App {
     ) -> Result<Imported> {
         // Refuse an unknown dataset before reading a large file.
         self.get_dataset(id, None).await?;
-        let items = parse_items(format, bytes)?;
+        // Off the async workers: a large file is a few hundred ms of CPU.
+        let owned = bytes.to_vec();
+        let items = tokio::task::spawn_blocking(move || parse_items(format, &owned))
+            .await
+            .map_err(|e| AppError::Internal(format!("the import's parser stopped: {e}")))??;
         let imported = items.len() as u64;
         let added = self
             .store
