@@ -12,6 +12,7 @@ pub mod experiments;
 pub mod instance;
 pub mod prompts;
 pub mod runs;
+pub mod secrets;
 pub mod seed;
 
 use std::sync::Arc;
