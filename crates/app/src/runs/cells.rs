@@ -36,15 +36,14 @@ impl App {
             }
         };
         let provider = self
-            .runs
-            .provider(Some(&variant.provider))
+            .find_provider(Some(&variant.provider))
+            .await?
             .ok_or_else(|| {
                 AppError::Internal(format!(
                     "provider {} is not configured on this instance",
                     variant.provider
                 ))
-            })?
-            .clone();
+            })?;
         let messages = render(
             &version.content,
             &cell.variables,

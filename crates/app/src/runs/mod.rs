@@ -71,6 +71,7 @@ pub use handle::{RunDone, RunEvent, RunEvents, RunHandle};
 pub use models::{ModelList, ModelSource};
 pub use observer::RunObserver;
 pub use promptrefine_llm::{ClientSettings, PriceTable, ProviderConfig};
+pub(crate) use service::is_provider_name;
 pub use service::{RunService, RunSettings, RunSetupError, openai_provider};
 
 /// What to run (`POST /api/test-runs`, without the transport's `stream`).
@@ -197,9 +198,9 @@ impl App {
         let params = input.params.unwrap_or_default();
         validate::settings(&mut v, "params", &params);
         validate::variables(&mut v, "variables", &input.variables);
-        let provider = self.runs.provider(input.provider.as_deref());
+        let provider = self.find_provider(input.provider.as_deref()).await?;
         if provider.is_none() {
-            let names = self.runs.provider_names();
+            let names = self.provider_names().await;
             let message = match (&input.provider, names.is_empty()) {
                 (_, true) => "no model provider is configured on this server".to_owned(),
                 (Some(p), false) => {
@@ -250,7 +251,7 @@ impl App {
             model: Some(model.clone()),
             ..settings
         };
-        let provider = provider.expect("checked above").clone();
+        let provider = provider.expect("checked above");
         let plan = RunPlan {
             new: NewRun {
                 id: RunId::new(),

@@ -36,7 +36,7 @@ impl App {
             .request_body(id)
             .await?
             .unwrap_or_default();
-        let Some(provider) = self.runs.provider(Some(&first.provider)).cloned() else {
+        let Some(provider) = self.find_provider(Some(&first.provider)).await? else {
             return Err(AppError::invalid(
                 "provider",
                 "oneOf",
