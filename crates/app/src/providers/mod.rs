@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 use promptrefine_core::ProviderId;
-use promptrefine_core::validate::Violations;
+use promptrefine_core::validate::{Rule, Violations};
 use promptrefine_llm::{Provider, ProviderConfig};
 use promptrefine_store::{ModelPrice, ProviderRecord, ProviderWrite, SealedBytes, StoreError};
 use secrecy::{ExposeSecret, SecretString};
@@ -249,6 +249,24 @@ impl App {
         }
         if let Some(h) = &patch.extra_headers {
             check_headers(&mut v, h);
+        }
+        // The key was given for one origin: it goes to another only when
+        // sent again, so an edit of the URL alone cannot redirect it.
+        if origin(&base_url) != origin(&record.base_url) {
+            if record.api_key.is_some() && patch.api_key.is_none() {
+                v.push(
+                    "apiKey",
+                    Rule::Required,
+                    "a new base URL origin needs the API key sent again (or null to remove it)",
+                );
+            }
+            if record.headers.is_some() && patch.extra_headers.is_none() {
+                v.push(
+                    "extraHeaders",
+                    Rule::Required,
+                    "a new base URL origin needs the extra headers sent again (or {} to remove them)",
+                );
+            }
         }
         check(v)?;
         if name != record.name {
@@ -588,6 +606,11 @@ fn env_view(p: &Provider) -> ProviderView {
         created_at: None,
         updated_at: None,
     }
+}
+
+/// `scheme://host:port`, or the text itself when it does not parse.
+fn origin(text: &str) -> String {
+    url::Url::parse(text).map_or_else(|_| text.to_owned(), |u| u.origin().ascii_serialization())
 }
 
 /// A configured URL without what may be a credential (user-info, query).

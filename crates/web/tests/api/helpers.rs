@@ -132,6 +132,11 @@ async fn spawn_at(url: &str, db: TestDb, opts: Options) -> TestApp {
     );
     let app = App::new(store.clone(), opts.auth)
         .with_runs(RunService::new(runs).expect("run settings"))
+        // A fresh server key per server: stored providers are sealed under it.
+        .with_providers(promptrefine_app::providers::ProviderSettings {
+            key: Some(promptrefine_app::secrets::SecretKey::generate().expect("a key")),
+            allow_link_local: false,
+        })
         .with_evaluator_hosts(opts.evaluator_hosts);
     app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
         .await
