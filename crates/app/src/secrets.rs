@@ -71,7 +71,9 @@ impl SecretKey {
         Some(SecretKey(Box::new(array)))
     }
 
-    fn to_base64(&self) -> String {
+    /// The key as `SECRET_KEY` would give it: for writing the key file and
+    /// for redacting it from output, never for showing.
+    pub fn to_base64(&self) -> String {
         BASE64.encode(self.0.as_slice())
     }
 
