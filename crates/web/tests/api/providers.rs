@@ -7,7 +7,7 @@ use promptrefine_store::Backend;
 use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, fields, spawn_app};
+use crate::helpers::{Options, TestApp, fields, spawn_app, spawn_replica, spawn_replica_with};
 
 both_backends!(
     a_provider_is_created_listed_read_changed_and_deleted,
@@ -15,6 +15,7 @@ both_backends!(
     the_environment_s_providers_are_listed_but_read_only,
     a_stored_provider_serves_a_run_and_its_key_is_found_nowhere_else,
     the_connection_test_lists_models_or_reports_the_run_error_code,
+    a_replica_uses_a_provider_as_last_changed_and_another_key_cannot_open_it,
 );
 
 /// Distinctive, so a find anywhere is this key and nothing else.
@@ -453,4 +454,62 @@ async fn the_connection_test_lists_models_or_reports_the_run_error_code(db: Test
     );
     let (status, _) = app.post("/api/providers/nope/test", json!({})).await;
     assert_eq!(status, 404);
+}
+
+/// Replicas share the database and the server key: a provider added or
+/// changed on one serves runs on the other with its current key (the other
+/// replica's cached client is rebuilt when the row changed). A server with
+/// another key refuses clearly instead of sending garbage upstream.
+async fn a_replica_uses_a_provider_as_last_changed_and_another_key_cannot_open_it(db: TestDb) {
+    let a = spawn_app(db).await;
+    let b = spawn_replica(&a).await;
+    let mut body = provider(&a, "shared");
+    body["baseUrl"] = json!(b.mock.base_url());
+    let (status, created) = a.post("/api/providers", body).await;
+    assert_eq!(status, 201, "{created}");
+    let prompt = b.create_prompt("On the replica", Some("Say {{x}}")).await;
+    let run = json!({ "promptId": prompt["id"], "provider": "shared", "model": "gpt-4o-mini", "variables": { "x": "1" } });
+    let (status, first) = b.post("/api/test-runs", run.clone()).await;
+    assert_eq!(
+        (status, first["data"]["status"].as_str()),
+        (201, Some("succeeded")),
+        "{first}"
+    );
+    let auth = |app: &TestApp| {
+        app.mock
+            .chat_requests()
+            .last()
+            .and_then(|r| r.header("authorization").map(str::to_owned))
+    };
+    assert_eq!(auth(&b), Some(format!("Bearer {STORED_KEY}")));
+
+    let id = created["data"]["id"].as_str().unwrap();
+    let (status, _) = a
+        .patch(
+            &format!("/api/providers/{id}"),
+            json!({ "apiKey": "sk-rotated-on-a" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, second) = b.post("/api/test-runs", run.clone()).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(auth(&b).as_deref(), Some("Bearer sk-rotated-on-a"));
+
+    let stranger = spawn_replica_with(&a, Options::default()).await;
+    let sent_before = b.mock.chat_requests().len();
+    let (status, json) = stranger.post("/api/test-runs", run).await;
+    assert_eq!(status, 422, "{json}");
+    assert_eq!(fields(&json), ["provider"], "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be opened"),
+        "{json}"
+    );
+    assert_eq!(
+        b.mock.chat_requests().len(),
+        sent_before,
+        "nothing was sent"
+    );
 }
