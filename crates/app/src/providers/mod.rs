@@ -366,6 +366,29 @@ impl App {
         self.client_for(&record).map(Some)
     }
 
+    /// A client for every stored provider that can be used now (one whose
+    /// secrets do not open, or whose URL is now refused, is left out and
+    /// logged): what the model selector offers besides the environment's.
+    pub(crate) async fn stored_clients(&self) -> Vec<Provider> {
+        let records = match self.store.providers().list().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list stored providers for the model list");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for record in &records {
+            match self.client_for(record) {
+                Ok(p) => out.push(p),
+                Err(e) => {
+                    tracing::warn!(provider_id = %record.id, error = %e, "a stored provider cannot be used");
+                }
+            }
+        }
+        out
+    }
+
     /// Every provider name runs may use, for messages.
     pub(crate) async fn provider_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -338,10 +338,11 @@ impl App {
         })
     }
 
-    /// The models each provider offers (cached; the configured list when the
-    /// provider cannot be asked).
+    /// The models each provider offers, the environment's then the stored
+    /// ones (cached; the configured list when the provider cannot be asked).
     pub async fn list_models(&self) -> Vec<ModelList> {
-        self.runs.list_models().await
+        let stored = self.stored_clients().await;
+        self.runs.list_models(stored).await
     }
 
     /// How many runs this process has in flight.

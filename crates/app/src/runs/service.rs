@@ -276,8 +276,11 @@ impl RunService {
         )
     }
 
-    pub(super) async fn list_models(&self) -> Vec<ModelList> {
-        self.models.list(&self.providers).await
+    /// The environment's providers' models, then those of `stored`.
+    pub(super) async fn list_models(&self, stored: Vec<Provider>) -> Vec<ModelList> {
+        let mut all = self.providers.clone();
+        all.extend(stored);
+        self.models.list(&all).await
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, InFlight>> {

@@ -16,6 +16,7 @@ both_backends!(
     a_stored_provider_serves_a_run_and_its_key_is_found_nowhere_else,
     the_connection_test_lists_models_or_reports_the_run_error_code,
     a_replica_uses_a_provider_as_last_changed_and_another_key_cannot_open_it,
+    the_model_selector_offers_stored_providers_after_the_environment_s,
 );
 
 /// Distinctive, so a find anywhere is this key and nothing else.
@@ -511,5 +512,49 @@ async fn a_replica_uses_a_provider_as_last_changed_and_another_key_cannot_open_i
         b.mock.chat_requests().len(),
         sent_before,
         "nothing was sent"
+    );
+}
+
+async fn the_model_selector_offers_stored_providers_after_the_environment_s(db: TestDb) {
+    let app = spawn_app(db).await;
+    let (status, _) = app.post("/api/providers", provider(&app, "stored")).await;
+    assert_eq!(status, 201);
+    let (_, down) = app
+        .post(
+            "/api/providers",
+            json!({ "name": "down", "baseUrl": "http://127.0.0.1:9/v1", "models": ["only-listed"] }),
+        )
+        .await;
+    assert_eq!(down["data"]["hasKey"], false, "{down}");
+    let (status, body) = app.get("/api/models").await;
+    assert_eq!(status, 200, "{body}");
+    let lists: Vec<(&str, &str, bool)> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["provider"].as_str().unwrap(),
+                l["source"].as_str().unwrap(),
+                l["hasKey"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            ("openai", "live", true),
+            ("down", "fallback", false),
+            ("stored", "live", true)
+        ]
+    );
+    assert_eq!(body["data"][1]["models"], json!(["only-listed"]));
+    assert!(!body.to_string().contains(STORED_KEY));
+    // The stored provider's own key asked for its list.
+    let asked = app.mock.requests();
+    assert!(
+        asked.iter().any(|r| r.path == "/v1/models"
+            && r.header("authorization") == Some(format!("Bearer {STORED_KEY}").as_str())),
+        "the stored key was sent to GET /models"
     );
 }
