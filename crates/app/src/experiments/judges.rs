@@ -341,6 +341,8 @@ impl App {
         provider: promptrefine_llm::Provider,
     ) -> crate::runs::RunPlan {
         crate::runs::RunPlan {
+            // A judge's cost is settled against the reservation's prices.
+            prices: None,
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: judge.version.prompt_id,

@@ -19,11 +19,11 @@
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use promptrefine_core::ProviderId;
 use promptrefine_core::validate::{Rule, Violations};
-use promptrefine_llm::{Provider, ProviderConfig};
+use promptrefine_llm::{Price, PriceTable, Provider, ProviderConfig};
 use promptrefine_store::{ModelPrice, ProviderRecord, ProviderWrite, SealedBytes, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -121,7 +121,15 @@ pub enum ConnectionTest {
 pub(crate) struct ProviderRegistry {
     sealer: Option<Sealer>,
     allow_link_local: bool,
-    clients: Mutex<HashMap<ProviderId, (OffsetDateTime, Provider)>>,
+    clients: Mutex<HashMap<ProviderId, Client>>,
+}
+
+/// A built client, the row version it was built from, and its prices over
+/// the server's.
+struct Client {
+    updated_at: OffsetDateTime,
+    provider: Provider,
+    prices: Option<Arc<PriceTable>>,
 }
 
 impl ProviderRegistry {
@@ -142,9 +150,7 @@ impl ProviderRegistry {
         })
     }
 
-    fn clients(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ProviderId, (OffsetDateTime, Provider)>> {
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<ProviderId, Client>> {
         // Each use is one insert, remove or read: never left half-changed.
         self.clients.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -389,6 +395,19 @@ impl App {
         out
     }
 
+    /// The prices a run with the stored provider `name` is costed with,
+    /// when it has its own (its client was just built by `find_provider`).
+    pub(crate) fn provider_prices(&self, name: &str) -> Option<Arc<PriceTable>> {
+        if self.env_provider(name).is_some() {
+            return None;
+        }
+        self.providers
+            .clients()
+            .values()
+            .find(|c| c.provider.name() == name)
+            .and_then(|c| c.prices.clone())
+    }
+
     /// Every provider name runs may use, for messages.
     pub(crate) async fn provider_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -407,10 +426,10 @@ impl App {
     /// The client of a stored provider: the cached one while the row is
     /// unchanged, else a new one from its opened secrets.
     fn client_for(&self, record: &ProviderRecord) -> Result<Provider> {
-        if let Some((at, p)) = self.providers.clients().get(&record.id)
-            && *at == record.updated_at
+        if let Some(c) = self.providers.clients().get(&record.id)
+            && c.updated_at == record.updated_at
         {
-            return Ok(p.clone());
+            return Ok(c.provider.clone());
         }
         let mut v = Violations::default();
         // Checked again: the switch may have been turned off since it was saved.
@@ -446,9 +465,28 @@ impl App {
                 format!("provider {:?}: {e}", record.name),
             )
         })?;
-        self.providers
-            .clients()
-            .insert(record.id, (record.updated_at, provider.clone()));
+        let prices = (!record.prices.is_empty()).then(|| {
+            Arc::new(
+                self.runs.prices().clone().with_overrides(
+                    record
+                        .prices
+                        .iter()
+                        .map(|(m, p)| (m.clone(), Price::usd(p.input, p.output))),
+                ),
+            )
+        });
+        let mut clients = self.providers.clients();
+        // One entry per name (`provider_prices` looks up by name): a client
+        // left from a provider renamed or deleted on another replica goes.
+        clients.retain(|id, c| *id == record.id || c.provider.name() != record.name);
+        clients.insert(
+            record.id,
+            Client {
+                updated_at: record.updated_at,
+                provider: provider.clone(),
+                prices,
+            },
+        );
         Ok(provider)
     }
 

@@ -51,6 +51,7 @@ impl App {
         )?
         .to_messages();
         Ok(RunPlan {
+            prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: experiment.prompt_id,

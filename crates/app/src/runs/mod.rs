@@ -115,6 +115,8 @@ pub(crate) struct RunPlan {
     pub new: NewRun,
     pub provider: promptrefine_llm::Provider,
     pub request: ChatRequest,
+    /// A stored provider's own prices (over the server's); `None`: the server's.
+    pub prices: Option<std::sync::Arc<promptrefine_llm::PriceTable>>,
 }
 
 impl App {
@@ -253,6 +255,7 @@ impl App {
         };
         let provider = provider.expect("checked above");
         let plan = RunPlan {
+            prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: prompt.id,

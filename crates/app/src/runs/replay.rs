@@ -49,6 +49,7 @@ impl App {
         let stream = body.get("stream").and_then(|s| s.as_bool()) == Some(true);
         let permit = self.runs.try_permit()?;
         let plan = RunPlan {
+            prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: first.prompt_id,

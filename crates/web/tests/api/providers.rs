@@ -17,6 +17,7 @@ both_backends!(
     the_connection_test_lists_models_or_reports_the_run_error_code,
     a_replica_uses_a_provider_as_last_changed_and_another_key_cannot_open_it,
     the_model_selector_offers_stored_providers_after_the_environment_s,
+    a_run_with_a_stored_provider_is_costed_with_its_own_prices,
 );
 
 /// Distinctive, so a find anywhere is this key and nothing else.
@@ -557,4 +558,26 @@ async fn the_model_selector_offers_stored_providers_after_the_environment_s(db: 
             && r.header("authorization") == Some(format!("Bearer {STORED_KEY}").as_str())),
         "the stored key was sent to GET /models"
     );
+}
+
+async fn a_run_with_a_stored_provider_is_costed_with_its_own_prices(db: TestDb) {
+    let app = spawn_app(db).await;
+    let mut body = provider(&app, "priced");
+    // USD per million tokens: 0.1 and 0.05 USD a token, so the cost is exact.
+    body["prices"] = json!({ "mock-echo": { "input": 100000, "output": 50000 } });
+    let (status, created) = app.post("/api/providers", body).await;
+    assert_eq!(status, 201, "{created}");
+    let prompt = app.create_prompt("Priced", Some("Say {{x}}")).await;
+    let run = |provider: &str| json!({ "promptId": prompt["id"], "provider": provider, "model": "mock-echo", "variables": { "x": "1" } });
+    let (status, priced) = app.post("/api/test-runs", run("priced")).await;
+    assert_eq!(status, 201, "{priced}");
+    let r = &priced["data"];
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let want = r["promptTokens"].as_i64().unwrap() * 100_000
+        + r["completionTokens"].as_i64().unwrap() * 50_000;
+    assert!(want > 0, "{r}");
+    assert_eq!(r["costMicroUsd"].as_i64(), Some(want), "{r}");
+    // The same model through the environment's provider has no price.
+    let (_, unpriced) = app.post("/api/test-runs", run("openai")).await;
+    assert!(unpriced["data"]["costMicroUsd"].is_null(), "{unpriced}");
 }
