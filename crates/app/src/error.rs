@@ -105,6 +105,10 @@ fn conflict(c: Constraint) -> AppError {
             "a dataset with this name already exists".to_string(),
         ),
         Constraint::DatasetSlug => ("slug", "this dataset slug is already taken".to_string()),
+        Constraint::ProviderName => (
+            "name",
+            "a provider with this name already exists".to_string(),
+        ),
         Constraint::ItemRevision => (
             "item",
             "another change of this item won; read it and try again".to_string(),

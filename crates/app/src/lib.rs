@@ -11,7 +11,9 @@ pub mod error;
 pub mod experiments;
 pub mod instance;
 pub mod prompts;
+pub mod providers;
 pub mod runs;
+pub mod secrets;
 pub mod seed;
 
 use std::sync::Arc;
@@ -29,6 +31,9 @@ pub struct App {
     auth: auth::AuthState,
     /// Providers, the in-flight cap and cancel registry (see [`runs`]).
     runs: Arc<runs::RunService>,
+    /// Stored provider connections: the sealing key and built clients
+    /// (see [`providers`]).
+    providers: Arc<providers::ProviderRegistry>,
     /// Told about every finished run (metrics); see [`runs::RunObserver`].
     observer: Option<Arc<dyn runs::RunObserver>>,
     /// The experiment engine's wake-up and rate limiters (see [`experiments`]).
@@ -52,6 +57,7 @@ impl App {
             instance: promptrefine_core::InstanceId::new(),
             auth: auth::AuthState::new(auth),
             runs: Arc::new(runs::RunService::disabled()),
+            providers: Arc::default(),
             observer: None,
             engine: Arc::default(),
             evaluation: Arc::default(),
@@ -70,6 +76,13 @@ impl App {
     /// no provider is configured and every run is refused).
     pub fn with_runs(mut self, runs: runs::RunService) -> App {
         self.runs = Arc::new(runs);
+        self
+    }
+
+    /// This app, keeping provider connections in the database sealed under
+    /// `settings.key` (without it, none can be stored or used).
+    pub fn with_providers(mut self, settings: providers::ProviderSettings) -> App {
+        self.providers = Arc::new(providers::ProviderRegistry::new(settings));
         self
     }
 

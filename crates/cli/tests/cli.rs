@@ -458,6 +458,38 @@ fn serve_explains_a_port_that_is_taken() {
     );
 }
 
+#[test]
+fn serve_keeps_its_server_key_in_a_private_file_beside_the_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let db_file = db.url().trim_start_matches("sqlite://").to_owned();
+    let key_file = std::path::Path::new(&db_file).with_file_name("secret.key");
+    let env = base_env(db.url());
+    let (code, _, stderr) = Server::start(dir.path(), &[], &env).stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let first = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(first.trim().len(), 44, "base64 of 32 bytes");
+    let (code, stdout, stderr) = Server::start(dir.path(), &[], &env).stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), first, "reused");
+    assert!(!stdout.contains(first.trim()) && !stderr.contains(first.trim()));
+}
+
+#[test]
+fn serve_refuses_a_malformed_secret_key_without_showing_it() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = base_env(db.url());
+    env.push(("SECRET_KEY".into(), "dG9vLXNob3J0LWtleQ==".into()));
+    let run = promptrefine(dir.path(), &["serve"], &env);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("invalid SECRET_KEY"), "{run:?}");
+    assert!(!run.stderr.contains("dG9vLXNob3J0"), "{run:?}");
+}
+
 // --- user set-password -------------------------------------------------------------
 
 #[test]

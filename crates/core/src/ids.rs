@@ -77,6 +77,10 @@ id_type!(
     TokenId
 );
 id_type!(
+    /// A model provider connection stored in the database (issue 17).
+    ProviderId
+);
+id_type!(
     /// A batch of runs: prompt versions over a pinned dataset version.
     ExperimentId
 );

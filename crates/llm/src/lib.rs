@@ -86,6 +86,7 @@
 mod answer;
 mod config;
 mod error;
+mod guard;
 mod provider;
 pub mod sse;
 mod transport;
@@ -97,6 +98,7 @@ pub mod tokens;
 
 pub use config::{ClientSettings, ConfigError, ProviderConfig};
 pub use error::{ErrorCode, LlmError};
+pub use guard::Refuse;
 pub use pricing::{Price, PriceTable};
 pub use provider::{ChatRequest, Completion, Provider, Usage};
 pub use webhook::WebhookClient;

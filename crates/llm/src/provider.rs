@@ -112,6 +112,27 @@ impl std::fmt::Debug for Provider {
 
 impl Provider {
     pub fn new(config: ProviderConfig, settings: ClientSettings) -> Result<Provider, ConfigError> {
+        Provider::build(config, settings, None)
+    }
+
+    /// Like [`Provider::new`], but the client never connects to an address
+    /// for which `refuse` says why not: the names it resolves are filtered
+    /// (a host name pointing at a metadata service fails as
+    /// `connection_failed`). IP literals in the base URL do not go through
+    /// the resolver; the caller checks those itself.
+    pub fn new_refusing(
+        config: ProviderConfig,
+        settings: ClientSettings,
+        refuse: crate::guard::Refuse,
+    ) -> Result<Provider, ConfigError> {
+        Provider::build(config, settings, Some(refuse))
+    }
+
+    fn build(
+        config: ProviderConfig,
+        settings: ClientSettings,
+        refuse: Option<crate::guard::Refuse>,
+    ) -> Result<Provider, ConfigError> {
         let base_url = config.base_url.trim().trim_end_matches('/').to_owned();
         let base = Url::parse(&base_url).map_err(|e| ConfigError::InvalidBaseUrl(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
@@ -142,7 +163,11 @@ impl Provider {
             secrets.push(key.to_owned());
         }
         secrets.extend(url_secrets(&base));
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(refuse) = refuse {
+            builder = builder.dns_resolver(Arc::new(crate::guard::FilteringResolver::new(refuse)));
+        }
+        let client = builder
             .connect_timeout(settings.connect_timeout)
             // A redirected POST turns into a GET and may carry the key to
             // another host: report it instead (it means a wrong base URL).

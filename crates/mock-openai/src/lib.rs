@@ -159,6 +159,12 @@ impl MockOpenAi {
         self.shared.set_models(models);
     }
 
+    /// When set, `GET /v1/models` answers 401 unless the request carries
+    /// `Authorization: Bearer KEY` (a connection test with a wrong key).
+    pub fn require_models_key(&self, key: Option<&str>) {
+        self.shared.require_models_key(key.map(str::to_owned));
+    }
+
     /// When true, `GET /v1/models` answers 500.
     pub fn fail_models(&self, fail: bool) {
         self.shared.fail_models(fail);

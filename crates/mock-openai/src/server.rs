@@ -59,6 +59,8 @@ struct MockState {
     requests: VecDeque<RecordedRequest>,
     models: Vec<String>,
     fail_models: bool,
+    /// When set, `GET /v1/models` answers 401 unless sent `Bearer` this.
+    models_key: Option<String>,
 }
 
 impl MockState {
@@ -69,6 +71,7 @@ impl MockState {
             requests: VecDeque::new(),
             models: default_models(),
             fail_models: false,
+            models_key: None,
         }
     }
 }
@@ -108,6 +111,10 @@ impl Shared {
 
     pub(crate) fn fail_models(&self, fail: bool) {
         self.lock().fail_models = fail;
+    }
+
+    pub(crate) fn require_models_key(&self, key: Option<String>) {
+        self.lock().models_key = key;
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
@@ -210,11 +217,23 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
         .await
 }
 
-async fn models(State(shared): State<Arc<Shared>>) -> Response {
-    let (models, fail) = {
+async fn models(State(shared): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
+    let (models, fail, key) = {
         let st = shared.lock();
-        (st.models.clone(), st.fail_models)
+        (st.models.clone(), st.fail_models, st.models_key.clone())
     };
+    if let Some(key) = key {
+        let sent = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(format!("Bearer {key}").as_str()) {
+            return openai_error(
+                StatusCode::UNAUTHORIZED,
+                "Incorrect API key provided.",
+                "invalid_request_error",
+            );
+        }
+    }
     if fail {
         return openai_error(
             StatusCode::INTERNAL_SERVER_ERROR,

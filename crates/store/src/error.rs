@@ -54,6 +54,8 @@ pub enum Constraint {
     DatasetName,
     /// `datasets.slug`
     DatasetSlug,
+    /// `providers.name`
+    ProviderName,
     /// `dataset_items (dataset_id, item_id) where valid_to is null`: two
     /// current revisions of one item (a concurrent edit lost the race).
     ItemRevision,
@@ -85,6 +87,7 @@ impl Constraint {
             }
             "datasets_name_key" | "datasets.name" => Constraint::DatasetName,
             "datasets_slug_key" | "datasets.slug" => Constraint::DatasetSlug,
+            "providers_name_key" | "providers.name" => Constraint::ProviderName,
             "dataset_items_current_idx" | "dataset_items.dataset_id, dataset_items.item_id" => {
                 Constraint::ItemRevision
             }
@@ -222,6 +225,12 @@ mod tests {
                 Constraint::DatasetName,
             ),
             (Some("datasets_slug_key"), "", Constraint::DatasetSlug),
+            (Some("providers_name_key"), "", Constraint::ProviderName),
+            (
+                None,
+                "UNIQUE constraint failed: providers.name",
+                Constraint::ProviderName,
+            ),
             (
                 Some("something_new_key"),
                 "",

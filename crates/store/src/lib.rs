@@ -29,6 +29,7 @@ mod experiments;
 mod instances;
 mod labels;
 mod prompts;
+mod providers;
 mod runs;
 mod sessions;
 mod setup_tokens;
@@ -50,6 +51,9 @@ pub use labels::{LabelRepo, Pick};
 pub use notify::{Change, DeliveryChange, DeliveryListener, ExperimentListener};
 pub use page::{Cursor, IdCursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
+pub use providers::{
+    ModelPrice, PROVIDERS_MAX, ProviderRecord, ProviderRepo, ProviderWrite, SealedBytes,
+};
 pub use runs::{ListedRun, NewRun, RunCell, RunFilter, RunOutcome, RunRepo};
 pub use sessions::{SessionRecord, SessionRepo, ValidSession};
 pub use setup_tokens::SetupTokenRepo;

@@ -170,7 +170,13 @@ impl App {
                 "the judge prompt's version names no model: set one in its settings".into(),
             ));
         };
-        let Some(provider) = self.runs.provider(None).map(|p| p.name().to_owned()) else {
+        let provider = self.find_provider(None).await.map_err(|e| {
+            (
+                "promptId",
+                format!("cannot resolve the judge's provider: {e}"),
+            )
+        })?;
+        let Some(provider) = provider.map(|p| p.name().to_owned()) else {
             return Err((
                 "promptId",
                 "no model provider is configured on this server".into(),
@@ -215,7 +221,16 @@ impl App {
                 );
             }
         };
-        let Some(provider) = self.runs.provider(Some(&judge.provider)).cloned() else {
+        let provider = match self.find_provider(Some(&judge.provider)).await {
+            Ok(p) => p,
+            Err(e) => {
+                return (
+                    Score::error(spec, format!("cannot resolve the judge's provider: {e}")),
+                    None,
+                );
+            }
+        };
+        let Some(provider) = provider else {
             return (
                 Score::error(
                     spec,
@@ -326,6 +341,8 @@ impl App {
         provider: promptrefine_llm::Provider,
     ) -> crate::runs::RunPlan {
         crate::runs::RunPlan {
+            // A judge's cost is settled against the reservation's prices.
+            prices: None,
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: judge.version.prompt_id,

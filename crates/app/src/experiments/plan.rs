@@ -119,14 +119,18 @@ impl App {
             if let Some(p) = &spec.params {
                 validate::settings(&mut v, &format!("{field}.params"), p);
             }
-            if self.runs.provider(spec.provider.as_deref()).is_none() {
+            if self
+                .find_provider(spec.provider.as_deref())
+                .await?
+                .is_none()
+            {
                 v.push(
                     format!("{field}.provider"),
                     "oneOf",
                     match &spec.provider {
                         Some(p) => format!(
                             "unknown provider {p:?}; configured: {}",
-                            self.runs.provider_names().join(", ")
+                            self.provider_names().await.join(", ")
                         ),
                         None => "no model provider is configured on this server".to_string(),
                     },
@@ -193,8 +197,8 @@ impl App {
                 ));
             };
             let provider = self
-                .runs
-                .provider(spec.provider.as_deref())
+                .find_provider(spec.provider.as_deref())
+                .await?
                 .map(|p| p.name().to_owned())
                 .unwrap_or_default();
             variants.push(Variant {

@@ -36,15 +36,14 @@ impl App {
             }
         };
         let provider = self
-            .runs
-            .provider(Some(&variant.provider))
+            .find_provider(Some(&variant.provider))
+            .await?
             .ok_or_else(|| {
                 AppError::Internal(format!(
                     "provider {} is not configured on this instance",
                     variant.provider
                 ))
-            })?
-            .clone();
+            })?;
         let messages = render(
             &version.content,
             &cell.variables,
@@ -52,6 +51,7 @@ impl App {
         )?
         .to_messages();
         Ok(RunPlan {
+            prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: experiment.prompt_id,

@@ -68,9 +68,10 @@ impl RunService {
         let span = tracing::info_span!("run", run_id = %id, provider = %plan.new.provider, model = %plan.new.model);
         tokio::spawn(
             async move {
+                let own_prices = plan.prices.clone();
                 let body = execute(
                     &store,
-                    &service.prices,
+                    own_prices.as_deref().unwrap_or(&service.prices),
                     plan,
                     cancel,
                     started,

@@ -71,6 +71,7 @@ pub use handle::{RunDone, RunEvent, RunEvents, RunHandle};
 pub use models::{ModelList, ModelSource};
 pub use observer::RunObserver;
 pub use promptrefine_llm::{ClientSettings, PriceTable, ProviderConfig};
+pub(crate) use service::is_provider_name;
 pub use service::{RunService, RunSettings, RunSetupError, openai_provider};
 
 /// What to run (`POST /api/test-runs`, without the transport's `stream`).
@@ -114,6 +115,8 @@ pub(crate) struct RunPlan {
     pub new: NewRun,
     pub provider: promptrefine_llm::Provider,
     pub request: ChatRequest,
+    /// A stored provider's own prices (over the server's); `None`: the server's.
+    pub prices: Option<std::sync::Arc<promptrefine_llm::PriceTable>>,
 }
 
 impl App {
@@ -197,9 +200,9 @@ impl App {
         let params = input.params.unwrap_or_default();
         validate::settings(&mut v, "params", &params);
         validate::variables(&mut v, "variables", &input.variables);
-        let provider = self.runs.provider(input.provider.as_deref());
+        let provider = self.find_provider(input.provider.as_deref()).await?;
         if provider.is_none() {
-            let names = self.runs.provider_names();
+            let names = self.provider_names().await;
             let message = match (&input.provider, names.is_empty()) {
                 (_, true) => "no model provider is configured on this server".to_owned(),
                 (Some(p), false) => {
@@ -250,8 +253,9 @@ impl App {
             model: Some(model.clone()),
             ..settings
         };
-        let provider = provider.expect("checked above").clone();
+        let provider = provider.expect("checked above");
         let plan = RunPlan {
+            prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: prompt.id,
@@ -337,10 +341,11 @@ impl App {
         })
     }
 
-    /// The models each provider offers (cached; the configured list when the
-    /// provider cannot be asked).
+    /// The models each provider offers, the environment's then the stored
+    /// ones (cached; the configured list when the provider cannot be asked).
     pub async fn list_models(&self) -> Vec<ModelList> {
-        self.runs.list_models().await
+        let stored = self.stored_clients().await;
+        self.runs.list_models(stored).await
     }
 
     /// How many runs this process has in flight.

@@ -36,7 +36,7 @@ impl App {
             .request_body(id)
             .await?
             .unwrap_or_default();
-        let Some(provider) = self.runs.provider(Some(&first.provider)).cloned() else {
+        let Some(provider) = self.find_provider(Some(&first.provider)).await? else {
             return Err(AppError::invalid(
                 "provider",
                 "oneOf",
@@ -49,6 +49,7 @@ impl App {
         let stream = body.get("stream").and_then(|s| s.as_bool()) == Some(true);
         let permit = self.runs.try_permit()?;
         let plan = RunPlan {
+            prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
                 prompt_id: first.prompt_id,

@@ -95,6 +95,8 @@ struct InFlight {
 /// See the module docs. Shared by every clone of [`crate::App`].
 pub struct RunService {
     providers: Vec<Provider>,
+    /// Also what providers stored in the database are built with.
+    client: ClientSettings,
     pub(super) prices: PriceTable,
     permits: Arc<Semaphore>,
     cap: usize,
@@ -133,6 +135,7 @@ impl RunService {
         }
         Ok(RunService {
             providers,
+            client: settings.client,
             prices: settings.prices,
             permits: Arc::new(Semaphore::new(settings.max_in_flight)),
             cap: settings.max_in_flight,
@@ -171,6 +174,11 @@ impl RunService {
 
     pub fn max_rendered_bytes(&self) -> usize {
         self.max_rendered_bytes
+    }
+
+    /// Timeouts and retries of every provider call.
+    pub fn client_settings(&self) -> &ClientSettings {
+        &self.client
     }
 
     pub fn providers(&self) -> &[Provider] {
@@ -268,8 +276,11 @@ impl RunService {
         )
     }
 
-    pub(super) async fn list_models(&self) -> Vec<ModelList> {
-        self.models.list(&self.providers).await
+    /// The environment's providers' models, then those of `stored`.
+    pub(super) async fn list_models(&self, stored: Vec<Provider>) -> Vec<ModelList> {
+        let mut all = self.providers.clone();
+        all.extend(stored);
+        self.models.list(&all).await
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, InFlight>> {
@@ -291,7 +302,7 @@ async fn wait_done(mut done: watch::Receiver<bool>, limit: Duration) {
 }
 
 /// Names end up in run records and URLs: keep them plain.
-fn is_provider_name(name: &str) -> bool {
+pub(crate) fn is_provider_name(name: &str) -> bool {
     (1..=50).contains(&name.len())
         && name.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')

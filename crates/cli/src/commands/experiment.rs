@@ -72,6 +72,7 @@ pub async fn run(cfg: &Config, args: &ExperimentRunArgs) -> anyhow::Result<ExitC
     let app = open_app(cfg)
         .await?
         .with_runs(run_service(cfg)?)
+        .with_providers(cfg.provider_settings()?)
         .with_evaluator_hosts(cfg.evaluator_http_hosts.clone());
     let result = start_and_wait(cfg, &app, args).await;
     app.store().close().await;

@@ -38,6 +38,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let runs = run_service(&cfg)?;
     let app = App::new(store.clone(), cfg.auth_policy())
         .with_runs(runs)
+        .with_providers(cfg.provider_settings()?)
         .with_evaluator_hosts(cfg.evaluator_http_hosts.clone());
     let admin_password = cfg.admin_password.as_ref();
     if let Some(token) = app

@@ -89,6 +89,12 @@ pub struct Config {
     pub prices: Vec<(String, f64, f64)>,
     /// Hosts `http` evaluators may call; empty: none.
     pub evaluator_http_hosts: Vec<String>,
+    /// The server key for stored providers' secrets (`SECRET_KEY`); when
+    /// `None`, the key file is used (see [`Config::secret_key_path`]).
+    pub secret_key: Option<promptrefine_app::secrets::SecretKey>,
+    pub secret_key_file: Option<PathBuf>,
+    /// Stored providers may use link-local / metadata addresses.
+    pub providers_allow_link_local: bool,
     /// This process's name among replicas (default: `host:port`).
     pub instance_name: Option<String>,
     /// How long this process's lease on its runs lasts without renewal.
@@ -215,6 +221,17 @@ impl Config {
                     .collect::<Vec<_>>())
             })?
             .unwrap_or_default();
+        // Malformed is a start-up error, never a silent fallback to the file.
+        let secret_key = r.optional("SECRET_KEY", |v| {
+            promptrefine_app::secrets::SecretKey::from_base64(v).ok_or_else(|| {
+                "expected the base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)".into()
+            })
+        })?;
+        let secret_key_file = r.optional("SECRET_KEY_FILE", |v| match v.trim() {
+            "" => Err("expected a file path".into()),
+            p => Ok(PathBuf::from(p)),
+        })?;
+        let providers_allow_link_local = r.parse("PROVIDERS_ALLOW_LINK_LOCAL", parse::bool_word)?;
         let instance_name = r.optional("INSTANCE_NAME", |v| {
             let v = v.trim();
             if v.is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
@@ -267,6 +284,9 @@ impl Config {
             experiments_max_in_flight,
             evaluator_http_hosts,
             prices,
+            secret_key,
+            secret_key_file,
+            providers_allow_link_local,
             instance_name,
             instance_lease,
             llm_client,
@@ -277,6 +297,46 @@ impl Config {
             migrate_on_start,
             config_file: layers.config_file.clone(),
             settings: r.settings,
+        })
+    }
+
+    /// Where the server key file is: `SECRET_KEY_FILE`, else `secret.key`
+    /// beside the SQLite database, else `data/secret.key`.
+    pub fn secret_key_path(&self) -> PathBuf {
+        if let Some(p) = &self.secret_key_file {
+            return p.clone();
+        }
+        let url = self.database_url.expose_secret();
+        let dir = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or(rest))
+            .filter(|file| !file.is_empty() && !file.starts_with(':'))
+            .and_then(|file| Path::new(file).parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("data"));
+        dir.join(promptrefine_app::secrets::KEY_FILE_NAME)
+    }
+
+    /// The stored providers' settings, with the server key: `SECRET_KEY`,
+    /// or the key file (created on first use).
+    pub fn provider_settings(
+        &self,
+    ) -> anyhow::Result<promptrefine_app::providers::ProviderSettings> {
+        let key = match &self.secret_key {
+            Some(k) => k.clone(),
+            None => {
+                let path = self.secret_key_path();
+                if !self.database_url.expose_secret().starts_with("sqlite") {
+                    tracing::warn!(path = %path.display(), "SECRET_KEY is not set: the server key comes from a local file, which other replicas do not share");
+                }
+                promptrefine_app::secrets::load_or_create_key_file(&path)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+        };
+        Ok(promptrefine_app::providers::ProviderSettings {
+            key: Some(key),
+            allow_link_local: self.providers_allow_link_local,
         })
     }
 
@@ -346,6 +406,7 @@ impl Config {
                 .iter()
                 .map(|s| s.expose_secret().to_string()),
         );
+        out.extend(self.secret_key.iter().map(|k| k.to_base64()));
         out.extend(parse::url_secrets(self.database_url.expose_secret()));
         for p in &self.providers {
             out.extend(parse::url_secrets(&p.base_url));

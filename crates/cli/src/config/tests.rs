@@ -376,3 +376,54 @@ fn prices_add_to_the_built_in_list() {
         "the list prices stay"
     );
 }
+
+#[test]
+fn the_server_key_comes_from_secret_key_or_a_file_beside_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load(&ConfigArgs::default(), &[], dir.path()).unwrap();
+    assert!(c.secret_key.is_none() && !c.providers_allow_link_local);
+    assert_eq!(c.secret_key_path(), Path::new("data/secret.key"));
+    let c = load(
+        &ConfigArgs::default(),
+        &[("DATABASE_URL", "sqlite:///var/lib/pr/pr.db?mode=rwc")],
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.secret_key_path(), Path::new("/var/lib/pr/secret.key"));
+    let c = load(
+        &ConfigArgs::default(),
+        &[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("SECRET_KEY_FILE", "/etc/pr/key"),
+        ],
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.secret_key_path(), Path::new("/etc/pr/key"));
+
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let c = load(
+        &ConfigArgs::default(),
+        &[("SECRET_KEY", key), ("PROVIDERS_ALLOW_LINK_LOCAL", "true")],
+        dir.path(),
+    )
+    .unwrap();
+    assert!(c.secret_key.is_some() && c.providers_allow_link_local);
+    assert!(c.secrets().contains(&key.to_string()));
+    assert_eq!(setting(&c, "SECRET_KEY").shown, "set (hidden)");
+
+    let err = load(
+        &ConfigArgs::default(),
+        &[("SECRET_KEY", "c2hvcnQ=")],
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(
+        err.0.contains("SECRET_KEY") && err.0.contains("32 bytes"),
+        "{err}"
+    );
+    assert!(
+        !err.0.contains("c2hvcnQ"),
+        "the value is never shown: {err}"
+    );
+}

@@ -6,6 +6,7 @@ mod experiments;
 mod instances;
 mod migrations;
 mod prompts;
+mod providers;
 mod runs;
 mod sessions;
 mod transfer;

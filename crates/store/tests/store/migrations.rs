@@ -140,11 +140,14 @@ async fn both_schemas_have_the_same_tables_columns_types_and_nullability() {
 /// Rust type through the store's codecs: ids (`DbUuid`), times (`DbTime`)
 /// and JSON are text on SQLite; every integer is `bigint` on PostgreSQL;
 /// a flag is `boolean` on PostgreSQL and a 0/1 integer on SQLite (sqlx
-/// decodes both as `bool`).
+/// decodes both as `bool`); bytes are `blob` and `bytea` (`Vec<u8>` on
+/// both: the sealed secrets of `providers`).
 fn same_rust_type(sqlite: &str, postgres: &str) -> bool {
     matches!(
         (sqlite, postgres),
-        ("text", "text" | "uuid" | "timestamptz" | "jsonb") | ("integer", "int8" | "bool")
+        ("text", "text" | "uuid" | "timestamptz" | "jsonb")
+            | ("integer", "int8" | "bool")
+            | ("blob", "bytea")
     )
 }
 

@@ -14,6 +14,7 @@ mod labels;
 mod models;
 mod openapi;
 mod prompts;
+mod providers;
 mod runs;
 mod tokens;
 mod versions;
@@ -37,6 +38,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(datasets::routes())
         .merge(experiments::routes())
         .merge(evaluations::routes())
+        .merge(providers::routes())
 }
 
 /// Long-running routes (test runs, dataset exports) that must not get the
@@ -47,6 +49,7 @@ fn long_running_routes() -> OpenApiRouter<AppState> {
         .merge(datasets::export_routes())
         .merge(experiments::long_running_routes())
         .merge(watch::routes())
+        .merge(providers::long_running_routes())
 }
 
 /// Routes that take large bodies (dataset imports): no request timeout, and

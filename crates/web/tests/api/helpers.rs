@@ -9,6 +9,7 @@ use std::time::Duration;
 use promptrefine_app::App;
 use promptrefine_app::auth::AuthPolicy;
 use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunService, RunSettings};
+use promptrefine_app::secrets::SecretKey;
 use promptrefine_store::{Store, StoreOptions, migrate};
 use promptrefine_testkit::TestDb;
 use promptrefine_testkit::mock_openai::MockOpenAi;
@@ -31,6 +32,8 @@ pub(crate) struct TestApp {
     /// No credentials at all.
     pub anon: reqwest::Client,
     pub token: String,
+    /// The key stored providers are sealed under (a replica shares it).
+    pub secret_key: SecretKey,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<Result<Stopped, LaunchError>>>,
     pub _db: TestDb,
@@ -47,6 +50,8 @@ pub(crate) struct Options {
     pub header_read_timeout: Option<Duration>,
     /// Hosts `http` evaluators may call (none by default, as in production).
     pub evaluator_hosts: Vec<String>,
+    /// The server key for stored providers; default a fresh one.
+    pub secret_key: Option<SecretKey>,
 }
 
 /// Builds run settings from the mock's base URL.
@@ -61,6 +66,7 @@ impl Default for Options {
             runs: None,
             header_read_timeout: None,
             evaluator_hosts: vec![],
+            secret_key: None,
         }
     }
 }
@@ -117,7 +123,16 @@ pub(crate) async fn spawn_app_with(db: TestDb, opts: Options) -> TestApp {
 /// A second server on `first`'s database, as another replica would be.
 pub(crate) async fn spawn_replica(first: &TestApp) -> TestApp {
     // The database belongs to `first`; this one holds a spare it never uses.
-    spawn_at(first._db.url(), TestDb::sqlite(), Options::default()).await
+    let opts = Options {
+        secret_key: Some(first.secret_key.clone()),
+        ..Options::default()
+    };
+    spawn_at(first._db.url(), TestDb::sqlite(), opts).await
+}
+
+/// A second server on `first`'s database with options of its own.
+pub(crate) async fn spawn_replica_with(first: &TestApp, opts: Options) -> TestApp {
+    spawn_at(first._db.url(), TestDb::sqlite(), opts).await
 }
 
 async fn spawn_at(url: &str, db: TestDb, opts: Options) -> TestApp {
@@ -130,8 +145,15 @@ async fn spawn_at(url: &str, db: TestDb, opts: Options) -> TestApp {
         || test_run_settings(&mock.base_url()),
         |f| f(&mock.base_url()),
     );
+    let secret_key = opts
+        .secret_key
+        .unwrap_or_else(|| SecretKey::generate().expect("a key"));
     let app = App::new(store.clone(), opts.auth)
         .with_runs(RunService::new(runs).expect("run settings"))
+        .with_providers(promptrefine_app::providers::ProviderSettings {
+            key: Some(secret_key.clone()),
+            allow_link_local: false,
+        })
         .with_evaluator_hosts(opts.evaluator_hosts);
     app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
         .await
@@ -181,6 +203,7 @@ async fn spawn_at(url: &str, db: TestDb, opts: Options) -> TestApp {
         api,
         anon,
         token,
+        secret_key,
         shutdown: Some(tx),
         server: Some(server),
         _db: db,

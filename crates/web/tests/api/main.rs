@@ -17,6 +17,7 @@ mod launch;
 mod metrics;
 mod openapi;
 mod prompts;
+mod providers;
 mod queries;
 mod request_span;
 mod routes;

@@ -25,6 +25,7 @@ impl Local {
         let app = open_app(cfg)
             .await?
             .with_runs(run_service(cfg)?)
+            .with_providers(cfg.provider_settings()?)
             .with_evaluator_hosts(cfg.evaluator_http_hosts.clone());
         Ok(Local {
             cfg: cfg.clone(),

@@ -13,4 +13,5 @@ pub mod experiments;
 pub mod labels;
 pub mod models;
 pub mod prompts;
+pub mod providers;
 pub mod versions;
