@@ -113,6 +113,9 @@ impl Server {
             .env("AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("OPENAI_BASE_URL", &self.mock_url)
             .env("OPENAI_API_KEY", "sk-reliability-suite")
+            // One server key for every replica, and no key file written
+            // into the source tree (the default is `data/secret.key`).
+            .env("SECRET_KEY", "cmVsaWFiaWxpdHktc3VpdGUta2V5LTMyLWJ5dGVzISE=")
             .env("OPENAI_MODELS", "mock-slow,mock-echo")
             .env("LLM_MAX_RETRIES", "0")
             .env("SHUTDOWN_GRACE_SECS", "1")
