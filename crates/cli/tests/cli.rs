@@ -490,6 +490,68 @@ fn serve_refuses_a_malformed_secret_key_without_showing_it() {
     assert!(!run.stderr.contains("dG9vLXNob3J0"), "{run:?}");
 }
 
+#[test]
+fn secrets_rotate_replaces_the_key_file_and_keeps_the_old_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let db_file = db.url().trim_start_matches("sqlite://").to_owned();
+    let key_file = std::path::Path::new(&db_file).with_file_name("secret.key");
+    let env = base_env(db.url());
+    let run = promptrefine(dir.path(), &["secrets", "rotate"], &env);
+    assert_eq!(run.code, Some(1), "no key yet: {run:?}");
+    assert!(run.stderr.contains("no server key to rotate"), "{run:?}");
+
+    let (code, _, stderr) = Server::start(dir.path(), &[], &env).stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let first = std::fs::read_to_string(&key_file).unwrap();
+    let run = promptrefine(dir.path(), &["secrets", "rotate"], &env);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("re-sealed 0 provider(s)"), "{run:?}");
+    let second = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(second, first, "a new key");
+    assert_eq!(second.trim().len(), 44, "base64 of 32 bytes");
+    let olds: Vec<_> = std::fs::read_dir(key_file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("secret.key.old-"))
+        .collect();
+    assert_eq!(olds.len(), 1, "{olds:?}");
+    assert_eq!(
+        std::fs::read_to_string(&olds[0]).unwrap(),
+        first,
+        "the old key kept"
+    );
+    for f in [&key_file, &olds[0]] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", f.display());
+    }
+    assert!(!run.stdout.contains(second.trim()) && !run.stderr.contains(second.trim()));
+    let (code, _, stderr) = Server::start(dir.path(), &[], &env).stop();
+    assert_eq!(code, Some(0), "serves with the new key: {stderr}");
+
+    // With SECRET_KEY the new key goes to a file the user names.
+    let mut with_env = env.clone();
+    with_env.push(("SECRET_KEY".into(), second.trim().to_owned()));
+    let run = promptrefine(dir.path(), &["secrets", "rotate"], &with_env);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("--new-key-file"), "{run:?}");
+    let out = dir.path().join("next.key");
+    let run = promptrefine(
+        dir.path(),
+        &["secrets", "rotate", "--new-key-file", out.to_str().unwrap()],
+        &with_env,
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let next = std::fs::read_to_string(&out).unwrap();
+    assert_ne!(next, second);
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        second,
+        "the key file is not SECRET_KEY's"
+    );
+}
+
 // --- user set-password -------------------------------------------------------------
 
 #[test]

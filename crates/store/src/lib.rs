@@ -52,7 +52,7 @@ pub use notify::{Change, DeliveryChange, DeliveryListener, ExperimentListener};
 pub use page::{Cursor, IdCursor, NumberCursor, Page};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
 pub use providers::{
-    ModelPrice, PROVIDERS_MAX, ProviderRecord, ProviderRepo, ProviderWrite, SealedBytes,
+    ModelPrice, PROVIDERS_MAX, ProviderRecord, ProviderRepo, ProviderWrite, Resealed, SealedBytes,
 };
 pub use runs::{ListedRun, NewRun, RunCell, RunFilter, RunOutcome, RunRepo};
 pub use sessions::{SessionRecord, SessionRepo, ValidSession};

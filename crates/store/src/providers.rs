@@ -58,6 +58,16 @@ pub struct ProviderWrite {
     pub prices: BTreeMap<String, ModelPrice>,
 }
 
+/// One provider's secrets sealed again under a new server key.
+#[derive(Clone, Debug)]
+pub struct Resealed {
+    pub id: ProviderId,
+    /// The row's `updated_at` when its old secrets were read.
+    pub read_at: OffsetDateTime,
+    pub api_key: Option<SealedBytes>,
+    pub headers: Option<SealedBytes>,
+}
+
 #[derive(FromRow)]
 struct ProviderRow {
     id: DbUuid,
@@ -227,6 +237,35 @@ impl ProviderRepo<'_> {
             .await?;
             tx.commit().await?;
             Ok(row.into())
+        })
+    }
+
+    /// Replaces the sealed secrets of every row in `rows` in one
+    /// transaction (a server key rotation): all or nothing, and NotFound
+    /// when any row is gone or changed since `read_at` was read.
+    pub async fn reseal(&self, rows: &[Resealed]) -> Result<()> {
+        let now = DbTime::now();
+        on_backend!(self.store, write_retry, |pool, _pg| {
+            let mut tx = pool.begin().await?;
+            for r in rows {
+                let done = sqlx::query(
+                    "update providers set api_key_nonce = $3, api_key_sealed = $4,
+                         headers_nonce = $5, headers_sealed = $6, updated_at = $7
+                     where id = $1 and updated_at = $2",
+                )
+                .bind(DbUuid::from(r.id))
+                .bind(DbTime::from(r.read_at))
+                .bind(r.api_key.as_ref().map(|s| s.nonce.clone()))
+                .bind(r.api_key.as_ref().map(|s| s.ciphertext.clone()))
+                .bind(r.headers.as_ref().map(|s| s.nonce.clone()))
+                .bind(r.headers.as_ref().map(|s| s.ciphertext.clone()))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                found(done.rows_affected())?;
+            }
+            tx.commit().await?;
+            Ok(())
         })
     }
 

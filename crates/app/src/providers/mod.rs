@@ -156,6 +156,53 @@ impl ProviderRegistry {
     }
 }
 
+/// Seals every stored provider's key and headers again under `new`
+/// (`promptrefine secrets rotate`): each is opened with `old`, and all are
+/// written in one transaction, so the database is never half under one key.
+/// Fails, changing nothing, when `old` does not open one of them or a
+/// provider changed meanwhile. The number of providers re-sealed.
+pub async fn rotate_key(
+    store: &promptrefine_store::Store,
+    old: &SecretKey,
+    new: &SecretKey,
+) -> Result<usize> {
+    let (old, new) = (Sealer::new(old), Sealer::new(new));
+    let reseal = |s: &Option<SealedBytes>, ctx: &str, name: &str| -> Result<Option<SealedBytes>> {
+        let Some(s) = s else { return Ok(None) };
+        let plain = old.open(&from_store(s), ctx).map_err(|_| {
+            AppError::invalid(
+                "secretKey",
+                "oneOf",
+                format!("the secrets of provider {name:?} do not open with the current server key; nothing was changed"),
+            )
+        })?;
+        let sealed = new
+            .seal(&plain, ctx)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(Some(to_store(sealed)))
+    };
+    let records = store.providers().list().await?;
+    let mut rows = Vec::with_capacity(records.len());
+    for r in &records {
+        rows.push(promptrefine_store::Resealed {
+            id: r.id,
+            read_at: r.updated_at,
+            api_key: reseal(&r.api_key, &context(r.id, "api_key"), &r.name)?,
+            headers: reseal(&r.headers, &context(r.id, "headers"), &r.name)?,
+        });
+    }
+    store.providers().reseal(&rows).await.map_err(|e| match e {
+        StoreError::NotFound => AppError::Conflict {
+            field: "providers",
+            message:
+                "a provider changed while the key was rotated; nothing was changed, run it again"
+                    .into(),
+        },
+        other => other.into(),
+    })?;
+    Ok(rows.len())
+}
+
 /// What a sealed value belongs to, bound into its ciphertext.
 fn context(id: ProviderId, field: &str) -> String {
     format!("provider:{id}:{field}")

@@ -147,6 +147,24 @@ pub enum Command {
     /// Put a `backup` file back into the configured database (stop the server
     /// first). Refuses a database holding users or prompts unless --force.
     Restore(RestoreArgs),
+    /// The server key that stored provider secrets are sealed under.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored provider's key and headers again under a new server
+    /// key, in one transaction. With a key file, the new key replaces it (the
+    /// old one is kept as FILE.old for older backups); with SECRET_KEY, the
+    /// new key is written to --new-key-file for you to put in SECRET_KEY.
+    /// Restart every server afterwards.
+    Rotate {
+        /// Where the new key is written (created 0600; must not exist).
+        /// Required when SECRET_KEY is set.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod mock_llm;
 pub mod move_db;
 pub mod prompts;
+pub mod secrets;
 pub mod seed;
 pub mod serve;
 pub mod transfer;
@@ -20,7 +21,8 @@ pub mod user;
 use std::process::ExitCode;
 
 use crate::cli::{
-    Command, DatasetCommand, ExperimentCommand, MigrateCommand, PromptsCommand, UserCommand,
+    Command, DatasetCommand, ExperimentCommand, MigrateCommand, PromptsCommand, SecretsCommand,
+    UserCommand,
 };
 use crate::config::Config;
 
@@ -53,5 +55,8 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Move(args) => move_db::run(&cfg, &args).await,
         Command::Backup(args) => backup::backup(&cfg, &args).await,
         Command::Restore(args) => backup::restore(&cfg, &args).await,
+        Command::Secrets(SecretsCommand::Rotate { new_key_file }) => {
+            secrets::rotate(&cfg, new_key_file.as_deref()).await
+        }
     }
 }

@@ -18,6 +18,7 @@ both_backends!(
     a_replica_uses_a_provider_as_last_changed_and_another_key_cannot_open_it,
     the_model_selector_offers_stored_providers_after_the_environment_s,
     a_run_with_a_stored_provider_is_costed_with_its_own_prices,
+    rotating_the_server_key_reseals_every_provider_or_changes_nothing,
 );
 
 /// Distinctive, so a find anywhere is this key and nothing else.
@@ -580,4 +581,65 @@ async fn a_run_with_a_stored_provider_is_costed_with_its_own_prices(db: TestDb) 
     // The same model through the environment's provider has no price.
     let (_, unpriced) = app.post("/api/test-runs", run("openai")).await;
     assert!(unpriced["data"]["costMicroUsd"].is_null(), "{unpriced}");
+}
+
+async fn rotating_the_server_key_reseals_every_provider_or_changes_nothing(db: TestDb) {
+    use promptrefine_app::providers::rotate_key;
+    use promptrefine_app::secrets::SecretKey;
+    let a = spawn_app(db).await;
+    let (status, created) = a.post("/api/providers", provider(&a, "rotated")).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, _) = a
+        .post(
+            "/api/providers",
+            json!({ "name": "keyless", "baseUrl": a.mock.base_url() }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let prompt = a.create_prompt("Rotation", Some("Say {{x}}")).await;
+    let run = json!({ "promptId": prompt["id"], "provider": "rotated", "model": "gpt-4o-mini", "variables": { "x": "1" } });
+
+    // A wrong "current" key opens nothing, and nothing changes.
+    let stranger_key = SecretKey::generate().unwrap();
+    let new_key = SecretKey::generate().unwrap();
+    let err = rotate_key(&a.store, &stranger_key, &new_key)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("do not open"), "{err}");
+    let (status, body) = a.post("/api/test-runs", run.clone()).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (201, Some("succeeded")),
+        "{body}"
+    );
+
+    assert_eq!(
+        rotate_key(&a.store, &a.secret_key, &new_key).await.unwrap(),
+        2
+    );
+    // A server with the new key sends the same key and headers as before.
+    let b = spawn_replica_with(
+        &a,
+        Options {
+            secret_key: Some(new_key.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (status, body) = b.post("/api/test-runs", run.clone()).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (201, Some("succeeded")),
+        "{body}"
+    );
+    let sent = a.mock.chat_requests().last().cloned().unwrap();
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {STORED_KEY}").as_str())
+    );
+    assert_eq!(sent.header("x-tenant"), Some(HEADER_SECRET));
+    // The old key opens it no more, even where a client was built with it.
+    let (status, body) = a.post("/api/test-runs", run).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["provider"], "{body}");
 }
