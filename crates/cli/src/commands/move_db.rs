@@ -98,6 +98,7 @@ fn count_table(from: &Counts, to: &Counts) -> String {
         ("labels", from.labels, to.labels),
         ("runs", from.runs, to.runs),
         ("api_tokens", from.api_tokens, to.api_tokens),
+        ("providers", from.providers, to.providers),
     ];
     let mut out = format!("  {:<11} {:>9} {:>9}\n", "table", "source", "target");
     for (name, a, b) in rows {

@@ -4,7 +4,9 @@
 
 use std::io::{BufWriter, Write};
 
-use super::records::{ApiTokenRec, LabelRec, PromptRec, Record, RunRec, UserRec, VersionRec};
+use super::records::{
+    ApiTokenRec, LabelRec, PromptRec, ProviderRec, Record, RunRec, UserRec, VersionRec,
+};
 use super::{Counts, ExportOptions, FORMAT, Header, Progress, TransferResult, VERSION};
 use crate::codec::{DbTime, DbUuid};
 use crate::{Store, on_backend};
@@ -19,6 +21,8 @@ const RUNS: &str = "select id, prompt_id, version_id, provider, model, params, v
      total_tokens, cost_micro_usd, latency_ms, ttft_ms, request_id, created_at, finished_at, \
      tokens_estimated, request_body, response_id, response_model, system_fingerprint, tool_calls, \
      replay_of from test_runs";
+const PROVIDERS: &str = "select id, name, base_url, models, prices, created_at, updated_at, \
+     api_key_nonce, api_key_sealed, headers_nonce, headers_sealed from providers";
 const TOKENS: &str = "select id, user_id, name, prefix, token_hash, created_at, last_used_at, \
      revoked_at, expires_at from api_tokens";
 
@@ -81,6 +85,12 @@ impl<W: Write, P: FnMut(Progress)> Sink<W, P> {
             Record::Label(_) => c.labels += 1,
             Record::Run(_) => c.runs += 1,
             Record::ApiToken(_) => c.api_tokens += 1,
+            Record::Provider(p) => {
+                if !self.include_secrets {
+                    p.drop_secrets();
+                }
+                c.providers += 1
+            }
         }
         serde_json::to_writer(&mut self.out, &record).map_err(std::io::Error::from)?;
         self.out.write_all(b"\n")?;
@@ -132,6 +142,7 @@ impl Store {
                 ("prompt_versions", &mut counts.versions),
                 ("prompt_labels", &mut counts.labels),
                 ("test_runs", &mut counts.runs),
+                ("providers", &mut counts.providers),
             ] {
                 let n: i64 = sqlx::query_scalar(&count(table))
                     .fetch_one(&mut *tx)
@@ -200,6 +211,7 @@ impl Store {
             }
 
             export_by_id!(tx, sink, page, RUNS, RunRec, Record::Run);
+            export_by_id!(tx, sink, page, PROVIDERS, ProviderRec, Record::Provider);
             if opts.include_secrets {
                 export_by_id!(tx, sink, page, TOKENS, ApiTokenRec, Record::ApiToken);
             }

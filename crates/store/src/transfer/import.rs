@@ -184,6 +184,26 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                         }
+                        Record::Provider(p) => {
+                            sqlx::query(
+                                "insert into providers (id, name, base_url, models, prices, created_at,
+                                     updated_at, api_key_nonce, api_key_sealed, headers_nonce, headers_sealed)
+                                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                            )
+                            .bind(p.id)
+                            .bind(&p.name)
+                            .bind(&p.base_url)
+                            .bind(&p.models)
+                            .bind(&p.prices)
+                            .bind(p.created_at)
+                            .bind(p.updated_at)
+                            .bind(p.api_key_nonce.as_deref())
+                            .bind(p.api_key_sealed.as_deref())
+                            .bind(p.headers_nonce.as_deref())
+                            .bind(p.headers_sealed.as_deref())
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                         Record::ApiToken(t) => {
                             sqlx::query(
                                 "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at,
@@ -357,6 +377,7 @@ fn describe(record: &Record) -> String {
         Record::Label(l) => return format!("label {:?} of prompt {}", l.label, l.prompt_id.0),
         Record::Run(r) => r.id,
         Record::ApiToken(t) => t.id,
+        Record::Provider(p) => p.id,
     };
     format!("{} {}", record.kind(), id.0)
 }
@@ -389,5 +410,6 @@ fn bump(c: &mut Counts, record: &Record) {
         Record::Label(_) => c.labels += 1,
         Record::Run(_) => c.runs += 1,
         Record::ApiToken(_) => c.api_tokens += 1,
+        Record::Provider(_) => c.providers += 1,
     }
 }

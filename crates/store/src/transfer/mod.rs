@@ -41,11 +41,20 @@ pub struct Counts {
     pub labels: u64,
     pub runs: u64,
     pub api_tokens: u64,
+    /// Providers added in the app; absent in files from before them.
+    #[serde(default)]
+    pub providers: u64,
 }
 
 impl Counts {
     pub fn total(&self) -> u64 {
-        self.users + self.prompts + self.versions + self.labels + self.runs + self.api_tokens
+        self.users
+            + self.prompts
+            + self.versions
+            + self.labels
+            + self.runs
+            + self.api_tokens
+            + self.providers
     }
 }
 
@@ -53,8 +62,14 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} users, {} prompts, {} versions, {} labels, {} runs, {} API tokens",
-            self.users, self.prompts, self.versions, self.labels, self.runs, self.api_tokens
+            "{} users, {} prompts, {} versions, {} labels, {} runs, {} API tokens, {} providers",
+            self.users,
+            self.prompts,
+            self.versions,
+            self.labels,
+            self.runs,
+            self.api_tokens,
+            self.providers
         )
     }
 }

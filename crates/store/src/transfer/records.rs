@@ -26,6 +26,7 @@ pub(super) enum Record {
     Label(LabelRec),
     Run(RunRec),
     ApiToken(ApiTokenRec),
+    Provider(ProviderRec),
 }
 
 impl Record {
@@ -37,6 +38,7 @@ impl Record {
             Record::Label(_) => "label",
             Record::Run(_) => "run",
             Record::ApiToken(_) => "api_token",
+            Record::Provider(_) => "provider",
         }
     }
 }
@@ -166,6 +168,84 @@ pub(super) struct ApiTokenRec {
     /// before tokens could expire read back unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DbTime>,
+}
+
+/// A provider added in the app (migration 0011). Its sealed key and headers
+/// (ciphertext under the server key, never clear text) only with
+/// `--include-secrets`, as base64; without them an import gives a provider
+/// with no key, to be entered again.
+#[derive(Debug, FromRow, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ProviderRec {
+    pub id: DbUuid,
+    pub name: String,
+    pub base_url: String,
+    #[serde(serialize_with = "canonical")]
+    pub models: Json<Value>,
+    #[serde(serialize_with = "canonical")]
+    pub prices: Json<Value>,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub api_key_nonce: Option<Vec<u8>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub api_key_sealed: Option<Vec<u8>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub headers_nonce: Option<Vec<u8>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub headers_sealed: Option<Vec<u8>>,
+}
+
+impl ProviderRec {
+    pub(super) fn drop_secrets(&mut self) {
+        self.api_key_nonce = None;
+        self.api_key_sealed = None;
+        self.headers_nonce = None;
+        self.headers_sealed = None;
+    }
+}
+
+/// Optional bytes as standard base64 text.
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_str(&STANDARD.encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| {
+            STANDARD
+                .decode(&t)
+                .map_err(|e| D::Error::custom(format!("invalid base64: {e}")))
+        })
+        .transpose()
+    }
 }
 
 /// Writes a JSON value with every object's keys in sorted order, whatever

@@ -234,8 +234,35 @@ pub(crate) fn comparable(file: &[u8]) -> (serde_json::Value, String) {
 async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
     let source = open(&db).await;
     fill(&source).await;
+    // A provider added in the app, with a sealed key (opaque bytes here).
+    let sealed = promptrefine_store::SealedBytes {
+        nonce: vec![7; 12],
+        ciphertext: b"sealed-not-clear".to_vec(),
+    };
+    let provider = source
+        .providers()
+        .create(
+            promptrefine_core::ProviderId::new(),
+            &promptrefine_store::ProviderWrite {
+                name: "stored".into(),
+                base_url: "http://127.0.0.1:9/v1".into(),
+                api_key: Some(sealed.clone()),
+                headers: None,
+                models: vec!["m".into()],
+                prices: BTreeMap::from([(
+                    "m".to_string(),
+                    promptrefine_store::ModelPrice {
+                        input: 1.5,
+                        output: 2.0,
+                    },
+                )]),
+            },
+        )
+        .await
+        .unwrap();
     for opts in [SECRETS, ExportOptions::default()] {
         let (first, counts) = export_bytes(&source, opts).await;
+        assert_eq!(counts.providers, 1);
         assert_eq!(counts.prompts, 3);
         assert_eq!(counts.versions, 3);
         assert_eq!(counts.labels, 4);
@@ -272,6 +299,21 @@ async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
         );
         assert_eq!(count(r#""tool_call_id":"call_9""#), 1);
         assert_eq!(count(r#""reasoningEffort":"minimal""#), 1 + 5);
+
+        // The provider moves; its sealed key only with the secrets.
+        let moved = target.providers().get(provider.id).await.unwrap();
+        assert_eq!(
+            (&moved.name, &moved.base_url, &moved.models, &moved.prices),
+            (
+                &provider.name,
+                &provider.base_url,
+                &provider.models,
+                &provider.prices
+            )
+        );
+        let want = opts.include_secrets.then(|| sealed.clone());
+        assert_eq!(moved.api_key, want);
+        assert_eq!(count("sealed-not-clear"), 0, "only as base64");
 
         // What the application reads back is the same too.
         let p = target.prompts().get_by_slug("bobby-tables").await.unwrap();
