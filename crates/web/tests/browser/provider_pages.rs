@@ -86,6 +86,7 @@ async fn settings_page_adds_tests_edits_and_deletes_a_provider_and_never_shows_i
             Some("true")
         );
         assert_no_secret(&source(&b).await, "a refused form");
+        b.screenshot("provider_settings_refused").await;
         assert_eq!(
             b.wait("#pv-name").await.prop("value").await.unwrap().as_deref(),
             Some("local-mock"),
@@ -148,6 +149,7 @@ async fn settings_page_adds_tests_edits_and_deletes_a_provider_and_never_shows_i
         );
         assert!(b.text("[data-testid=header-names]").await.contains("X-Org"));
         assert_no_secret(&source(&b).await, "the edit page");
+        b.screenshot("provider_settings_edit").await;
         b.paste("#pv-models", "mock-echo\nsettings-model-a").await;
         b.click("#save-provider").await;
         b.wait_text(".flash", "Provider saved").await;
