@@ -124,6 +124,22 @@ pub fn routes() -> Router<AppState> {
             "/app/settings/tokens/{id}/revoke",
             post(settings::revoke_token),
         )
+        .route(
+            "/app/settings/providers",
+            get(settings::providers::list).post(settings::providers::create),
+        )
+        .route(
+            "/app/settings/providers/{id}",
+            get(settings::providers::edit).post(settings::providers::update),
+        )
+        .route(
+            "/app/settings/providers/{id}/delete",
+            post(settings::providers::delete),
+        )
+        .route(
+            "/app/settings/providers/{id}/test",
+            post(settings::providers::test),
+        )
 }
 
 pub fn not_found() -> Response {

@@ -310,6 +310,9 @@ pub(super) fn flash(code: Option<&str>) -> Option<&'static str> {
         "paused" => "Experiment paused: cells in flight finish, no new cell starts.",
         "resumed" => "Experiment resumed.",
         "cancelled" => "Experiment cancelled.",
+        "provider_added" => "Provider added.",
+        "provider_saved" => "Provider saved.",
+        "provider_deleted" => "Provider deleted.",
         _ => return None,
     })
 }
@@ -359,9 +362,11 @@ impl Errors {
         self.0
             .iter()
             .filter(|(f, _)| {
-                !shown
-                    .iter()
-                    .any(|s| f == s || f.starts_with(&format!("{s}.")))
+                !shown.iter().any(|s| {
+                    f == s
+                        || f.strip_prefix(s)
+                            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+                })
             })
             .map(|(f, m)| {
                 if f == "form" {

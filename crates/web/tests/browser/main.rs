@@ -9,6 +9,7 @@ mod experiment_flows;
 mod experiment_pages;
 mod flows;
 mod pages;
+mod provider_pages;
 mod support;
 
 use std::future::Future;

@@ -53,6 +53,20 @@ async fn pages(server: &Server) -> Vec<String> {
         )
         .await
         .unwrap();
+    let provider = server
+        .app
+        .create_provider(promptrefine_app::providers::NewProviderInput {
+            name: "pages-provider".into(),
+            base_url: server._mock.base_url(),
+            api_key: Some(secrecy::SecretString::from("sk-pages")),
+            extra_headers: vec![],
+            models: vec!["mock-echo".into()],
+            prices: Default::default(),
+        })
+        .await
+        .unwrap()
+        .id
+        .unwrap();
     vec![
         "/app/datasets".into(),
         "/app/datasets?q=pages".into(),
@@ -69,6 +83,8 @@ async fn pages(server: &Server) -> Vec<String> {
         format!("/app/runs/{r}"),
         format!("/app/runs/compare?a={r}&b={r}"),
         "/app/settings".into(),
+        "/app/settings/providers".into(),
+        format!("/app/settings/providers/{provider}"),
     ]
 }
 

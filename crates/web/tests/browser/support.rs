@@ -9,7 +9,9 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use promptrefine_app::App;
 use promptrefine_app::auth::AuthPolicy;
+use promptrefine_app::providers::ProviderSettings;
 use promptrefine_app::runs::{ClientSettings, PriceTable, ProviderConfig, RunService, RunSettings};
+use promptrefine_app::secrets::SecretKey;
 use promptrefine_store::{Store, StoreOptions, migrate};
 use promptrefine_testkit::mock_openai::MockOpenAi;
 use promptrefine_testkit::{Capture, ServerProcess, TestDb};
@@ -25,6 +27,8 @@ pub(crate) struct Server {
     pub app: App,
     pub setup_token: Option<String>,
     pub _mock: MockOpenAi,
+    /// The server key stored providers are sealed under (kept over a restart).
+    key: SecretKey,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<()>>,
     _db: TestDb,
@@ -87,7 +91,7 @@ impl Server {
                 .expect("the server stops within 30 s")
                 .expect("the server task");
         }
-        let app = new_app(&self._db, &self._mock).await;
+        let app = new_app(&self._db, &self._mock, &self.key).await;
         let at = self.addr.trim_start_matches("http://").to_string();
         let mut tries = 0;
         let listener = loop {
@@ -107,13 +111,17 @@ impl Server {
     }
 }
 
-async fn new_app(db: &TestDb, mock: &MockOpenAi) -> App {
+async fn new_app(db: &TestDb, mock: &MockOpenAi, key: &SecretKey) -> App {
     let store = Store::connect(&StoreOptions::new(db.url()))
         .await
         .expect("connect");
     migrate::up(&store).await.expect("migrate");
     App::new(store, AuthPolicy::default())
         .with_runs(RunService::new(run_settings(&mock.base_url())).expect("run settings"))
+        .with_providers(ProviderSettings {
+            key: Some(key.clone()),
+            allow_link_local: false,
+        })
 }
 
 /// Serves `app` on `listener` until the sender is used (or dropped).
@@ -168,7 +176,8 @@ fn run_settings(base_url: &str) -> RunSettings {
 pub(crate) async fn spawn(admin: bool) -> Server {
     let db = TestDb::sqlite();
     let mock = MockOpenAi::start().await;
-    let app = new_app(&db, &mock).await;
+    let key = SecretKey::generate().expect("a server key");
+    let app = new_app(&db, &mock, &key).await;
     let setup_token = if admin {
         app.ensure_admin(Some(ADMIN_EMAIL), Some(&SecretString::from(ADMIN_PASSWORD)))
             .await
@@ -188,6 +197,7 @@ pub(crate) async fn spawn(admin: bool) -> Server {
         app,
         setup_token,
         _mock: mock,
+        key,
         shutdown: Some(tx),
         serving: Some(serving),
         _db: db,

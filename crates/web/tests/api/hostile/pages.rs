@@ -112,6 +112,7 @@ async fn html_and_script_in_every_field_are_escaped_on_every_page(db: TestDb) {
         format!("/app/runs/{}", runs[0]),
         format!("/app/runs/compare?a={}&b={}", runs[0], runs[1]),
         "/app/settings".to_string(),
+        "/app/settings/providers".to_string(),
     ];
     for path in &paths {
         let html = page(&app, &browser, path).await;
@@ -170,6 +171,7 @@ async fn every_route_answers_with_the_security_headers(db: TestDb) {
         "/app/runs/compare",
         "/app/runs/00000000-0000-0000-0000-000000000000",
         "/app/settings",
+        "/app/settings/providers",
         "/app/nope",
         "/healthz",
         "/readyz",
@@ -191,6 +193,7 @@ async fn every_route_answers_with_the_security_headers(db: TestDb) {
         &format!("/app/prompts/{id}/details"),
         &format!("/app/prompts/{id}/labels"),
         "/app/settings/tokens",
+        "/app/settings/providers",
     ] {
         let res = app
             .anon

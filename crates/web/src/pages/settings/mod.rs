@@ -1,4 +1,5 @@
-//! `/app/settings`: API tokens and the configured providers.
+//! `/app/settings`: API tokens and the providers runs can use; the
+//! providers are managed in [`providers`] (`/app/settings/providers`).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -8,6 +9,9 @@ use promptrefine_app::AppError;
 use promptrefine_core::TokenId;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+
+mod provider_form;
+pub(super) mod providers;
 
 use super::Chrome;
 use super::params::PageId;
