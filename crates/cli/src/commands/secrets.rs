@@ -14,7 +14,6 @@ use anyhow::{Context, bail};
 use promptrefine_app::secrets::load_or_create_key_file;
 
 use crate::config::Config;
-use crate::database;
 
 pub async fn rotate(cfg: &Config, new_key_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let from_env = cfg.secret_key.is_some();
@@ -44,14 +43,7 @@ pub async fn rotate(cfg: &Config, new_key_file: Option<&Path>) -> anyhow::Result
             new_path.display()
         );
     }
-    let store = database::connect(cfg).await?;
-    let schema = database::schema(&store).await?;
-    if !schema.pending().is_empty() || !schema.unknown_applied.is_empty() {
-        bail!(
-            "the database schema is not current ({}); run `promptrefine migrate up` first",
-            schema.summary()
-        );
-    }
+    let store = super::transfer::current_schema(cfg).await?;
     // Created fresh (the check above) with mode 0600, synced before use.
     let new = load_or_create_key_file(&new_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let resealed = promptrefine_app::providers::rotate_key(&store, &old, &new).await;

@@ -76,54 +76,44 @@ async fn hit_and_304_read_nothing(app: &TestApp, path: &str) {
     // On PostgreSQL the NOTIFY of the prompt's own creation may arrive after
     // that fetch and empty the cache once: fetch until a hit, then count.
     for _ in 0..50 {
-        let counter = QueryCounter::new();
-        let res = app
-            .api
-            .get(app.url(path))
-            .header("x-request-id", counter.tag())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        if counter.statements().is_empty() {
+        if counted_get(app, path, None).await.1.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let counter = QueryCounter::new();
-    let res = app
-        .api
-        .get(app.url(path))
-        .header("x-request-id", counter.tag())
-        .send()
-        .await
-        .unwrap();
+    let (res, statements) = counted_get(app, path, None).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
     let again: Value = res.json().await.unwrap();
     assert_eq!(again, first, "the cached body is the answer");
-    assert_eq!(
-        counter.statements(),
-        Vec::<String>::new(),
-        "a hit reads nothing"
-    );
+    assert_eq!(statements, Vec::<String>::new(), "a hit reads nothing");
 
-    let counter = QueryCounter::new();
-    let res = app
-        .api
-        .get(app.url(path))
-        .header("x-request-id", counter.tag())
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let (res, statements) = counted_get(app, path, Some(&etag)).await;
     assert_eq!(res.status(), 304);
     assert_eq!(
-        counter.statements(),
+        statements,
         Vec::<String>::new(),
         "a cached 304 reads nothing"
     );
+}
+
+/// A GET of `path` (with `If-None-Match` when given) and the statements it ran.
+async fn counted_get(
+    app: &TestApp,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> (reqwest::Response, Vec<String>) {
+    let counter = QueryCounter::new();
+    let mut req = app
+        .api
+        .get(app.url(path))
+        .header("x-request-id", counter.tag());
+    if let Some(etag) = if_none_match {
+        req = req.header("if-none-match", etag);
+    }
+    let res = req.send().await.unwrap();
+    (res, counter.statements())
 }
 
 async fn every_write_that_changes_an_answer_is_seen_by_the_next_fetch(db: TestDb) {
@@ -556,16 +546,9 @@ async fn a_killed_listener_serves_no_stale_answer_and_the_cache_recovers() {
     let start = Instant::now();
     loop {
         version_of(&b, path).await;
-        let counter = QueryCounter::new();
-        let res = b
-            .api
-            .get(b.url(path))
-            .header("x-request-id", counter.tag())
-            .send()
-            .await
-            .unwrap();
+        let (res, statements) = counted_get(&b, path, None).await;
         assert_eq!(res.status(), 200);
-        if counter.statements().is_empty() {
+        if statements.is_empty() {
             break;
         }
         assert!(
