@@ -109,6 +109,10 @@ fn conflict(c: Constraint) -> AppError {
             "name",
             "a provider with this name already exists".to_string(),
         ),
+        Constraint::PresetName => (
+            "name",
+            "a model preset with this name already exists".to_string(),
+        ),
         Constraint::ItemRevision => (
             "item",
             "another change of this item won; read it and try again".to_string(),

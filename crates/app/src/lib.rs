@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod error;
 pub mod experiments;
 pub mod instance;
+pub mod presets;
 pub mod prompts;
 pub mod providers;
 pub mod runs;

@@ -73,6 +73,11 @@ pub struct Variant {
     /// The label it was chosen by, if any (as it pointed at creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The model preset its provider, model and params were taken from, if
+    /// any (as it was at creation; a later edit of the preset changes
+    /// nothing here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     pub provider: String,
     pub model: String,
     /// The version's settings with the variant's overrides applied.

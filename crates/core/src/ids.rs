@@ -81,6 +81,10 @@ id_type!(
     ProviderId
 );
 id_type!(
+    /// A model preset: a named provider, model and parameters (issue 17).
+    PresetId
+);
+id_type!(
     /// A batch of runs: prompt versions over a pinned dataset version.
     ExperimentId
 );

@@ -56,6 +56,8 @@ pub enum Constraint {
     DatasetSlug,
     /// `providers.name`
     ProviderName,
+    /// `model_presets.name`
+    PresetName,
     /// `dataset_items (dataset_id, item_id) where valid_to is null`: two
     /// current revisions of one item (a concurrent edit lost the race).
     ItemRevision,
@@ -88,6 +90,7 @@ impl Constraint {
             "datasets_name_key" | "datasets.name" => Constraint::DatasetName,
             "datasets_slug_key" | "datasets.slug" => Constraint::DatasetSlug,
             "providers_name_key" | "providers.name" => Constraint::ProviderName,
+            "model_presets_name_key" | "model_presets.name" => Constraint::PresetName,
             "dataset_items_current_idx" | "dataset_items.dataset_id, dataset_items.item_id" => {
                 Constraint::ItemRevision
             }

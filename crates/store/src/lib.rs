@@ -28,6 +28,7 @@ mod datasets;
 mod experiments;
 mod instances;
 mod labels;
+mod presets;
 mod prompts;
 mod providers;
 mod runs;
@@ -50,6 +51,7 @@ pub use instances::{InstanceRepo, NewInstance, Swept};
 pub use labels::{LabelRepo, Pick};
 pub use notify::{Change, DeliveryChange, DeliveryListener, ExperimentListener};
 pub use page::{Cursor, IdCursor, NumberCursor, Page};
+pub use presets::{PRESETS_MAX, PresetRecord, PresetRepo, PresetWrite};
 pub use prompts::{NewPrompt, PromptFilter, PromptPatch, PromptRepo};
 pub use providers::{
     ModelPrice, PROVIDERS_MAX, ProviderRecord, ProviderRepo, ProviderWrite, Resealed, SealedBytes,

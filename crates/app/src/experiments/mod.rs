@@ -84,6 +84,9 @@ pub mod limits {
 pub struct VariantSpec {
     pub version_id: Option<VersionId>,
     pub label: Option<String>,
+    /// A model preset's name: fills what `provider`, `model` and `params`
+    /// leave unset.
+    pub preset: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
     pub params: Option<ModelSettings>,
@@ -235,11 +238,12 @@ impl App {
             ));
         }
         if cap.is_some() {
-            plan::require_prices(
-                self,
-                "maxCostUsd",
-                e.variants.iter().map(|v| v.model.as_str()),
-            )?;
+            let calls: Vec<(&str, &str)> = e
+                .variants
+                .iter()
+                .map(|v| (v.provider.as_str(), v.model.as_str()))
+                .collect();
+            plan::require_prices(self, "maxCostUsd", &calls).await?;
         }
         if !self.store.experiments().resume(id, cap.map(Some)).await? {
             return Err(state_conflict(&e, "resume"));

@@ -4,6 +4,7 @@
 //! what the budget reserves — worked out.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use promptrefine_core::template::{RenderError, render_content_limited};
 use promptrefine_core::validate::{self, LabelName, ModelName, Violations};
@@ -18,19 +19,21 @@ use super::scorer::Scorer;
 use super::{CreateExperiment, VariantSpec, micro_usd};
 use crate::App;
 use crate::error::{AppError, Result, check};
+use crate::presets::ModelChoice;
 
-/// Refuses a budget over models without a price: their cost is unknown, so
-/// the cap could not be kept.
-pub(super) fn require_prices<'a>(
-    app: &App,
-    field: &str,
-    models: impl IntoIterator<Item = &'a str>,
-) -> Result<()> {
-    let prices = app.runs.prices();
-    let unpriced: Vec<&str> = models
-        .into_iter()
-        .filter(|m| prices.price(m).is_none())
-        .collect();
+/// Refuses a budget over calls (provider, model) without a price: their
+/// cost is unknown, so the cap could not be kept. A stored provider's own
+/// prices count, over the server's.
+pub(super) async fn require_prices(app: &App, field: &str, calls: &[(&str, &str)]) -> Result<()> {
+    let mut unpriced: Vec<String> = Vec::new();
+    for &(provider, model) in calls {
+        if app.prices_for(provider).await.price(model).is_none() {
+            let call = format!("{model} ({provider})");
+            if !unpriced.contains(&call) {
+                unpriced.push(call);
+            }
+        }
+    }
     if unpriced.is_empty() {
         return Ok(());
     }
@@ -38,13 +41,55 @@ pub(super) fn require_prices<'a>(
         field,
         "oneOf",
         format!(
-            "a budget needs a price for every model, and {} has none; configure a price or drop the budget",
+            "a budget needs a price for every model, and {} has none; configure a price (for a stored provider, in its prices) or drop the budget",
             unpriced.join(", ")
         ),
     ))
 }
 
 impl App {
+    /// Each spec with its preset applied (see [`crate::presets`]); a
+    /// preset that does not exist is a violation of `variants[i].preset`.
+    async fn with_presets(
+        &self,
+        v: &mut Violations,
+        specs: Vec<VariantSpec>,
+    ) -> Result<Vec<VariantSpec>> {
+        let mut out = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            let Some(name) = &spec.preset else {
+                out.push(spec);
+                continue;
+            };
+            let preset = match self
+                .preset_for(&format!("variants[{i}].preset"), name)
+                .await
+            {
+                Ok(p) => p,
+                Err(AppError::Invalid(e)) => {
+                    v.0.extend(e.0);
+                    out.push(spec);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let choice = ModelChoice {
+                provider: spec.provider,
+                model: spec.model,
+                params: spec.params,
+            }
+            .over(&preset);
+            out.push(VariantSpec {
+                provider: choice.provider,
+                model: choice.model,
+                params: choice.params,
+                preset: Some(preset.name),
+                ..spec
+            });
+        }
+        Ok(out)
+    }
+
     pub(super) async fn plan_experiment(&self, input: &CreateExperiment) -> Result<NewExperiment> {
         let mut v = Violations::default();
         let scorer = match self.parse_evaluators(input.evaluators.as_ref()).await {
@@ -101,6 +146,7 @@ impl App {
         } else {
             input.variants.clone()
         };
+        let specs = self.with_presets(&mut v, specs).await?;
         for (i, spec) in specs.iter().enumerate() {
             let field = format!("variants[{i}]");
             if spec.version_id.is_some() && spec.label.is_some() {
@@ -205,6 +251,7 @@ impl App {
                 version_id: version.id,
                 version_number: version.version,
                 label: spec.label.as_ref().map(|l| l.trim().to_string()),
+                preset: spec.preset.as_ref().map(|p| p.trim().to_string()),
                 provider,
                 model: model.clone(),
                 params: ModelSettings {
@@ -215,17 +262,18 @@ impl App {
             versions.push(version);
         }
         if max_cost.is_some() {
-            require_prices(
-                self,
-                "maxCostUsd",
-                variants.iter().map(|v| v.model.as_str()),
-            )?;
+            let calls: Vec<(&str, &str)> = variants
+                .iter()
+                .map(|v| (v.provider.as_str(), v.model.as_str()))
+                .collect();
+            require_prices(self, "maxCostUsd", &calls).await?;
             for (i, judge) in &scorer.judges {
                 require_prices(
                     self,
                     &format!("evaluators[{i}].promptId"),
-                    [judge.model.as_str()],
-                )?;
+                    &[(judge.provider.as_str(), judge.model.as_str())],
+                )
+                .await?;
             }
         }
 
@@ -251,12 +299,20 @@ impl App {
         // Every (item, variant) rendered once: its tokens and worst case.
         // Counting tokens is CPU work (a BPE for OpenAI models): off the
         // async threads.
-        let prices = self.runs.prices().clone();
-        let limit = self.runs.max_rendered_bytes();
+        let mut variant_prices = Vec::with_capacity(variants.len());
+        for v in &variants {
+            variant_prices.push(self.prices_for(&v.provider).await);
+        }
         let judges: Vec<Judge> = scorer.judges.values().cloned().collect();
+        let mut judge_prices = Vec::with_capacity(judges.len());
+        for j in &judges {
+            judge_prices.push(self.prices_for(&j.provider).await);
+        }
+        let limit = self.runs.max_rendered_bytes();
         let (items, variants, worst, estimate, missing) = tokio::task::spawn_blocking(move || {
             let plan = CostPlan {
-                prices: &prices,
+                variant_prices: &variant_prices,
+                judge_prices: &judge_prices,
                 limit,
                 versions: &versions,
                 judges: &judges,
@@ -319,7 +375,10 @@ type Costed = (
 
 /// What costing the cells reads besides the items and variants.
 struct CostPlan<'a> {
-    prices: &'a PriceTable,
+    /// By variant: its provider's prices.
+    variant_prices: &'a [Arc<PriceTable>],
+    /// By judge, likewise.
+    judge_prices: &'a [Arc<PriceTable>],
     limit: usize,
     versions: &'a [Version],
     /// Each succeeded cell is judged by each of these: their worst case is
@@ -335,7 +394,8 @@ fn cost_cells(
     variants: Vec<Variant>,
 ) -> Result<Costed> {
     let CostPlan {
-        prices,
+        variant_prices,
+        judge_prices,
         limit,
         versions,
         judges,
@@ -352,7 +412,7 @@ fn cost_cells(
     let mut missing: BTreeMap<String, usize> = BTreeMap::new();
     for (p, item) in items.iter().enumerate() {
         let mut row = Vec::with_capacity(variants.len());
-        for (variant, version) in variants.iter().zip(versions) {
+        for ((variant, version), prices) in variants.iter().zip(versions).zip(variant_prices) {
             let messages = match render_content_limited(&version.content, &item.variables, limit) {
                 Ok(c) => c.to_messages(),
                 Err(RenderError::MissingVariables(names)) => {
@@ -379,7 +439,7 @@ fn cost_cells(
                 prices.cost_micro_usd(&variant.model, prompt_tokens, completion / 4);
             if !judges.is_empty() {
                 let input = input_text(&messages);
-                for judge in judges {
+                for (judge, prices) in judges.iter().zip(judge_prices) {
                     match judge_cost(prices, limit, judge, &item.variables, &input, completion) {
                         Ok((w, e)) => {
                             cell_worst = cell_worst.zip(w).map(|(a, b)| a + b);

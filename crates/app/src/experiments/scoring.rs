@@ -223,7 +223,8 @@ impl App {
             .filter(|c| c.status == promptrefine_core::CellStatus::Succeeded)
             .collect();
         if !scorer.judges.is_empty() {
-            self.check_rescore_budget(&experiment, &scorer, &cells)?;
+            self.check_rescore_budget(&experiment, &scorer, &cells)
+                .await?;
         }
         let scorer = Arc::new(scorer);
         let scored = self.rescore_cells(scorer.clone(), cells).await;
@@ -293,7 +294,7 @@ impl App {
 
     /// A rescore's judges may not take an experiment past its budget: their
     /// worst case over every cell must fit in what is left of it.
-    fn check_rescore_budget(
+    async fn check_rescore_budget(
         &self,
         experiment: &Experiment,
         scorer: &Scorer,
@@ -313,10 +314,10 @@ impl App {
                 "judges cannot rescore a running experiment with a budget: pause it or let it end first",
             ));
         }
-        let prices = self.runs.prices();
         let limit = self.runs.max_rendered_bytes();
         let mut worst: i64 = 0;
         for (i, judge) in &scorer.judges {
+            let prices = &*self.prices_for(&judge.provider).await;
             if prices.price(&judge.model).is_none() {
                 return Err(AppError::invalid(
                     &format!("evaluators[{i}].promptId"),

@@ -455,6 +455,21 @@ impl App {
             .and_then(|c| c.prices.clone())
     }
 
+    /// The prices a run with provider `name` is costed with now: a stored
+    /// provider's own (read fresh: another replica may have changed them),
+    /// else the server's. What budgets reserve and estimates count.
+    pub(crate) async fn prices_for(&self, name: &str) -> Arc<PriceTable> {
+        if self.env_provider(name).is_none() {
+            // Builds the client, which caches its prices; an unknown or
+            // unusable provider is refused elsewhere, with its own message.
+            let _ = self.find_provider(Some(name)).await;
+            if let Some(own) = self.provider_prices(name) {
+                return own;
+            }
+        }
+        self.runs.shared_prices()
+    }
+
     /// Every provider name runs may use, for messages.
     pub(crate) async fn provider_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self

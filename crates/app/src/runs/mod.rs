@@ -65,6 +65,7 @@ use promptrefine_store::{Cursor, NewRun, Page, RunFilter, RunOutcome};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::{AppError, OrNotFound, Result, check};
+use crate::presets::ModelChoice;
 use crate::{App, page_limit};
 
 pub use handle::{RunDone, RunEvent, RunEvents, RunHandle};
@@ -86,6 +87,9 @@ pub struct StartRun {
     pub provider: Option<String>,
     /// Overrides the version's settings field by field.
     pub params: Option<ModelSettings>,
+    /// A model preset's name: fills what `provider`, `model` and `params`
+    /// leave unset (see [`crate::presets`]).
+    pub preset: Option<String>,
     pub variables: BTreeMap<String, String>,
 }
 
@@ -188,6 +192,19 @@ impl App {
         input: StartRun,
         request_id: Option<String>,
     ) -> Result<(RunPlan, OwnedSemaphorePermit)> {
+        let mut input = input;
+        if let Some(name) = input.preset.take() {
+            let preset = self.preset_for("preset", &name).await?;
+            let choice = ModelChoice {
+                provider: input.provider.take(),
+                model: input.model.take(),
+                params: input.params.take(),
+            }
+            .over(&preset);
+            input.provider = choice.provider;
+            input.model = choice.model;
+            input.params = choice.params;
+        }
         let mut v = Violations::default();
         let model = input.model.as_deref().map(str::trim).map(str::to_owned);
         if let Some(m) = &input.model {

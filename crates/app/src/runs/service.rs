@@ -97,7 +97,7 @@ pub struct RunService {
     providers: Vec<Provider>,
     /// Also what providers stored in the database are built with.
     client: ClientSettings,
-    pub(super) prices: PriceTable,
+    pub(super) prices: Arc<PriceTable>,
     permits: Arc<Semaphore>,
     cap: usize,
     in_flight: Mutex<HashMap<RunId, InFlight>>,
@@ -136,7 +136,7 @@ impl RunService {
         Ok(RunService {
             providers,
             client: settings.client,
-            prices: settings.prices,
+            prices: Arc::new(settings.prices),
             permits: Arc::new(Semaphore::new(settings.max_in_flight)),
             cap: settings.max_in_flight,
             in_flight: Mutex::new(HashMap::new()),
@@ -170,6 +170,11 @@ impl RunService {
     /// The price list runs are costed with (and experiment budgets reserved from).
     pub fn prices(&self) -> &PriceTable {
         &self.prices
+    }
+
+    /// [`RunService::prices`], shared.
+    pub fn shared_prices(&self) -> Arc<PriceTable> {
+        self.prices.clone()
     }
 
     pub fn max_rendered_bytes(&self) -> usize {

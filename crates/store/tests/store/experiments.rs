@@ -47,6 +47,7 @@ async fn experiment(
             version_id: v.id,
             version_number: 1,
             label: None,
+            preset: None,
             provider: "openai".into(),
             model: "m".into(),
             params: ModelSettings::default(),

@@ -13,6 +13,7 @@ mod health;
 mod labels;
 mod models;
 mod openapi;
+mod presets;
 mod prompts;
 mod providers;
 mod runs;
@@ -39,6 +40,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(experiments::routes())
         .merge(evaluations::routes())
         .merge(providers::routes())
+        .merge(presets::routes())
 }
 
 /// Long-running routes (test runs, dataset exports) that must not get the

@@ -69,6 +69,10 @@ pub(super) struct StartRunBody {
     /// Overrides the version's settings, field by field.
     #[serde(default)]
     params: Option<ModelSettings>,
+    /// A model preset's name (`/api/model-presets`): its provider, model and
+    /// params fill what `provider`, `model` and `params` leave unset.
+    #[serde(default)]
+    preset: Option<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
     /// Answer as Server-Sent Events. Absent: as the `Accept` header asks.
@@ -101,6 +105,7 @@ async fn start(
         model: body.model,
         provider: body.provider,
         params: body.params,
+        preset: body.preset,
         variables: body.variables,
     };
     if stream {

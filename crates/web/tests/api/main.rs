@@ -16,6 +16,7 @@ pub(crate) mod hostile;
 mod launch;
 mod metrics;
 mod openapi;
+mod presets;
 mod prompts;
 mod providers;
 mod queries;

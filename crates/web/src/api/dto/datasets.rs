@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use promptrefine_app::datasets as app;
 use promptrefine_core::datasets::ItemContent;
 use promptrefine_core::{Dataset, DatasetId, DatasetItem, ItemId, ItemRevisionId};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -109,7 +109,7 @@ impl From<CreateDataset> for app::CreateDataset {
 pub struct UpdateDataset {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
 }
@@ -121,14 +121,6 @@ impl From<UpdateDataset> for app::UpdateDataset {
             description: b.description,
         }
     }
-}
-
-/// A field that was sent, possibly as null (`Some(None)`), told apart from
-/// one that was not (`None`, through `#[serde(default)]`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -254,7 +246,7 @@ pub struct EditItem {
     #[serde(default)]
     pub variables: Option<BTreeMap<String, String>>,
     /// A string or any JSON value; null removes the answer.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     pub expected: Option<Option<Value>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

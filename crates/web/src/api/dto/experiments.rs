@@ -23,6 +23,10 @@ pub struct VariantBody {
     pub model: Option<String>,
     #[serde(default)]
     pub params: Option<ModelSettings>,
+    /// A model preset's name: its provider, model and params fill what
+    /// `provider`, `model` and `params` leave unset.
+    #[serde(default)]
+    pub preset: Option<String>,
 }
 
 /// `POST /api/experiments` and `POST /api/experiments/estimate`.
@@ -72,6 +76,7 @@ impl From<CreateExperimentBody> for CreateExperiment {
                     provider: v.provider,
                     model: v.model,
                     params: v.params,
+                    preset: v.preset,
                 })
                 .collect(),
             repeats: b.repeats,

@@ -12,6 +12,18 @@ pub mod evaluations;
 pub mod experiments;
 pub mod labels;
 pub mod models;
+pub mod presets;
 pub mod prompts;
 pub mod providers;
 pub mod versions;
+
+use serde::{Deserialize, Deserializer};
+
+/// A field that was sent, possibly as null (`Some(None)`), told apart from
+/// one that was not (`None`, through `#[serde(default)]`): what PATCH bodies
+/// need to tell "remove" from "keep".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}

@@ -10,7 +10,7 @@ use promptrefine_app::providers::{
 use promptrefine_core::ProviderId;
 use promptrefine_store::ModelPrice;
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -130,7 +130,7 @@ pub struct UpdateProvider {
     name: Option<String>,
     #[serde(default)]
     base_url: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<String>)]
     api_key: Option<Option<SecretString>>,
     #[serde(default)]
@@ -155,14 +155,6 @@ impl From<UpdateProvider> for ProviderPatchInput {
                 .map(|p| p.into_iter().map(|(m, p)| (m, p.into())).collect()),
         }
     }
-}
-
-/// A field that was sent, possibly as null (`Some(None)`), told apart from
-/// one that was not (`None`, through `#[serde(default)]`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// What `POST /api/providers/{id}/test` found.
