@@ -10,7 +10,7 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 #[derive(Debug, Error)]
 pub enum AppError {
     /// Input broke one or more rules (422), each naming its field.
-    #[error("invalid input: {0}")]
+    #[error("{0}")]
     Invalid(Violations),
     /// An imported file broke rules on one line (422): the 1-based line
     /// and each broken rule, its field naming the column.

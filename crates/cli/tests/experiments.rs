@@ -85,6 +85,27 @@ fn experiment_run_wait_runs_every_cell_here_and_says_how_it_ended(db: TestDb) {
     );
     assert_ne!(bad.code, Some(0), "{bad:?}");
     assert!(bad.stderr.contains("--variant"), "{bad:?}");
+    // `+PRESET` names a model preset; an unknown one is a clear error.
+    let no_preset = promptrefine(
+        dir,
+        &[
+            "experiment",
+            "run",
+            "--prompt",
+            "demo-summarize",
+            "--dataset",
+            "queries",
+            "--variant",
+            ":1+nope",
+        ],
+        &env,
+    );
+    assert_ne!(no_preset.code, Some(0), "{no_preset:?}");
+    assert!(
+        no_preset.stderr.contains("variants[0].preset")
+            && no_preset.stderr.contains("no model preset named \"nope\""),
+        "{no_preset:?}"
+    );
     let unknown = promptrefine(
         dir,
         &[

@@ -25,8 +25,9 @@ pub struct ExperimentRunArgs {
     /// The dataset as it was at this version; default: the current one.
     #[arg(long, value_name = "N")]
     pub dataset_version: Option<i64>,
-    /// A variant, repeatable: `@LABEL`, `:VERSION`, optionally `/MODEL`
-    /// (e.g. `--variant :6 --variant :7/gpt-4o-mini`).
+    /// A variant, repeatable: `@LABEL`, `:VERSION` or nothing (the current
+    /// version), optionally `+PRESET` (a model preset), optionally `/MODEL`
+    /// (e.g. `--variant :6 --variant :7/gpt-4o-mini --variant :7+cold`).
     #[arg(long = "variant", value_name = "SPEC")]
     pub variants: Vec<String>,
     #[command(flatten)]

@@ -36,7 +36,7 @@ fn split_prompt(spec: &str) -> (&str, Option<&str>, Option<&str>) {
 }
 
 /// A `--variant`: `@LABEL`, `:VERSION` or empty (the current version),
-/// then optionally `/MODEL`.
+/// then optionally `+PRESET` (a model preset), then optionally `/MODEL`.
 pub(crate) async fn variant(
     app: &App,
     prompt: PromptId,
@@ -46,8 +46,14 @@ pub(crate) async fn variant(
         Some((w, m)) => (w, Some(m.to_string())),
         None => (spec, None),
     };
+    let (which, preset) = match which.split_once('+') {
+        Some((w, p)) if !p.is_empty() => (w, Some(p.to_string())),
+        Some(_) => bail!("--variant {spec:?}: a preset name must follow '+'"),
+        None => (which, None),
+    };
     let mut v = VariantSpec {
         model,
+        preset,
         ..VariantSpec::default()
     };
     if let Some(label) = which.strip_prefix('@') {
@@ -62,7 +68,7 @@ pub(crate) async fn variant(
         v.version_id = Some(version.id);
     } else if !which.is_empty() {
         bail!(
-            "--variant {spec:?}: expected @LABEL, :VERSION or /MODEL (e.g. :7, @production/gpt-4o-mini)"
+            "--variant {spec:?}: expected @LABEL, :VERSION, +PRESET or /MODEL (e.g. :7, @production/gpt-4o-mini, :7+cold)"
         );
     }
     Ok(v)

@@ -99,6 +99,7 @@ fn count_table(from: &Counts, to: &Counts) -> String {
         ("runs", from.runs, to.runs),
         ("api_tokens", from.api_tokens, to.api_tokens),
         ("providers", from.providers, to.providers),
+        ("presets", from.presets, to.presets),
     ];
     let mut out = format!("  {:<11} {:>9} {:>9}\n", "table", "source", "target");
     for (name, a, b) in rows {

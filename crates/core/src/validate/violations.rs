@@ -189,9 +189,14 @@ impl From<FieldError> for Violations {
 
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Named by field unless the message already starts with it: a CLI
+        // user sees which part of the input is meant (`variants[1].preset`).
         f.write_str("invalid input")?;
         for (i, e) in self.0.iter().enumerate() {
             f.write_str(if i == 0 { ": " } else { "; " })?;
+            if !e.field.is_empty() && !e.message.starts_with(e.field.as_str()) {
+                write!(f, "{}: ", e.field)?;
+            }
             f.write_str(&e.message)?;
         }
         Ok(())
@@ -299,9 +304,10 @@ mod tests {
         let mut v = Violations::new();
         v.push("title", "length", "title must be 1–200 characters");
         v.push("slug", "format", "slug is bad");
+        v.push("variants[1].preset", "oneOf", "no such preset");
         assert_eq!(
             v.to_string(),
-            "invalid input: title must be 1–200 characters; slug is bad"
+            "invalid input: title must be 1–200 characters; slug is bad; variants[1].preset: no such preset"
         );
         let as_error: &dyn std::error::Error = &v;
         assert!(as_error.to_string().starts_with("invalid input"));

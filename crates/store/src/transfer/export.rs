@@ -5,7 +5,7 @@
 use std::io::{BufWriter, Write};
 
 use super::records::{
-    ApiTokenRec, LabelRec, PromptRec, ProviderRec, Record, RunRec, UserRec, VersionRec,
+    ApiTokenRec, LabelRec, PresetRec, PromptRec, ProviderRec, Record, RunRec, UserRec, VersionRec,
 };
 use super::{Counts, ExportOptions, FORMAT, Header, Progress, TransferResult, VERSION};
 use crate::codec::{DbTime, DbUuid};
@@ -23,6 +23,8 @@ const RUNS: &str = "select id, prompt_id, version_id, provider, model, params, v
      replay_of from test_runs";
 const PROVIDERS: &str = "select id, name, base_url, models, prices, created_at, updated_at, \
      api_key_nonce, api_key_sealed, headers_nonce, headers_sealed from providers";
+const PRESETS: &str = "select id, name, provider, model, params, created_at, updated_at \
+     from model_presets";
 const TOKENS: &str = "select id, user_id, name, prefix, token_hash, created_at, last_used_at, \
      revoked_at, expires_at from api_tokens";
 
@@ -91,6 +93,7 @@ impl<W: Write, P: FnMut(Progress)> Sink<W, P> {
                 }
                 c.providers += 1
             }
+            Record::ModelPreset(_) => c.presets += 1,
         }
         serde_json::to_writer(&mut self.out, &record).map_err(std::io::Error::from)?;
         self.out.write_all(b"\n")?;
@@ -143,6 +146,7 @@ impl Store {
                 ("prompt_labels", &mut counts.labels),
                 ("test_runs", &mut counts.runs),
                 ("providers", &mut counts.providers),
+                ("model_presets", &mut counts.presets),
             ] {
                 let n: i64 = sqlx::query_scalar(&count(table))
                     .fetch_one(&mut *tx)
@@ -212,6 +216,7 @@ impl Store {
 
             export_by_id!(tx, sink, page, RUNS, RunRec, Record::Run);
             export_by_id!(tx, sink, page, PROVIDERS, ProviderRec, Record::Provider);
+            export_by_id!(tx, sink, page, PRESETS, PresetRec, Record::ModelPreset);
             if opts.include_secrets {
                 export_by_id!(tx, sink, page, TOKENS, ApiTokenRec, Record::ApiToken);
             }

@@ -204,6 +204,22 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                         }
+                        Record::ModelPreset(m) => {
+                            sqlx::query(
+                                "insert into model_presets (id, name, provider, model, params,
+                                     created_at, updated_at)
+                                 values ($1, $2, $3, $4, $5, $6, $7)",
+                            )
+                            .bind(m.id)
+                            .bind(&m.name)
+                            .bind(m.provider.as_deref())
+                            .bind(&m.model)
+                            .bind(&m.params)
+                            .bind(m.created_at)
+                            .bind(m.updated_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                         Record::ApiToken(t) => {
                             sqlx::query(
                                 "insert into api_tokens (id, user_id, name, prefix, token_hash, created_at,
@@ -378,6 +394,7 @@ fn describe(record: &Record) -> String {
         Record::Run(r) => r.id,
         Record::ApiToken(t) => t.id,
         Record::Provider(p) => p.id,
+        Record::ModelPreset(m) => m.id,
     };
     format!("{} {}", record.kind(), id.0)
 }
@@ -411,5 +428,6 @@ fn bump(c: &mut Counts, record: &Record) {
         Record::Run(_) => c.runs += 1,
         Record::ApiToken(_) => c.api_tokens += 1,
         Record::Provider(_) => c.providers += 1,
+        Record::ModelPreset(_) => c.presets += 1,
     }
 }

@@ -44,6 +44,9 @@ pub struct Counts {
     /// Providers added in the app; absent in files from before them.
     #[serde(default)]
     pub providers: u64,
+    /// Model presets; absent in files from before them.
+    #[serde(default)]
+    pub presets: u64,
 }
 
 impl Counts {
@@ -55,6 +58,7 @@ impl Counts {
             + self.runs
             + self.api_tokens
             + self.providers
+            + self.presets
     }
 }
 
@@ -62,14 +66,15 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} users, {} prompts, {} versions, {} labels, {} runs, {} API tokens, {} providers",
+            "{} users, {} prompts, {} versions, {} labels, {} runs, {} API tokens, {} providers, {} model presets",
             self.users,
             self.prompts,
             self.versions,
             self.labels,
             self.runs,
             self.api_tokens,
-            self.providers
+            self.providers,
+            self.presets
         )
     }
 }

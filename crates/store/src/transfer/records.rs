@@ -27,6 +27,7 @@ pub(super) enum Record {
     Run(RunRec),
     ApiToken(ApiTokenRec),
     Provider(ProviderRec),
+    ModelPreset(PresetRec),
 }
 
 impl Record {
@@ -39,6 +40,7 @@ impl Record {
             Record::Run(_) => "run",
             Record::ApiToken(_) => "api_token",
             Record::Provider(_) => "provider",
+            Record::ModelPreset(_) => "model_preset",
         }
     }
 }
@@ -219,6 +221,20 @@ impl ProviderRec {
         self.headers_nonce = None;
         self.headers_sealed = None;
     }
+}
+
+/// A model preset (migration 0012).
+#[derive(Debug, FromRow, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct PresetRec {
+    pub id: DbUuid,
+    pub name: String,
+    pub provider: Option<String>,
+    pub model: String,
+    #[serde(serialize_with = "canonical")]
+    pub params: Json<Value>,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
 }
 
 /// Optional bytes as standard base64 text.

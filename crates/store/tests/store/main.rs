@@ -5,6 +5,7 @@ mod datasets;
 mod experiments;
 mod instances;
 mod migrations;
+mod presets;
 mod prompts;
 mod providers;
 mod runs;

@@ -260,9 +260,29 @@ async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
         )
         .await
         .unwrap();
+    // A model preset, with params whose keys a jsonb column reorders.
+    let preset = source
+        .presets()
+        .create(
+            promptrefine_core::PresetId::new(),
+            &promptrefine_store::PresetWrite {
+                name: "cold".into(),
+                provider: Some("stored".into()),
+                model: "m".into(),
+                params: ModelSettings {
+                    temperature: Some(0.0),
+                    stop: Some(vec!["END".into()]),
+                    seed: Some(3),
+                    ..ModelSettings::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
     for opts in [SECRETS, ExportOptions::default()] {
         let (first, counts) = export_bytes(&source, opts).await;
         assert_eq!(counts.providers, 1);
+        assert_eq!(counts.presets, 1);
         assert_eq!(counts.prompts, 3);
         assert_eq!(counts.versions, 3);
         assert_eq!(counts.labels, 4);
@@ -314,6 +334,7 @@ async fn export_then_import_then_export_gives_the_same_file(db: TestDb) {
         let want = opts.include_secrets.then(|| sealed.clone());
         assert_eq!(moved.api_key, want);
         assert_eq!(count("sealed-not-clear"), 0, "only as base64");
+        assert_eq!(target.presets().get(preset.id).await.unwrap(), preset);
 
         // What the application reads back is the same too.
         let p = target.prompts().get_by_slug("bobby-tables").await.unwrap();

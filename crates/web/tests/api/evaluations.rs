@@ -9,7 +9,7 @@ use promptrefine_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
 use crate::experiments::{dataset_of, prompt_with_two_versions, wait_for_end};
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_replica};
 
 both_backends!(
     every_cell_is_scored_and_the_ended_experiment_has_a_summary,
@@ -17,6 +17,7 @@ both_backends!(
     a_rescore_scores_the_stored_outputs_again,
     bad_evaluators_and_bad_comparisons_are_422s_naming_the_field,
     a_finished_experiment_is_found_for_a_variant_it_already_ran,
+    a_rescore_on_one_replica_changes_what_the_other_s_filters_show,
 );
 
 /// `n` items; the even ones expect what `mock-echo` answers to `Hello {{name}}`.
@@ -403,4 +404,72 @@ async fn a_finished_experiment_is_found_for_a_variant_it_already_ran(db: TestDb)
     let (s, bad) = find(body(json!([{ "versionId": v1 }]), &evaluators), 3).await;
     assert_eq!(s, 422, "{bad}");
     assert_eq!(bad["error"]["details"]["fields"][0]["field"], "variant");
+}
+
+/// An ended experiment's results filters read facts derived once and
+/// stored; a rescore on replica A must make them stale for replica B at
+/// once (they are valid only while the experiment's `updated_at` is
+/// unchanged), not after some cache expires.
+async fn a_rescore_on_one_replica_changes_what_the_other_s_filters_show(db: TestDb) {
+    use promptrefine_app::experiments::browse::{BrowseResults, ResultFilter, ResultSort};
+    let a = spawn_app(db).await;
+    let b = spawn_replica(&a).await;
+    let (prompt, v1, _) = prompt_with_two_versions(&a, "mock-echo").await;
+    let ds = crate::experiments::dataset(&a, "replicas", 10).await;
+    // `Echo: Hello itemN`: only item1 contains "item1".
+    let done = run_experiment(
+        &a,
+        json!({ "promptId": prompt, "datasetId": ds, "variants": [{ "versionId": v1 }],
+                "evaluators": [{ "name": "one", "type": "contains", "values": ["item1"] }] }),
+    )
+    .await;
+    let id: promptrefine_core::ExperimentId = done["id"].as_str().unwrap().parse().unwrap();
+    let failed = |app: &TestApp| {
+        let app = app.app.clone();
+        async move {
+            let page = app
+                .browse_results(
+                    id,
+                    BrowseResults {
+                        filter: ResultFilter::Failed,
+                        sort: ResultSort::Item,
+                        cursor: None,
+                        limit: Some(100),
+                    },
+                )
+                .await
+                .unwrap();
+            page.rows.iter().map(|r| r.position).collect::<Vec<i64>>()
+        }
+    };
+    let nine: Vec<i64> = (0..10).filter(|p| *p != 1).collect();
+    assert_eq!(failed(&b).await, nine, "B derives (or reads) the facts");
+    assert_eq!(failed(&b).await, nine, "and reads them again");
+
+    let (s, summary) = a
+        .post(
+            &format!("/api/experiments/{id}/rescore"),
+            json!({ "evaluators": [{ "name": "any", "type": "contains", "values": ["item"] }] }),
+        )
+        .await;
+    assert_eq!(s, 200, "{summary}");
+    assert_eq!(
+        failed(&b).await,
+        Vec::<i64>::new(),
+        "B sees A's rescore at once"
+    );
+    assert_eq!(failed(&a).await, Vec::<i64>::new());
+
+    let (s, _) = b
+        .post(
+            &format!("/api/experiments/{id}/rescore"),
+            json!({ "evaluators": [{ "name": "none", "type": "contains", "values": ["zzz"] }] }),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        failed(&a).await,
+        (0..10).collect::<Vec<i64>>(),
+        "and the other way"
+    );
 }
