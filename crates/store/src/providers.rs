@@ -110,6 +110,21 @@ impl From<ProviderRow> for ProviderRecord {
 const PROVIDER_COLUMNS: &str = "id, name, base_url, api_key_nonce, api_key_sealed, \
      headers_nonce, headers_sealed, models, prices, created_at, updated_at";
 
+/// Binds what a [`ProviderWrite`] sets, as `$2`–`$9` after the id: the
+/// one column order `create` and `update` share.
+macro_rules! bind_write {
+    ($q:expr, $w:expr) => {
+        $q.bind(&$w.name)
+            .bind(&$w.base_url)
+            .bind($w.api_key.as_ref().map(|s| s.nonce.clone()))
+            .bind($w.api_key.as_ref().map(|s| s.ciphertext.clone()))
+            .bind($w.headers.as_ref().map(|s| s.nonce.clone()))
+            .bind($w.headers.as_ref().map(|s| s.ciphertext.clone()))
+            .bind(Json(&$w.models))
+            .bind(Json(&$w.prices))
+    };
+}
+
 /// The most providers one listing returns; far more than anyone configures.
 pub const PROVIDERS_MAX: i64 = 500;
 
@@ -129,31 +144,14 @@ impl ProviderRepo<'_> {
     pub async fn create(&self, id: ProviderId, w: &ProviderWrite) -> Result<ProviderRecord> {
         let now = DbTime::now();
         on_backend!(self.store, write_retry, |pool, _pg| {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
+            let sql = format!(
                 "insert into providers (id, name, base_url, api_key_nonce, api_key_sealed,
                      headers_nonce, headers_sealed, models, prices, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-            )
-            .bind(DbUuid::from(id))
-            .bind(&w.name)
-            .bind(&w.base_url)
-            .bind(w.api_key.as_ref().map(|s| s.nonce.clone()))
-            .bind(w.api_key.as_ref().map(|s| s.ciphertext.clone()))
-            .bind(w.headers.as_ref().map(|s| s.nonce.clone()))
-            .bind(w.headers.as_ref().map(|s| s.ciphertext.clone()))
-            .bind(Json(&w.models))
-            .bind(Json(&w.prices))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let row: ProviderRow = sqlx::query_as(&format!(
-                "select {PROVIDER_COLUMNS} from providers where id = $1"
-            ))
-            .bind(DbUuid::from(id))
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                 returning {PROVIDER_COLUMNS}"
+            );
+            let q = sqlx::query_as(&sql).bind(DbUuid::from(id));
+            let row: ProviderRow = bind_write!(q, w).bind(now).fetch_one(pool).await?;
             Ok(row.into())
         })
     }
@@ -208,35 +206,20 @@ impl ProviderRepo<'_> {
     ) -> Result<ProviderRecord> {
         let now = DbTime::now();
         on_backend!(self.store, write_retry, |pool, _pg| {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(
-                "update providers set name = $3, base_url = $4, api_key_nonce = $5,
-                     api_key_sealed = $6, headers_nonce = $7, headers_sealed = $8,
-                     models = $9, prices = $10, updated_at = $11
-                 where id = $1 and updated_at = $2",
-            )
-            .bind(DbUuid::from(id))
-            .bind(DbTime::from(read_at))
-            .bind(&w.name)
-            .bind(&w.base_url)
-            .bind(w.api_key.as_ref().map(|s| s.nonce.clone()))
-            .bind(w.api_key.as_ref().map(|s| s.ciphertext.clone()))
-            .bind(w.headers.as_ref().map(|s| s.nonce.clone()))
-            .bind(w.headers.as_ref().map(|s| s.ciphertext.clone()))
-            .bind(Json(&w.models))
-            .bind(Json(&w.prices))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            found(done.rows_affected())?;
-            let row: ProviderRow = sqlx::query_as(&format!(
-                "select {PROVIDER_COLUMNS} from providers where id = $1"
-            ))
-            .bind(DbUuid::from(id))
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(row.into())
+            let sql = format!(
+                "update providers set name = $2, base_url = $3, api_key_nonce = $4,
+                     api_key_sealed = $5, headers_nonce = $6, headers_sealed = $7,
+                     models = $8, prices = $9, updated_at = $10
+                 where id = $1 and updated_at = $11
+                 returning {PROVIDER_COLUMNS}"
+            );
+            let q = sqlx::query_as(&sql).bind(DbUuid::from(id));
+            let row: Option<ProviderRow> = bind_write!(q, w)
+                .bind(now)
+                .bind(DbTime::from(read_at))
+                .fetch_optional(pool)
+                .await?;
+            row.map(ProviderRecord::from).ok_or(StoreError::NotFound)
         })
     }
 
