@@ -12,7 +12,6 @@ use promptrefine_app::{App, AppError};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Config;
-use crate::database;
 
 const MIN_CHARS: usize = 12;
 
@@ -24,14 +23,7 @@ pub async fn set_password(cfg: &Config, email: &str) -> anyhow::Result<ExitCode>
     }
     crate::logging::register_secret(password.expose_secret());
 
-    let store = database::connect(cfg).await?;
-    let schema = database::schema(&store).await?;
-    if !schema.pending().is_empty() || !schema.unknown_applied.is_empty() {
-        bail!(
-            "the database schema is not current ({}); run `promptrefine migrate up` first",
-            schema.summary()
-        );
-    }
+    let store = super::transfer::current_schema(cfg).await?;
     let app = App::new(store.clone(), cfg.auth_policy());
     match app.set_password(email, password).await {
         Ok(()) => {}
