@@ -115,19 +115,96 @@ impl Store {
 }
 
 impl VersionRepo<'_> {
-    /// Saves a new version and makes it current (NotFound when the prompt is gone).
+    /// Saves a new version and makes it current. NotFound when the prompt
+    /// is gone or is not of the content's type (a text version never joins
+    /// a chat prompt, whoever calls).
+    ///
+    /// On PostgreSQL this is one statement, so one round trip: the counter
+    /// bump, the insert and the delivery note in one autocommitted CTE (the
+    /// insert reads the number the update returns; no row, no insert and no
+    /// note). Numbers stay gapless for the reasons [`insert_version!`]
+    /// gives. On SQLite, where a statement costs no round trip, it is the
+    /// same two statements in a transaction.
     pub async fn save(&self, prompt_id: PromptId, new: NewVersion) -> Result<Version> {
         let now = DbTime::now();
-        on_backend!(self.store, write_retry, |pool, _pg| {
-            let mut tx = pool.begin().await?;
-            let version = insert_version!(tx, prompt_id, new, now);
-            notify_delivery!(
-                &mut *tx,
-                _pg,
-                delivery_payload(DeliveryChange::Prompt(prompt_id))
-            );
-            tx.commit().await?;
-            Ok(version)
+        let id = VersionId::new();
+        let prompt_type = new.content.prompt_type().as_str();
+        let number: Option<i64> = on_backend!(self.store, write_retry, |pool, pg| {
+            if pg {
+                sqlx::query_scalar(
+                    "with n as (
+                         update prompts
+                         set next_version = next_version + 1, current_version_id = $2, updated_at = $3
+                         where id = $1 and type = $4
+                         returning next_version - 1 as number
+                     ), v as (
+                         insert into prompt_versions (id, prompt_id, number, content, settings,
+                                                      variables, note, author_id, created_at)
+                         select $2, $1, n.number, $5, $6, $7, $8, $9, $3 from n
+                         returning number
+                     )
+                     select v.number, pg_notify($10, $11)::text from v",
+                )
+                .bind(DbUuid::from(prompt_id))
+                .bind(DbUuid::from(id))
+                .bind(now)
+                .bind(prompt_type)
+                .bind(Json(&new.content))
+                .bind(Json(&new.settings))
+                .bind(Json(&new.variables))
+                .bind(new.note.as_deref())
+                .bind(new.author_id.map(DbUuid::from))
+                .bind(crate::notify::DELIVERY_CHANNEL)
+                .bind(delivery_payload(DeliveryChange::Prompt(prompt_id)))
+                .fetch_optional(pool)
+                .await
+                .map_err(crate::StoreError::from)
+            } else {
+                let mut tx = pool.begin().await?;
+                let number: Option<i64> = sqlx::query_scalar(
+                    "update prompts
+                     set next_version = next_version + 1, current_version_id = $2, updated_at = $3
+                     where id = $1 and type = $4
+                     returning next_version - 1",
+                )
+                .bind(DbUuid::from(prompt_id))
+                .bind(DbUuid::from(id))
+                .bind(now)
+                .bind(prompt_type)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(number) = number {
+                    sqlx::query(
+                        "insert into prompt_versions (id, prompt_id, number, content, settings,
+                                                      variables, note, author_id, created_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(DbUuid::from(id))
+                    .bind(DbUuid::from(prompt_id))
+                    .bind(number)
+                    .bind(Json(&new.content))
+                    .bind(Json(&new.settings))
+                    .bind(Json(&new.variables))
+                    .bind(new.note.as_deref())
+                    .bind(new.author_id.map(DbUuid::from))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                }
+                Ok(number)
+            }
+        })?;
+        let number = number.ok_or(crate::StoreError::NotFound)?;
+        Ok(Version {
+            id,
+            prompt_id,
+            version: number,
+            content: new.content,
+            settings: new.settings,
+            variables: new.variables,
+            note: new.note,
+            created_at: now.0,
         })
     }
 

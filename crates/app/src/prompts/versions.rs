@@ -66,12 +66,37 @@ pub(super) fn new_version(
 }
 
 impl App {
+    /// Saves a new version and makes it current.
+    ///
+    /// The content says which type of prompt it is for, so it is checked
+    /// for that type first and saved in one store call that matches the
+    /// prompt's type too: no read of the prompt before. Only when that
+    /// fails (invalid content, no such prompt, or a prompt of the other
+    /// type) is the prompt read, to answer with the error its real type
+    /// gives.
     pub async fn save_version(
         &self,
         prompt_id: PromptId,
         input: SaveVersion,
         author: Option<UserId>,
     ) -> Result<Version> {
+        let implied = input.content.prompt_type();
+        if let Ok(new) = new_version(
+            implied,
+            input.content.clone(),
+            input.settings.clone(),
+            input.note.clone(),
+            author,
+        ) {
+            match self.store.versions().save(prompt_id, new).await {
+                Ok(saved) => {
+                    self.prompt_changed(prompt_id);
+                    return Ok(saved);
+                }
+                Err(promptrefine_store::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let prompt = self.require_prompt(prompt_id).await?;
         let new = new_version(
             prompt.prompt_type,
@@ -81,6 +106,8 @@ impl App {
             author,
         )
         .map_err(AppError::Invalid)?;
+        // Valid for the prompt's real type: the fast path failed only
+        // because the prompt was deleted or changed meanwhile.
         let saved = self
             .store
             .versions()

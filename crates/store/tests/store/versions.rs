@@ -54,6 +54,33 @@ async fn versions_are_numbered_from_one_and_listed_newest_first(db: TestDb) {
         store.versions().get_by_number(p.id, 99).await,
         Err(StoreError::NotFound)
     ));
+
+    // A version of the other type, or for no prompt, is refused and
+    // changes nothing: not the counter, not the current version.
+    let chat = promptrefine_store::NewVersion {
+        content: promptrefine_core::Content::Chat(vec![]),
+        ..text_version("x")
+    };
+    assert!(matches!(
+        store.versions().save(p.id, chat).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .versions()
+            .save(promptrefine_core::PromptId::new(), text_version("y"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let current = store.versions().get_current(p.id).await.unwrap();
+    assert_eq!(current.version, 7);
+    let next = store
+        .versions()
+        .save(p.id, text_version("8"))
+        .await
+        .unwrap();
+    assert_eq!(next.version, 8, "no number was used up");
+    assert_eq!(store.versions().get(next.id).await.unwrap(), next);
 }
 
 async fn eight_clients_saving_fifty_versions_each_get_gapless_numbers(db: TestDb) {
