@@ -98,6 +98,8 @@ async fn settings_preset_page_adds_edits_and_deletes_a_preset_with_errors_next_t
             "the form keeps what was typed"
         );
         assert!(server.app.list_presets().await.unwrap().is_empty());
+        b.js("document.querySelector('#ps-params-err').scrollIntoView({block: 'center'}); return null")
+            .await;
         b.screenshot("preset_settings_refused").await;
         only_the_refused_post(&b).await;
 
@@ -136,6 +138,8 @@ async fn settings_preset_page_adds_edits_and_deletes_a_preset_with_errors_next_t
         b.click("#save-preset").await;
         b.wait_text("#ps-name-err", "a-z").await;
         only_the_refused_post(&b).await;
+        b.js("document.querySelector('#ps-name-err').scrollIntoView({block: 'center'}); return null")
+            .await;
         b.screenshot("preset_settings_edit_refused").await;
         // Then saved: the default provider, a seed instead of the rest.
         b.fill("#ps-name", "seeded").await;
