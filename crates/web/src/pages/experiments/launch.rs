@@ -360,13 +360,13 @@ async fn render(
                 ),
                 f(
                     &format!("v{i}_provider"),
-                    "Provider (empty: the default)",
+                    "Provider (empty: the preset's, else the default)",
                     Input::Text,
                     &[],
                 ),
                 f(
                     &format!("v{i}_model"),
-                    "Model (empty: the version's)",
+                    "Model (empty: the preset's, else the version's)",
                     Input::Text,
                     &[],
                 ),
