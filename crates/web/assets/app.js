@@ -205,6 +205,19 @@
         select.appendChild(group);
       });
     }).catch(function () { /* the default model still works */ });
+    // Presets: a choice here sends `preset` (its provider, model and params)
+    // instead of a provider and model; the overrides below still win. The
+    // value's "@" cannot begin a provider's name.
+    fetch("/api/model-presets", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (body) {
+      var presets = body.data || [];
+      if (!presets.length) return;
+      var group = el("optgroup", { label: "Presets", id: "run-presets" });
+      presets.forEach(function (p) {
+        group.appendChild(el("option", { value: "@preset:" + p.name, "data-preset": p.name },
+          p.name + " (" + (p.provider || "default") + "/" + p.model + ")"));
+      });
+      select.insertBefore(group, select.children[1] || null);
+    }).catch(function () { /* providers and models still work */ });
 
     function num(id) { var v = $(id).value.trim(); return v === "" ? undefined : Number(v); }
     function setStatus(s) { status.textContent = s; status.setAttribute("data-status", s); }
@@ -249,7 +262,8 @@
       var body = { promptId: promptId, stream: true, variables: {} };
       var versionId = panel.getAttribute("data-version-id");
       if (versionId) body.versionId = versionId;
-      if (select.value) { var parts = select.value.split("\u0000"); body.provider = parts[0]; body.model = parts[1]; }
+      if (select.value.indexOf("@preset:") === 0) body.preset = select.value.slice(8);
+      else if (select.value) { var parts = select.value.split("\u0000"); body.provider = parts[0]; body.model = parts[1]; }
       var params = {};
       var t = num("#run-temperature"), mt = num("#run-max-tokens"), tp = num("#run-top-p");
       if (t !== undefined) params.temperature = t;

@@ -140,6 +140,18 @@ pub fn routes() -> Router<AppState> {
             "/app/settings/providers/{id}/test",
             post(settings::providers::test),
         )
+        .route(
+            "/app/settings/presets",
+            get(settings::presets::list).post(settings::presets::create),
+        )
+        .route(
+            "/app/settings/presets/{id}",
+            get(settings::presets::edit).post(settings::presets::update),
+        )
+        .route(
+            "/app/settings/presets/{id}/delete",
+            post(settings::presets::delete),
+        )
 }
 
 pub fn not_found() -> Response {

@@ -313,6 +313,9 @@ pub(super) fn flash(code: Option<&str>) -> Option<&'static str> {
         "provider_added" => "Provider added.",
         "provider_saved" => "Provider saved.",
         "provider_deleted" => "Provider deleted.",
+        "preset_added" => "Preset added.",
+        "preset_saved" => "Preset saved.",
+        "preset_deleted" => "Preset deleted.",
         _ => return None,
     })
 }

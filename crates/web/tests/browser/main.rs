@@ -9,6 +9,7 @@ mod experiment_flows;
 mod experiment_pages;
 mod flows;
 mod pages;
+mod preset_pages;
 mod provider_pages;
 mod support;
 

@@ -67,6 +67,17 @@ async fn pages(server: &Server) -> Vec<String> {
         .unwrap()
         .id
         .unwrap();
+    let preset = server
+        .app
+        .create_preset(promptrefine_app::presets::NewPreset {
+            name: "pages-preset".into(),
+            provider: Some("pages-provider".into()),
+            model: "mock-echo".into(),
+            params: None,
+        })
+        .await
+        .unwrap()
+        .id;
     vec![
         "/app/datasets".into(),
         "/app/datasets?q=pages".into(),
@@ -85,6 +96,8 @@ async fn pages(server: &Server) -> Vec<String> {
         "/app/settings".into(),
         "/app/settings/providers".into(),
         format!("/app/settings/providers/{provider}"),
+        "/app/settings/presets".into(),
+        format!("/app/settings/presets/{preset}"),
     ]
 }
 

@@ -184,7 +184,14 @@ fn shown_fields() -> Vec<String> {
     .map(String::from)
     .to_vec();
     for i in 0..VARIANT_ROWS {
-        for f in ["ref", "provider", "model", "temperature", "max_tokens"] {
+        for f in [
+            "ref",
+            "preset",
+            "provider",
+            "model",
+            "temperature",
+            "max_tokens",
+        ] {
             shown.push(format!("v{i}_{f}"));
         }
     }
@@ -321,6 +328,18 @@ async fn render(
     if datasets.is_empty() {
         top[1].error = "There is no dataset yet: create one first.".into();
     }
+    let mut presets: Vec<Choice> = vec![(String::new(), "(none)".into())];
+    presets.extend(state.app.list_presets().await?.iter().map(|p| {
+        (
+            p.name.clone(),
+            format!(
+                "{} ({}/{})",
+                p.name,
+                p.provider.as_deref().unwrap_or("default"),
+                p.model
+            ),
+        )
+    }));
     let mut none_or_refs: Vec<Choice> = vec![(String::new(), "(not used)".into())];
     none_or_refs.extend(refs.iter().cloned());
     let variants = (0..VARIANT_ROWS)
@@ -334,14 +353,20 @@ async fn render(
                     if i == 0 { &refs } else { &none_or_refs },
                 ),
                 f(
+                    &format!("v{i}_preset"),
+                    "Preset (fills what is left empty)",
+                    Input::Choices,
+                    &presets,
+                ),
+                f(
                     &format!("v{i}_provider"),
-                    "Provider (empty: the default)",
+                    "Provider (empty: the preset's, else the default)",
                     Input::Text,
                     &[],
                 ),
                 f(
                     &format!("v{i}_model"),
-                    "Model (empty: the version's)",
+                    "Model (empty: the preset's, else the version's)",
                     Input::Text,
                     &[],
                 ),
@@ -585,6 +610,7 @@ pub(super) fn parse(
         } else if let Some(l) = r.strip_prefix("l:") {
             spec.label = Some(l.to_string());
         }
+        spec.preset = nonempty(Some(form.get(&format!("v{i}_preset")).to_string()));
         spec.provider = nonempty(Some(form.get(&format!("v{i}_provider")).to_string()));
         spec.model = nonempty(Some(form.get(&format!("v{i}_model")).to_string()));
         let temperature = number::<f64>(
@@ -739,6 +765,7 @@ mod tests {
         );
         assert_eq!(form_field("variants[1].label", &kinds), "v1_ref");
         assert_eq!(form_field("variants[0].model", &kinds), "v0_model");
+        assert_eq!(form_field("variants[1].preset", &kinds), "v1_preset");
         assert_eq!(form_field("maxCostUsd", &kinds), "budget");
         assert_eq!(form_field("repeats", &kinds), "repeats");
     }
@@ -752,7 +779,8 @@ mod tests {
             ("ev_length".into(), "on".into()),
             ("ev_length_min_chars".into(), "-1".into()),
         ]);
-        let (_, kinds, errors) = parse(PromptId::default(), &form);
+        let (input, kinds, errors) = parse(PromptId::default(), &form);
+        assert_eq!(input.variants[0].preset, None, "no preset by default");
         assert_eq!(kinds, ["length"]);
         assert!(errors.has("repeats"), "{errors:?}");
         assert!(errors.has("dataset"), "{errors:?}");

@@ -1,5 +1,6 @@
 //! `/app/settings`: API tokens and the providers runs can use; the
-//! providers are managed in [`providers`] (`/app/settings/providers`).
+//! providers are managed in [`providers`] (`/app/settings/providers`), the
+//! model presets in [`presets`] (`/app/settings/presets`).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -10,6 +11,7 @@ use promptrefine_core::TokenId;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+pub(super) mod presets;
 mod provider_form;
 pub(super) mod providers;
 

@@ -90,6 +90,12 @@ pub(in crate::pages) struct FlashQuery {
     ok: Option<String>,
 }
 
+impl FlashQuery {
+    pub(in crate::pages) fn flash(&self) -> Option<&str> {
+        self.ok.as_deref()
+    }
+}
+
 async fn render_list(
     state: &AppState,
     user: &PageUser,

@@ -86,6 +86,15 @@ async fn html_and_script_in_every_field_are_escaped_on_every_page(db: TestDb) {
         );
         runs.push(run["data"]["id"].as_str().unwrap().to_string());
     }
+    // A preset's name is restricted; its params (a stop sequence) are not.
+    let (status, preset) = app
+        .post(
+            "/api/model-presets",
+            json!({ "name": "evil-preset", "model": "gpt-4o-mini", "params": { "stop": [evil] } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{preset}");
+    let preset_id = preset["data"]["id"].as_str().unwrap().to_string();
     let browser = app.browser();
     assert_eq!(app.login(&browser).await.status(), 200);
     // A token whose name is the payload (shown on the settings page); managing
@@ -113,6 +122,9 @@ async fn html_and_script_in_every_field_are_escaped_on_every_page(db: TestDb) {
         format!("/app/runs/compare?a={}&b={}", runs[0], runs[1]),
         "/app/settings".to_string(),
         "/app/settings/providers".to_string(),
+        "/app/settings/presets".to_string(),
+        format!("/app/settings/presets/{preset_id}"),
+        format!("/app/prompts/{id}/experiments/new"),
     ];
     for path in &paths {
         let html = page(&app, &browser, path).await;
@@ -172,6 +184,7 @@ async fn every_route_answers_with_the_security_headers(db: TestDb) {
         "/app/runs/00000000-0000-0000-0000-000000000000",
         "/app/settings",
         "/app/settings/providers",
+        "/app/settings/presets",
         "/app/nope",
         "/healthz",
         "/readyz",
@@ -194,6 +207,7 @@ async fn every_route_answers_with_the_security_headers(db: TestDb) {
         &format!("/app/prompts/{id}/labels"),
         "/app/settings/tokens",
         "/app/settings/providers",
+        "/app/settings/presets",
     ] {
         let res = app
             .anon
