@@ -231,20 +231,30 @@ impl App {
         }
         check(v)?;
 
-        let prompt = self
-            .store
-            .prompts()
-            .get(input.prompt_id)
-            .await
-            .or_not_found("prompt")?;
-        if input.version_id.is_none() && prompt.current_version_id.is_none() {
-            return Err(AppError::invalid(
-                "versionId",
-                "required",
-                "the prompt has no saved version yet; save one before running it",
-            ));
-        }
-        let version = self.version_or_current(prompt.id, input.version_id).await?;
+        // One read on the way that works: the version (or the current one).
+        // Only when it is not there is the prompt read, to tell a missing
+        // prompt (404) from one with no version yet (422).
+        let version = match input.version_id {
+            Some(id) => match self.get_version_by_id(input.prompt_id, id).await {
+                Err(AppError::NotFound(_)) => {
+                    self.require_prompt(input.prompt_id).await?;
+                    return Err(AppError::NotFound("version"));
+                }
+                other => other?,
+            },
+            None => match self.store.versions().get_current(input.prompt_id).await {
+                Ok(v) => v,
+                Err(promptrefine_store::StoreError::NotFound) => {
+                    self.require_prompt(input.prompt_id).await?;
+                    return Err(AppError::invalid(
+                        "versionId",
+                        "required",
+                        "the prompt has no saved version yet; save one before running it",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
         let settings = version.settings.overridden_by(&params);
         let mut v = Violations::default();
         validate::settings::tool_choice_in_tools(
@@ -275,7 +285,7 @@ impl App {
             prices: self.provider_prices(provider.name()),
             new: NewRun {
                 id: RunId::new(),
-                prompt_id: prompt.id,
+                prompt_id: version.prompt_id,
                 version_id: version.id,
                 provider: provider.name().to_owned(),
                 model: model.clone(),

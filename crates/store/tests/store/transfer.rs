@@ -522,7 +522,17 @@ async fn an_export_taken_during_writes_is_one_consistent_snapshot(db: TestDb) {
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let v = store
                     .versions()
-                    .save(prompt.id, crate::text_version("again {{x}}"))
+                    .save(
+                        prompt.id,
+                        promptrefine_store::NewVersion {
+                            content: Content::Chat(vec![promptrefine_core::ChatMessage {
+                                role: promptrefine_core::Role::User,
+                                content: "again {{x}}".into(),
+                                ..Default::default()
+                            }]),
+                            ..crate::text_version("again {{x}}")
+                        },
+                    )
                     .await
                     .unwrap();
                 store.labels().set(prompt.id, "latest", v.id).await.unwrap();
