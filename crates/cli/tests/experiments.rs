@@ -13,6 +13,13 @@ both_backends!(
     experiment_run_wait_runs_every_cell_here_and_says_how_it_ended,
 );
 
+/// `experiment run --prompt demo-summarize` with `args` after it.
+fn experiment_run(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Run {
+    let mut all = vec!["experiment", "run", "--prompt", "demo-summarize"];
+    all.extend_from_slice(args);
+    promptrefine(dir, &all, env)
+}
+
 fn ok(run: Run) -> Run {
     assert_eq!(run.code, Some(0), "{run:?}");
     run
@@ -36,13 +43,10 @@ fn experiment_run_wait_runs_every_cell_here_and_says_how_it_ended(db: TestDb) {
         &env,
     ));
 
-    let run = ok(promptrefine(
+    let run = ok(experiment_run(
         dir,
+        &env,
         &[
-            "experiment",
-            "run",
-            "--prompt",
-            "demo-summarize",
             "--dataset",
             "queries",
             "--variant",
@@ -53,7 +57,6 @@ fn experiment_run_wait_runs_every_cell_here_and_says_how_it_ended(db: TestDb) {
             "2",
             "--wait",
         ],
-        &env,
     ));
     assert!(
         run.stdout.contains("12 cells (2 variants × 2 repeats)"),
@@ -69,55 +72,18 @@ fn experiment_run_wait_runs_every_cell_here_and_says_how_it_ended(db: TestDb) {
     assert_eq!(status.stdout.trim(), last.trim());
 
     // Bad input is refused before anything runs, naming what is wrong.
-    let bad = promptrefine(
-        dir,
-        &[
-            "experiment",
-            "run",
-            "--prompt",
-            "demo-summarize",
-            "--dataset",
-            "queries",
-            "--variant",
-            "v7",
-        ],
-        &env,
-    );
+    let bad = experiment_run(dir, &env, &["--dataset", "queries", "--variant", "v7"]);
     assert_ne!(bad.code, Some(0), "{bad:?}");
     assert!(bad.stderr.contains("--variant"), "{bad:?}");
     // `+PRESET` names a model preset; an unknown one is a clear error.
-    let no_preset = promptrefine(
-        dir,
-        &[
-            "experiment",
-            "run",
-            "--prompt",
-            "demo-summarize",
-            "--dataset",
-            "queries",
-            "--variant",
-            ":1+nope",
-        ],
-        &env,
-    );
+    let no_preset = experiment_run(dir, &env, &["--dataset", "queries", "--variant", ":1+nope"]);
     assert_ne!(no_preset.code, Some(0), "{no_preset:?}");
     assert!(
         no_preset.stderr.contains("variants[0].preset")
             && no_preset.stderr.contains("no model preset named \"nope\""),
         "{no_preset:?}"
     );
-    let unknown = promptrefine(
-        dir,
-        &[
-            "experiment",
-            "run",
-            "--prompt",
-            "demo-summarize",
-            "--dataset",
-            "nope",
-        ],
-        &env,
-    );
+    let unknown = experiment_run(dir, &env, &["--dataset", "nope"]);
     assert_ne!(unknown.code, Some(0), "{unknown:?}");
     assert!(unknown.stderr.contains("--dataset"), "{unknown:?}");
     mock.stop();

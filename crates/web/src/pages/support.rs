@@ -325,6 +325,18 @@ pub(super) fn flash(code: Option<&str>) -> Option<&'static str> {
 pub(super) struct Errors(pub Vec<(String, String)>);
 
 impl Errors {
+    /// The errors to show next to a form's fields when the app refused its
+    /// input for a reason the person can fix (invalid, a conflict, a bad
+    /// request); any other error goes back, to become an error page.
+    pub(super) fn fixable(err: AppError) -> Result<Errors, AppError> {
+        match err {
+            AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_) => {
+                Ok(Errors::of(&err))
+            }
+            other => Err(other),
+        }
+    }
+
     pub(super) fn of(err: &AppError) -> Errors {
         Errors(match err {
             AppError::Conflict { field, message } => vec![(field.to_string(), message.clone())],

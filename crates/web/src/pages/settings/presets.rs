@@ -9,7 +9,6 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
-use promptrefine_app::AppError;
 use promptrefine_app::presets::{NewPreset, PresetPatch};
 use promptrefine_core::{ModelSettings, PresetId};
 use promptrefine_store::PresetRecord;
@@ -215,14 +214,6 @@ pub(in crate::pages) async fn list(
     Ok(Html(html).into_response())
 }
 
-/// The app's refusals a person can fix in the form (the rest are error pages).
-fn fixable(e: &AppError) -> bool {
-    matches!(
-        e,
-        AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_)
-    )
-}
-
 pub(in crate::pages) async fn create(
     State(state): State<AppState>,
     PostForm { user, form }: PostForm,
@@ -234,8 +225,7 @@ pub(in crate::pages) async fn create(
             Ok(_) => {
                 return Ok(Redirect::to("/app/settings/presets?ok=preset_added").into_response());
             }
-            Err(e) if fixable(&e) => Errors::of(&e),
-            Err(e) => return Err(e.into()),
+            Err(e) => Errors::fixable(e)?,
         },
     };
     let html = render_list(&state, &user, None, form, errors).await?;
@@ -283,8 +273,7 @@ pub(in crate::pages) async fn update(
             Ok(_) => {
                 return Ok(Redirect::to("/app/settings/presets?ok=preset_saved").into_response());
             }
-            Err(e) if fixable(&e) => Errors::of(&e),
-            Err(e) => return Err(e.into()),
+            Err(e) => Errors::fixable(e)?,
         },
     };
     let html = render_edit(&state, &user, id, Some(form), errors).await?;

@@ -139,14 +139,6 @@ pub(in crate::pages) async fn list(
     Ok(Html(html).into_response())
 }
 
-/// The app's refusals a person can fix in the form (the rest are error pages).
-fn fixable(e: &AppError) -> bool {
-    matches!(
-        e,
-        AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_)
-    )
-}
-
 pub(in crate::pages) async fn create(
     State(state): State<AppState>,
     PostForm { user, form }: PostForm,
@@ -160,8 +152,7 @@ pub(in crate::pages) async fn create(
                     Redirect::to("/app/settings/providers?ok=provider_added").into_response()
                 );
             }
-            Err(e) if fixable(&e) => Errors::of(&e),
-            Err(e) => return Err(e.into()),
+            Err(e) => Errors::fixable(e)?,
         },
     };
     let html = render_list(&state, &user, None, None, form, errors).await?;
@@ -215,8 +206,7 @@ pub(in crate::pages) async fn update(
                     Redirect::to("/app/settings/providers?ok=provider_saved").into_response()
                 );
             }
-            Err(e) if fixable(&e) => Errors::of(&e),
-            Err(e) => return Err(e.into()),
+            Err(e) => Errors::fixable(e)?,
         },
     };
     let html = render_edit(&state, &user, id, Some(form), errors).await?;
