@@ -42,6 +42,36 @@ pub(crate) struct Finished {
     pub wall: Duration,
     pub status: String,
     pub succeeded: u64,
+    /// How long `POST /api/experiments` took (it writes every cell).
+    pub created: Duration,
+    /// From the experiment's `startedAt` (its first claim) to its
+    /// `finishedAt`, as the server stamped them: the engine's own time.
+    pub engine: Option<Duration>,
+}
+
+impl Finished {
+    /// Where the wall time went: the create call, the engine's own time.
+    pub(crate) fn breakdown(&self) -> String {
+        let engine = self
+            .engine
+            .map_or("?".into(), |d| format!("{:.2} s", d.as_secs_f64()));
+        format!(
+            "created in {:.0} ms, first claim to last cell {engine}",
+            self.created.as_secs_f64() * 1000.0
+        )
+    }
+}
+
+/// The seconds between two of an experiment's RFC 3339 stamps.
+fn between(e: &Value, from: &str, to: &str) -> Option<Duration> {
+    let at = |k: &str| {
+        time::OffsetDateTime::parse(
+            e[k].as_str()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+    };
+    Duration::try_from(at(to)? - at(from)?).ok()
 }
 
 async fn api(ctx: &Ctx<'_>, base: &str, path: &str, body: Value) -> Result<Value> {
@@ -133,6 +163,7 @@ pub(crate) async fn run_with(
         body.extend(extra);
     }
     let e = api(ctx, &ctx.base, "/api/experiments", body).await?;
+    let created = t0.elapsed();
     let id = e["data"]["id"]
         .as_str()
         .context("no experiment id")?
@@ -151,6 +182,8 @@ pub(crate) async fn run_with(
                     wall,
                     status,
                     succeeded,
+                    created,
+                    engine: between(&e["data"], "startedAt", "finishedAt"),
                 },
             ));
         }
@@ -249,8 +282,10 @@ pub(crate) async fn e1(
             db,
         )
         .measured(format!(
-            "{secs:.2} s wall, {}/{n} succeeded ({})",
-            f.succeeded, f.status
+            "{secs:.2} s wall ({}), {}/{n} succeeded ({})",
+            f.breakdown(),
+            f.succeeded,
+            f.status
         ))
         .baseline(format!(
             "ideal {ideal:.2} s: ideal/actual {:.0} %",

@@ -164,7 +164,7 @@ pub struct RunCell {
 }
 
 /// How a run ended.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunOutcome {
     pub status: Option<RunStatus>,
     pub output: String,
@@ -197,6 +197,77 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
 }
 
+/// Writes a run's outcome, once: a run already final (cancelled from
+/// another replica) is left as is. Bound by [`bind_outcome!`].
+pub(crate) const FINISH_RUN: &str =
+    "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
+        error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
+        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
+        tokens_estimated = $14, response_id = $15, response_model = $16,
+        system_fingerprint = $17, tool_calls = $18
+ where id = $1 and status in ('queued', 'running')";
+
+/// Binds [`FINISH_RUN`]'s parameters: the run's id, its outcome, the time.
+macro_rules! bind_outcome {
+    ($q:expr, $id:expr, $outcome:expr, $now:expr) => {
+        $q.bind(DbUuid::from($id))
+            .bind($outcome.status.unwrap_or(RunStatus::Failed).as_str())
+            .bind(&$outcome.output)
+            .bind($outcome.finish_reason.as_deref())
+            .bind($outcome.error_code.as_deref())
+            .bind($outcome.error_message.as_deref())
+            .bind($outcome.prompt_tokens)
+            .bind($outcome.completion_tokens)
+            .bind($outcome.total_tokens)
+            .bind($outcome.cost_micro_usd)
+            .bind($outcome.latency_ms)
+            .bind($outcome.ttft_ms)
+            .bind($now)
+            .bind($outcome.tokens_estimated)
+            .bind($outcome.response_id.as_deref())
+            .bind($outcome.response_model.as_deref())
+            .bind($outcome.system_fingerprint.as_deref())
+            .bind($outcome.tool_calls.as_ref().map(Json))
+    };
+}
+pub(crate) use bind_outcome;
+
+/// `insert into test_runs … values …` of runs starting now, as `running`:
+/// a macro, so one text serves both backends' query builders.
+macro_rules! insert_started {
+    ($runs:expr, $now:expr) => {{
+        let mut qb = QueryBuilder::new(
+            "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
+                                    status, request_id, created_at, owner_instance,
+                                    experiment_id, item_id, variant, repeat_index, attempts, judge_of,
+                                    request_body, replay_of) ",
+        );
+        qb.push_values($runs, |mut row, new: &NewRun| {
+            row.push_bind(DbUuid::from(new.id))
+                .push_bind(DbUuid::from(new.prompt_id))
+                .push_bind(DbUuid::from(new.version_id))
+                .push_bind(&new.provider)
+                .push_bind(&new.model)
+                .push_bind(Json(&new.params))
+                .push_bind(Json(&new.variables))
+                .push_bind(Json(&new.input))
+                .push_unseparated(", 'running'")
+                .push_bind(new.request_id.as_deref())
+                .push_bind($now)
+                .push_bind(DbUuid::from(new.owner))
+                .push_bind(new.cell.map(|c| DbUuid::from(c.experiment_id)))
+                .push_bind(new.cell.map(|c| DbUuid(c.item_id)))
+                .push_bind(new.cell.map(|c| c.variant))
+                .push_bind(new.cell.map(|c| c.repeat))
+                .push_bind(new.cell.map(|c| c.attempt))
+                .push_bind(new.judge_of.map(DbUuid::from))
+                .push_bind(new.request_body.as_deref())
+                .push_bind(new.replay_of.map(DbUuid::from));
+        });
+        qb
+    }};
+}
+
 pub struct RunRepo<'a> {
     store: &'a Store,
 }
@@ -214,37 +285,28 @@ impl RunRepo<'_> {
     pub async fn start(&self, new: &NewRun) -> Result<Run> {
         let now = DbTime::now();
         on_backend!(self.store, write_retry, |pool, _pg| {
-            let row: RunRow = sqlx::query_as(&format!(
-                "insert into test_runs (id, prompt_id, version_id, provider, model, params, variables, input,
-                                        status, request_id, created_at, owner_instance,
-                                        experiment_id, item_id, variant, repeat_index, attempts, judge_of,
-                                        request_body, replay_of)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                         $18, $19)
-                 returning {RUN_COLUMNS}"
-            ))
-            .bind(DbUuid::from(new.id))
-            .bind(DbUuid::from(new.prompt_id))
-            .bind(DbUuid::from(new.version_id))
-            .bind(&new.provider)
-            .bind(&new.model)
-            .bind(Json(&new.params))
-            .bind(Json(&new.variables))
-            .bind(Json(&new.input))
-            .bind(new.request_id.as_deref())
-            .bind(now)
-            .bind(DbUuid::from(new.owner))
-            .bind(new.cell.map(|c| DbUuid::from(c.experiment_id)))
-            .bind(new.cell.map(|c| DbUuid(c.item_id)))
-            .bind(new.cell.map(|c| c.variant))
-            .bind(new.cell.map(|c| c.repeat))
-            .bind(new.cell.map(|c| c.attempt))
-            .bind(new.judge_of.map(DbUuid::from))
-            .bind(new.request_body.as_deref())
-            .bind(new.replay_of.map(DbUuid::from))
-            .fetch_one(pool)
-            .await?;
+            let mut qb = insert_started!(std::slice::from_ref(new), now);
+            qb.push(format_args!(" returning {RUN_COLUMNS}"));
+            let row: RunRow = qb.build_query_as().fetch_one(pool).await?;
             Ok::<_, StoreError>(row.into())
+        })
+    }
+
+    /// [`Self::start`] for many runs in one statement: an experiment's
+    /// engine starts the cells it claimed together, so a busy experiment
+    /// costs a write per batch and not per cell.
+    pub async fn start_many(&self, runs: &[NewRun]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let now = DbTime::now();
+        on_backend!(self.store, write_retry, |pool, _pg| {
+            // Bound parameters per run: 19, so 1,000 runs stay under either
+            // backend's limit of bound parameters in one statement.
+            for chunk in runs.chunks(1_000) {
+                insert_started!(chunk, now).build().execute(pool).await?;
+            }
+            Ok::<_, StoreError>(())
         })
     }
 
@@ -259,37 +321,12 @@ impl RunRepo<'_> {
     /// final.
     pub async fn finish_returning(&self, id: RunId, outcome: &RunOutcome) -> Result<Option<Run>> {
         let now = DbTime::now();
-        let status = outcome.status.unwrap_or(RunStatus::Failed);
         on_backend!(self.store, write_retry, |pool, _pg| {
-            let row: Option<RunRow> = sqlx::query_as(&format!(
-                "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
-                        error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
-                        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
-                        tokens_estimated = $14, response_id = $15, response_model = $16,
-                        system_fingerprint = $17, tool_calls = $18
-                 where id = $1 and status in ('queued', 'running')
-                 returning {RUN_COLUMNS}"
-            ))
-            .bind(DbUuid::from(id))
-            .bind(status.as_str())
-            .bind(&outcome.output)
-            .bind(outcome.finish_reason.as_deref())
-            .bind(outcome.error_code.as_deref())
-            .bind(outcome.error_message.as_deref())
-            .bind(outcome.prompt_tokens)
-            .bind(outcome.completion_tokens)
-            .bind(outcome.total_tokens)
-            .bind(outcome.cost_micro_usd)
-            .bind(outcome.latency_ms)
-            .bind(outcome.ttft_ms)
-            .bind(now)
-            .bind(outcome.tokens_estimated)
-            .bind(outcome.response_id.as_deref())
-            .bind(outcome.response_model.as_deref())
-            .bind(outcome.system_fingerprint.as_deref())
-            .bind(outcome.tool_calls.as_ref().map(Json))
-            .fetch_optional(pool)
-            .await?;
+            let sql = format!("{FINISH_RUN} returning {RUN_COLUMNS}");
+            let q = sqlx::query_as(&sql);
+            let row: Option<RunRow> = bind_outcome!(q, id, outcome, now)
+                .fetch_optional(pool)
+                .await?;
             Ok(row.map(Run::from))
         })
     }

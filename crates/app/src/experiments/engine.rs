@@ -5,8 +5,10 @@
 //! ```text
 //! loop ─ watch: cancel the runs of cells whose experiment was cancelled
 //!      ─ claim up to the free slots of the server-wide cap (store: leases, budget)
-//!      ─ per cell (task): provider limiter slot → render → run → outcome
-//! writer ─ the outcomes that ended together, in one transaction (finish_cells)
+//!      ─ plan every claimed cell, store all their runs as `running` in one insert
+//!      ─ per cell (task): provider limiter slot → call → outcome (not yet stored)
+//! writer ─ the outcomes that ended together, cells and their runs, in one
+//!          transaction (finish_cells); then it wakes the loop to claim again
 //! listener (PostgreSQL) ─ LISTEN: another replica's cancel, pause, resume
 //!                         or new experiment wakes the loop at once
 //! ```
@@ -15,14 +17,19 @@
 //!   claimed and did not finish goes back to `pending` when its lease is
 //!   gone (`reclaim_cells`, in every instance's sweep), or at once at a
 //!   graceful stop (its run is cancelled by the drain and the cell put back).
+//!   A run stored as `running` whose cell is put back or reclaimed is ended
+//!   by the runs' own sweep, like any run of a dead instance.
 //! * Cancel reaches the cells in flight here at once on PostgreSQL (the
 //!   store's NOTIFY, heard by the listener), and within one poll (250 ms)
 //!   anyway: the watch reads the status of the experiments it runs and
 //!   cancels their runs, which closes the upstream connections.
-//! * Writes per cell are few: a claim takes the cells of a few ended calls
-//!   at once (at most one claim per `claim_gap` while cells are ending), and
-//!   the outcomes that ended while the last batch was written go in one
-//!   transaction with one counter update per experiment.
+//! * Writes per cell are few, because on SQLite every write waits for the
+//!   one writer: a claim takes the cells freed by a whole written batch
+//!   (claims follow the writer's wake, not each ended call), their runs
+//!   start in one insert, and the outcomes that ended while the last batch
+//!   was written go in one transaction — the cells, their runs' outcomes
+//!   and one counter update per experiment. A run whose row is already
+//!   ended (cancelled by its experiment) leaves its cell `cancelled`.
 //! * Interactive runs have their own cap; cells take slots of
 //!   `max_in_flight`, a separate cap, so a big experiment never makes the
 //!   Run button answer `too_many_runs`.
@@ -33,16 +40,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promptrefine_core::{
-    CellStatus, Experiment, ExperimentId, ExperimentStatus, RunId, RunStatus, Version, VersionId,
+    CellStatus, Experiment, ExperimentId, ExperimentStatus, Run, RunId, RunStatus, Version,
+    VersionId,
 };
-use promptrefine_store::{CellOutcome, ClaimedCell};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use promptrefine_store::{CellOutcome, ClaimedCell, NewRun};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::limiter::Limiter;
 use super::scorer::{Scorer, ToScore};
 use crate::App;
+use crate::runs::{Registered, RunPlan, Unstored};
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -53,9 +62,6 @@ pub struct EngineSettings {
     pub claim_batch: usize,
     /// How often the engine looks for work and for cancels when nothing woke it.
     pub poll: Duration,
-    /// While cells are ending, the least time between two claims: a claim is
-    /// a write transaction, so it should take several cells, not one.
-    pub claim_gap: Duration,
     /// Attempts at a rate-limited cell before it counts as failed.
     pub max_attempts: i64,
 }
@@ -66,7 +72,6 @@ impl Default for EngineSettings {
             max_in_flight: 64,
             claim_batch: 32,
             poll: Duration::from_millis(250),
-            claim_gap: Duration::from_millis(10),
             max_attempts: 5,
         }
     }
@@ -149,7 +154,11 @@ impl App {
         let writer = tokio::spawn(self.clone().write_outcomes(rx));
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut last_watch: Option<Instant> = None;
-        let mut last_claim = Instant::now();
+        // Claims follow wakes (a batch of outcomes written, a new or resumed
+        // experiment, another replica's change) and polls, not each cell's
+        // end: a cell's place in its experiment frees when its outcome is
+        // written, and the writer rings `wake` then.
+        let mut claim_now = true;
         loop {
             while tasks.try_join_next().is_some() {}
             let heard = self.engine.heard.swap(false, Ordering::AcqRel);
@@ -161,29 +170,16 @@ impl App {
                 break;
             }
             let free = cap.available_permits().min(settings.claim_batch);
-            if free > 0 {
-                last_claim = Instant::now();
+            let mut more = false;
+            if claim_now && free > 0 {
                 match self.claim(free).await {
                     Ok(cells) => {
-                        for cell in cells {
-                            // A claimed cell that cannot start here goes back at
-                            // once: left `running`, it would wait for this
-                            // process's lease to end.
-                            let Ok(permit) = cap.clone().try_acquire_owned() else {
-                                self.put_back(&cell).await;
-                                continue;
-                            };
-                            let Some(experiment) = self
-                                .experiment_for(&mut experiments, cell.experiment_id)
-                                .await
-                            else {
-                                self.put_back(&cell).await;
-                                continue;
-                            };
-                            in_flight
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(cell.id, (cell.experiment_id, None));
+                        // A full batch: more may be waiting for the free slots.
+                        more = cells.len() == free;
+                        let ready = self
+                            .start_cells(cells, &cap, &mut experiments, &in_flight, &outcomes)
+                            .await;
+                        for (experiment, cell, plan, permit) in ready {
                             let (app, settings, in_flight, stop, outcomes, cap) = (
                                 self.clone(),
                                 settings.clone(),
@@ -199,8 +195,8 @@ impl App {
                                     cap: &cap,
                                     in_flight: &in_flight,
                                 };
-                                let outcome = app
-                                    .run_cell(experiment, &cell, slots, &settings, &stop)
+                                let ended = app
+                                    .run_cell(experiment, &cell, plan, slots, &settings, &stop)
                                     .await;
                                 in_flight
                                     .lock()
@@ -208,22 +204,23 @@ impl App {
                                     .remove(&id);
                                 // The writer outlives every task (it ends when
                                 // the last sender is gone).
-                                let _ = outcomes.send((id, outcome)).await;
+                                let _ = outcomes.send(ended).await;
                             });
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot claim experiment cells"),
                 }
             }
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = self.engine.wake.notified() => {}
-                () = tokio::time::sleep(settings.poll) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
-                    // Let a few more cells end before the next claim.
-                    tokio::time::sleep_until((last_claim + settings.claim_gap).into()).await;
-                }
+            if more && cap.available_permits() > 0 {
+                continue;
             }
+            claim_now = tokio::select! {
+                () = stop.cancelled() => true,
+                () = self.engine.wake.notified() => true,
+                () = tokio::time::sleep(settings.poll) => true,
+                // A cell ended: reap it; its outcome's write wakes the claim.
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
+            };
         }
         while tasks.join_next().await.is_some() {}
         drop(outcomes);
@@ -235,13 +232,39 @@ impl App {
         listener.abort();
     }
 
-    /// Writes cell outcomes as they come, each batch in one transaction:
-    /// the outcomes that arrived while the last batch was being written.
-    async fn write_outcomes(self, mut rx: mpsc::Receiver<(uuid::Uuid, CellOutcome)>) {
+    /// Writes cell outcomes as they come, each batch in one transaction
+    /// with their runs' outcomes: the cells that ended while the last batch
+    /// was being written.
+    async fn write_outcomes(self, mut rx: mpsc::Receiver<Ended>) {
         let mut batch = Vec::with_capacity(OUTCOME_BATCH);
+        let mut cells = Vec::with_capacity(OUTCOME_BATCH);
+        let mut runs = Vec::with_capacity(OUTCOME_BATCH);
         while rx.recv_many(&mut batch, OUTCOME_BATCH).await > 0 {
-            self.finish_cells(&batch).await;
-            batch.clear();
+            for ended in batch.drain(..) {
+                cells.push((ended.cell, ended.outcome));
+                runs.extend(ended.run);
+            }
+            let written = self.finish_cells(&cells).await;
+            if !written {
+                // The cells come back with this lease; their runs are
+                // still worth their own write (a run left `running` by a
+                // live instance would stay so).
+                for (_, outcome) in &cells {
+                    if let (Some(id), Some(run)) = (outcome.run_id, &outcome.run)
+                        && let Err(e) = self.store.runs().finish(id, run).await
+                    {
+                        tracing::error!(error = %e, run = %id, "cannot store a cell's run outcome");
+                    }
+                }
+            }
+            cells.clear();
+            for (run, registered) in runs.drain(..) {
+                if written && let Some(observer) = &self.observer {
+                    observer.run_finished(&run);
+                }
+                // Out of the registry: a cancel waiting on it finds it stored.
+                drop(registered);
+            }
             // The cells' experiments have room again.
             self.engine.wake.notify_one();
         }
@@ -249,8 +272,8 @@ impl App {
 
     /// Writes one batch, retried like a run's outcome: a cell left `running`
     /// by a passing store error would only come back when this process's
-    /// lease ends.
-    async fn finish_cells(&self, batch: &[(uuid::Uuid, CellOutcome)]) {
+    /// lease ends. False when it could not be written.
+    async fn finish_cells(&self, batch: &[(uuid::Uuid, CellOutcome)]) -> bool {
         for attempt in 1..=5u32 {
             match self
                 .store
@@ -263,7 +286,7 @@ impl App {
                         tracing::warn!(cell = %cell, "a cell was taken back before its outcome was written; discarded");
                     }
                     self.derive_ended(finished.ended);
-                    return;
+                    return true;
                 }
                 Err(e) if attempt < 5 => {
                     tracing::warn!(error = %e, attempt, "cannot write cell outcomes; retrying");
@@ -274,6 +297,7 @@ impl App {
                 }
             }
         }
+        false
     }
 
     /// On PostgreSQL: hears other instances' changes to experiments and
@@ -322,22 +346,75 @@ impl App {
         self.store.experiments().claim(self.instance, max).await
     }
 
-    /// Returns a claimed cell to `pending` without an attempt's outcome.
-    async fn put_back(&self, cell: &ClaimedCell) {
-        let back = CellOutcome {
-            status: CellStatus::Pending,
-            run_id: None,
-            cost_micro_usd: None,
-            scores: None,
-        };
+    /// Returns claimed cells to `pending` without an attempt's outcome.
+    async fn put_back(&self, cells: &[uuid::Uuid]) {
+        let back: Vec<(uuid::Uuid, CellOutcome)> = cells
+            .iter()
+            .map(|id| (*id, CellOutcome::without_run(CellStatus::Pending)))
+            .collect();
         if let Err(e) = self
             .store
             .experiments()
-            .finish_cell(cell.id, self.instance, back)
+            .finish_cells(self.instance, &back)
             .await
         {
-            tracing::warn!(error = %e, cell = %cell.id, "cannot put a cell back; it is taken back when this lease ends");
+            tracing::warn!(error = %e, cells = cells.len(), "cannot put cells back; they are taken back when this lease ends");
         }
+    }
+
+    /// Plans the cells of one claim and stores their runs as started, in one
+    /// statement; answers those ready to run, each with its slot of `cap`.
+    /// A cell that cannot start here goes back at once (left `running`, it
+    /// would wait for this process's lease to end); one that cannot be
+    /// planned (its provider gone) fails.
+    async fn start_cells(
+        &self,
+        cells: Vec<ClaimedCell>,
+        cap: &Arc<Semaphore>,
+        experiments: &mut HashMap<ExperimentId, Arc<Running>>,
+        in_flight: &InFlight,
+        outcomes: &mpsc::Sender<Ended>,
+    ) -> Vec<Ready> {
+        let mut back = vec![];
+        let mut ready = vec![];
+        for cell in cells {
+            let Ok(permit) = cap.clone().try_acquire_owned() else {
+                back.push(cell.id);
+                continue;
+            };
+            let Some(experiment) = self.experiment_for(experiments, cell.experiment_id).await
+            else {
+                back.push(cell.id);
+                continue;
+            };
+            match self.plan_cell(&experiment.experiment, &cell).await {
+                Ok(plan) => ready.push((experiment, cell, plan, permit)),
+                Err(e) => {
+                    tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
+                    let _ = outcomes
+                        .send(Ended::without_run(cell.id, CellStatus::Failed))
+                        .await;
+                }
+            }
+        }
+        let news: Vec<NewRun> = ready
+            .iter()
+            .map(|(_, _, plan, _)| plan.new.clone())
+            .collect();
+        if let Err(e) = self.store.runs().start_many(&news).await {
+            tracing::warn!(error = %e, cells = ready.len(), "cannot store the runs of claimed cells; putting the cells back");
+            back.extend(ready.drain(..).map(|(_, cell, _, _)| cell.id));
+        }
+        if !back.is_empty() {
+            self.put_back(&back).await;
+        }
+        let mut table = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, cell, plan, _) in &ready {
+            // The watch cancels the run in flight of this cell: the cell's,
+            // then each judge's.
+            table.insert(cell.id, (cell.experiment_id, Some(plan.new.id)));
+        }
+        ready
     }
 
     async fn experiment_for(
@@ -404,25 +481,22 @@ impl App {
         }
     }
 
-    /// One attempt at one cell; its outcome (the writer stores it once).
+    /// One attempt at one cell, its run stored as started; its outcome (the
+    /// writer stores it once).
     async fn run_cell(
         &self,
         experiment: Arc<Running>,
         cell: &ClaimedCell,
+        plan: RunPlan,
         slots: Slots<'_>,
         settings: &EngineSettings,
         stop: &CancellationToken,
-    ) -> CellOutcome {
-        self.attempt_cell(&experiment, cell, slots, settings, stop)
+    ) -> Ended {
+        self.attempt_cell(&experiment, cell, plan, slots, settings, stop)
             .await
             .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
-                CellOutcome {
-                    status: CellStatus::Failed,
-                    run_id: None,
-                    cost_micro_usd: None,
-                    scores: None,
-                }
+                tracing::warn!(error = %e, cell = %cell.id, "an experiment cell's run failed");
+                Ended::without_run(cell.id, CellStatus::Failed)
             })
     }
 
@@ -430,29 +504,22 @@ impl App {
         &self,
         running: &Running,
         cell: &ClaimedCell,
+        plan: RunPlan,
         slots: Slots<'_>,
         settings: &EngineSettings,
         stop: &CancellationToken,
-    ) -> crate::Result<CellOutcome> {
+    ) -> crate::Result<Ended> {
         let Slots {
             permit,
             cap,
             in_flight,
         } = slots;
-        let experiment = &running.experiment;
-        let variant = experiment
-            .variants
-            .get(cell.variant as usize)
-            .ok_or_else(|| {
-                crate::AppError::Internal("a cell names a variant that does not exist".into())
-            })?;
         let limiter = self
             .engine
-            .limiter(&variant.provider, settings.max_in_flight);
+            .limiter(&plan.new.provider, settings.max_in_flight);
         let slot = limiter.acquire().await;
-        let plan = self.plan_cell(experiment, variant, cell).await?;
-        // The watch cancels the run in flight of this cell: the cell's,
-        // then each judge's.
+        // The watch cancels the run in flight of this cell: the cell's
+        // (entered as it was started), then each judge's.
         let running_now = |run: RunId| {
             if let Some(entry) = in_flight
                 .lock()
@@ -462,8 +529,12 @@ impl App {
                 entry.1 = Some(run);
             }
         };
-        running_now(plan.new.id);
-        let (run, retry_after) = self.run_cell_plan(plan, permit).await?;
+        let Unstored {
+            run,
+            outcome: run_outcome,
+            retry_after,
+            registered,
+        } = self.run_cell_plan(plan, permit).await?;
         drop(slot);
         let status = match run.status {
             RunStatus::Succeeded => {
@@ -512,11 +583,16 @@ impl App {
             (None, None)
         };
         let cost_micro_usd = super::judges::add(run.cost_micro_usd, judge_cost);
-        Ok(CellOutcome {
-            status,
-            run_id: Some(run.id),
-            cost_micro_usd,
-            scores,
+        Ok(Ended {
+            cell: cell.id,
+            outcome: CellOutcome {
+                status,
+                run_id: Some(run.id),
+                cost_micro_usd,
+                scores,
+                run: Some(run_outcome),
+            },
+            run: Some((run, registered)),
         })
     }
 }
@@ -525,10 +601,33 @@ impl App {
 /// run), the cap itself (its judges take slots of it too), and the table
 /// of runs in flight (so the watch can cancel them).
 struct Slots<'a> {
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     cap: &'a Arc<Semaphore>,
     in_flight: &'a InFlight,
 }
+
+/// What a cell's task hands the writer: the cell's outcome (with its run's,
+/// written in the same transaction), and the run as stored, for the
+/// observer, with its place in the run registry (given up once written).
+pub(crate) struct Ended {
+    cell: uuid::Uuid,
+    outcome: CellOutcome,
+    run: Option<(Run, Registered)>,
+}
+
+impl Ended {
+    fn without_run(cell: uuid::Uuid, status: CellStatus) -> Ended {
+        Ended {
+            cell,
+            outcome: CellOutcome::without_run(status),
+            run: None,
+        }
+    }
+}
+
+/// A claimed cell ready to run: its experiment, its planned (and stored)
+/// run, its slot of the engine's cap.
+type Ready = (Arc<Running>, ClaimedCell, RunPlan, OwnedSemaphorePermit);
 
 /// An experiment this instance runs cells of, with its evaluators parsed once.
 pub(crate) struct Running {

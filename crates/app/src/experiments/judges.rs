@@ -316,7 +316,7 @@ impl App {
             .engine
             .limiter(&plan.new.provider, self.runs.max_in_flight().max(1));
         let slot = limiter.acquire().await;
-        let ran = self.run_cell_plan(plan, permit).await;
+        let ran = self.run_judge_plan(plan, permit).await;
         drop(slot);
         match ran {
             Ok((run, retry_after)) => {

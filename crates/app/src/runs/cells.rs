@@ -1,26 +1,34 @@
 //! Runs of experiment cells: planned from the experiment's resolved variant
-//! and the item's variables, run without the interactive cap (the engine
+//! and the item's variables, stored as started by the engine (the cells of
+//! one claim in one statement), run without the interactive cap (the engine
 //! holds a slot of its own cap) and without a listener for deltas.
 
 use std::time::Duration;
 
-use promptrefine_core::{Experiment, Run, RunId, Variant};
+use promptrefine_core::{Experiment, Run, RunId};
 use promptrefine_llm::ChatRequest;
 use promptrefine_store::{ClaimedCell, NewRun, RunCell};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::execute::Unstored;
 use super::{RunPlan, execute, handle, render};
 use crate::App;
 use crate::error::{AppError, OrNotFound, Result};
 
 impl App {
-    /// Everything the cell's run needs; writes nothing.
+    /// Everything the cell's run needs, its request body included (the
+    /// engine stores the run as it starts); writes nothing.
     pub(crate) async fn plan_cell(
         &self,
         experiment: &Experiment,
-        variant: &Variant,
         cell: &ClaimedCell,
     ) -> Result<RunPlan> {
+        let variant = experiment
+            .variants
+            .get(cell.variant as usize)
+            .ok_or_else(|| {
+                AppError::Internal("a cell names a variant that does not exist".into())
+            })?;
         let version = match self.engine.version(variant.version_id) {
             Some(v) => v,
             None => {
@@ -50,6 +58,14 @@ impl App {
             self.runs.max_rendered_bytes(),
         )?
         .to_messages();
+        let request = ChatRequest {
+            model: variant.model.clone(),
+            messages: messages.clone(),
+            settings: variant.params.clone(),
+            request_id: None,
+            stream: true,
+            raw_body: None,
+        };
         Ok(RunPlan {
             prices: self.provider_prices(provider.name()),
             new: NewRun {
@@ -60,7 +76,7 @@ impl App {
                 model: variant.model.clone(),
                 params: variant.params.clone(),
                 variables: cell.variables.clone(),
-                input: messages.clone(),
+                input: messages,
                 request_id: None,
                 owner: self.instance,
                 cell: Some(RunCell {
@@ -71,25 +87,33 @@ impl App {
                     attempt: cell.attempt,
                 }),
                 judge_of: None,
-                request_body: None,
+                request_body: Some(request.body_text()),
                 replay_of: None,
             },
-            request: ChatRequest {
-                model: variant.model.clone(),
-                messages,
-                settings: variant.params.clone(),
-                request_id: None,
-                stream: true,
-                raw_body: None,
-            },
+            request,
             provider,
         })
     }
 
-    /// Runs a planned cell to its end in its own task (like every run: it
-    /// is stored whatever happens to the caller) and returns the stored run
-    /// with the provider's `Retry-After`, if it sent one.
+    /// Runs a planned cell, already stored as started, to its end in its
+    /// own task (it goes on whatever happens to the caller) and answers its
+    /// outcome unstored: the engine stores it with the cell's.
     pub(crate) async fn run_cell_plan(
+        &self,
+        plan: RunPlan,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Unstored> {
+        self.runs
+            .launch_unstored(plan, permit)
+            .await
+            .map_err(|e| AppError::Internal(format!("the run task failed: {e}")))
+    }
+
+    /// Runs a planned judge call in its own task, storing it as it starts
+    /// and ends like an interactive run (a judge's run is one per scored
+    /// cell, not worth a batch), and answers the stored run with the
+    /// provider's `Retry-After`, if it sent one.
+    pub(crate) async fn run_judge_plan(
         &self,
         plan: RunPlan,
         permit: OwnedSemaphorePermit,

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::RunPlan;
 use super::handle::FeedSender;
 use super::observer::RunObserver;
-use super::service::RunService;
+use super::service::{Registered, RunService};
 use crate::error::{AppError, Result};
 
 /// Deltas buffered between the upstream reader and the run's task. The task
@@ -57,7 +57,7 @@ impl RunService {
         let id = plan.new.id;
         let cancel = CancellationToken::new();
         // Registered before the task exists, so a cancel can never miss it.
-        let done = self.register(id, cancel.clone());
+        let registered = self.register(id, cancel.clone());
         let service = self.clone();
         let Listeners {
             started,
@@ -80,22 +80,12 @@ impl RunService {
                 );
                 let result = match AssertUnwindSafe(body).catch_unwind().await {
                     Ok(result) => result,
-                    Err(_) => {
-                        tracing::error!("the run task panicked");
-                        let outcome = RunOutcome {
-                            status: Some(RunStatus::Failed),
-                            error_code: Some("internal".into()),
-                            error_message: Some("the run failed unexpectedly".into()),
-                            ..Default::default()
-                        };
-                        finish(&store, id, &outcome).await
-                    }
+                    Err(_) => finish(&store, id, &panicked()).await,
                 };
-                // In this order, so whoever hears `done` finds the run
+                // In this order, so whoever hears the run is done finds it
                 // stored and its permit back.
-                service.unregister(id);
                 drop(permit);
-                let _ = done.send(true);
+                drop(registered);
                 if let (Some(observer), Ok(run)) = (observer, &result) {
                     observer.run_finished(run);
                 }
@@ -103,6 +93,135 @@ impl RunService {
             }
             .instrument(span),
         )
+    }
+}
+
+/// A cell's run that ended and is not stored yet: the experiment engine
+/// stores it with its cell, in one transaction for the cells that ended
+/// together. Until then it stays in the registry (`registered`), so a
+/// cancel of it waits for the write, as for any run.
+pub(crate) struct Unstored {
+    /// The run as it will be stored (without its request body).
+    pub run: Run,
+    pub outcome: RunOutcome,
+    /// The provider's `Retry-After`, when the call failed with one.
+    pub retry_after: Option<Duration>,
+    pub registered: Registered,
+}
+
+impl RunService {
+    /// [`Self::launch`] for a run the caller stored as started and stores
+    /// as ended (the experiment engine, in batches): the task writes
+    /// nothing, gives the permit back when the call ends, and answers the
+    /// outcome.
+    pub(super) fn launch_unstored(
+        self: &Arc<Self>,
+        plan: RunPlan,
+        permit: OwnedSemaphorePermit,
+    ) -> JoinHandle<Unstored> {
+        let cancel = CancellationToken::new();
+        let registered = self.register(plan.new.id, cancel.clone());
+        let service = self.clone();
+        let span = tracing::info_span!("run", run_id = %plan.new.id, provider = %plan.new.provider, model = %plan.new.model);
+        tokio::spawn(
+            async move {
+                let started_at = time::OffsetDateTime::now_utc();
+                // No one listens to the deltas: dropping the stream makes
+                // the feed keep nothing.
+                let (feed, events) = super::handle::feed();
+                drop(events);
+                let (retry_tx, retry_rx) = oneshot::channel();
+                let prices = plan.prices.clone();
+                let body = call(
+                    prices.as_deref().unwrap_or(&service.prices),
+                    &plan,
+                    cancel,
+                    &feed,
+                    Some(retry_tx),
+                );
+                let outcome = AssertUnwindSafe(body)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| panicked());
+                drop(permit);
+                let run = as_stored(plan.new, &outcome, started_at);
+                tracing::info!(
+                    status = run.status.as_str(),
+                    output_len = run.output.len(),
+                    "run ended"
+                );
+                Unstored {
+                    run,
+                    outcome,
+                    retry_after: retry_rx.await.ok(),
+                    registered,
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The run `new` becomes when `outcome` is stored now (its request body
+/// left out: no one in the process reads it back).
+fn as_stored(
+    new: promptrefine_store::NewRun,
+    outcome: &RunOutcome,
+    created_at: time::OffsetDateTime,
+) -> Run {
+    let cell = new.cell;
+    Run {
+        id: new.id,
+        prompt_id: new.prompt_id,
+        version_id: new.version_id,
+        provider: new.provider,
+        model: new.model,
+        params: new.params,
+        variables: new.variables,
+        input: new.input,
+        output: outcome.output.clone(),
+        finish_reason: outcome.finish_reason.clone(),
+        status: outcome.status.unwrap_or(RunStatus::Failed),
+        error_code: outcome.error_code.clone(),
+        error_message: outcome.error_message.clone(),
+        prompt_tokens: outcome.prompt_tokens,
+        completion_tokens: outcome.completion_tokens,
+        total_tokens: outcome.total_tokens,
+        tokens_estimated: outcome.tokens_estimated,
+        cost_micro_usd: outcome.cost_micro_usd,
+        latency_ms: outcome.latency_ms,
+        ttft_ms: outcome.ttft_ms,
+        request_id: new.request_id,
+        created_at,
+        finished_at: Some(time::OffsetDateTime::now_utc()),
+        experiment_id: cell.map(|c| c.experiment_id),
+        item_id: cell.map(|c| c.item_id),
+        variant: cell.map(|c| c.variant),
+        repeat: cell.map(|c| c.repeat),
+        attempt: cell.map(|c| c.attempt),
+        kind: if new.judge_of.is_some() {
+            promptrefine_core::RunKind::Judge
+        } else {
+            promptrefine_core::RunKind::Test
+        },
+        judge_of: new.judge_of,
+        request_body: None,
+        response_id: outcome.response_id.clone(),
+        response_model: outcome.response_model.clone(),
+        system_fingerprint: outcome.system_fingerprint.clone(),
+        tool_calls: outcome.tool_calls.clone(),
+        replay_of: new.replay_of,
+    }
+}
+
+/// The outcome of a run whose task panicked.
+fn panicked() -> RunOutcome {
+    tracing::error!("the run task panicked");
+    RunOutcome {
+        status: Some(RunStatus::Failed),
+        error_code: Some("internal".into()),
+        error_message: Some("the run failed unexpectedly".into()),
+        ..Default::default()
     }
 }
 
@@ -129,6 +248,19 @@ async fn execute(
     let started_run = store.runs().start(&plan.new).await?;
     // The starter may be gone (its request was dropped): the run goes on.
     let _ = started_tx.send(started_run);
+    let outcome = call(prices, &plan, cancel, &feed, retry_after).await;
+    finish(store, id, &outcome).await
+}
+
+/// Calls upstream, relaying deltas and watching for a cancel, and answers
+/// how the run ended (storing nothing).
+async fn call(
+    prices: &PriceTable,
+    plan: &RunPlan,
+    cancel: CancellationToken,
+    feed: &FeedSender,
+    retry_after: Option<oneshot::Sender<Duration>>,
+) -> RunOutcome {
     tracing::info!(messages = plan.request.messages.len(), "run started");
 
     let started = Instant::now();
@@ -144,7 +276,7 @@ async fn execute(
             () = cancel.cancelled() => break Ended::Cancelled,
             Some(delta) = rx.recv() => {
                 ttft_ms.get_or_insert_with(|| elapsed_ms(started));
-                relay(&feed, &mut output, &delta);
+                relay(feed, &mut output, &delta);
             }
             result = &mut call => break Ended::Done(result),
         }
@@ -153,11 +285,11 @@ async fn execute(
     // Deltas sent just before the call returned (or was dropped) still count.
     while let Ok(delta) = rx.try_recv() {
         ttft_ms.get_or_insert_with(|| elapsed_ms(started));
-        relay(&feed, &mut output, &delta);
+        relay(feed, &mut output, &delta);
     }
     let latency_ms = Some(elapsed_ms(started));
 
-    let outcome = match ended {
+    match ended {
         Ended::Done(Ok(c)) => {
             // Several compatible servers send no usage in a stream: count
             // the tokens here instead, and say they are counted.
@@ -218,8 +350,7 @@ async fn execute(
                 ..cancelled_outcome()
             }
         }
-    };
-    finish(store, id, &outcome).await
+    }
 }
 
 /// Counting a long answer with a BPE table (parsed the first time it is

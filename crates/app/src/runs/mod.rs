@@ -68,11 +68,12 @@ use crate::error::{AppError, OrNotFound, Result, check};
 use crate::presets::ModelChoice;
 use crate::{App, page_limit};
 
+pub(crate) use execute::Unstored;
 pub use handle::{RunDone, RunEvent, RunEvents, RunHandle};
 pub use models::{ModelList, ModelSource};
 pub use observer::RunObserver;
 pub use promptrefine_llm::{ClientSettings, PriceTable, ProviderConfig};
-pub(crate) use service::is_provider_name;
+pub(crate) use service::{Registered, is_provider_name};
 pub use service::{RunService, RunSettings, RunSetupError, openai_provider};
 
 /// What to run (`POST /api/test-runs`, without the transport's `stream`).

@@ -222,16 +222,16 @@ impl RunService {
             })
     }
 
-    /// Registers a run about to be launched; the returned sender reports
-    /// that its outcome is stored.
-    pub(super) fn register(&self, id: RunId, cancel: CancellationToken) -> watch::Sender<bool> {
+    /// Registers a run about to be launched, until the returned guard is
+    /// dropped: that says its outcome is stored.
+    pub(super) fn register(self: &Arc<Self>, id: RunId, cancel: CancellationToken) -> Registered {
         let (done_tx, done) = watch::channel(false);
         self.registry().insert(id, InFlight { cancel, done });
-        done_tx
-    }
-
-    pub(super) fn unregister(&self, id: RunId) {
-        self.registry().remove(&id);
+        Registered {
+            service: self.clone(),
+            id,
+            done: done_tx,
+        }
     }
 
     /// Cancels a run in flight in this process and waits until its outcome
@@ -294,6 +294,23 @@ impl RunService {
         self.in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A run in the registry: dropped once its outcome is stored, it leaves the
+/// registry and whoever waits on its cancel hears it is done. A cell's run
+/// carries it to the experiment engine's writer, which stores the run with
+/// its cell.
+pub(crate) struct Registered {
+    service: Arc<RunService>,
+    id: RunId,
+    done: watch::Sender<bool>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.service.registry().remove(&self.id);
+        let _ = self.done.send(true);
     }
 }
 

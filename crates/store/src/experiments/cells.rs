@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use promptrefine_core::{CellStatus, ExperimentId, InstanceId, RunId};
+use promptrefine_core::{CellStatus, ExperimentId, InstanceId, RunId, RunStatus};
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
@@ -28,6 +28,7 @@ use super::ExperimentRepo;
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
 use crate::on_backend;
+use crate::runs::{FINISH_RUN, RunOutcome, bind_outcome};
 
 /// An item's position, id and variables, as a claim reads them.
 type ItemVars = (
@@ -69,6 +70,25 @@ pub struct CellOutcome {
     pub cost_micro_usd: Option<i64>,
     /// The evaluators' scores of its output (a JSON array), when scored.
     pub scores: Option<serde_json::Value>,
+    /// The outcome of the run `run_id`, written in the same transaction as
+    /// the cell's (the engine stores its cells' runs so, not one by one).
+    /// A run already stopped by something else (a cancel from another
+    /// replica) keeps its outcome, and its cell ends `cancelled`.
+    pub run: Option<RunOutcome>,
+}
+
+impl CellOutcome {
+    /// An outcome with no run behind it: a cell put back unstarted, or one
+    /// that failed before its run.
+    pub fn without_run(status: CellStatus) -> CellOutcome {
+        CellOutcome {
+            status,
+            run_id: None,
+            cost_micro_usd: None,
+            scores: None,
+            run: None,
+        }
+    }
 }
 
 /// What a reclaim took back.
@@ -278,6 +298,14 @@ impl ExperimentRepo<'_> {
             let mut settle: BTreeMap<DbUuid, (HashMap<CellStatus, i64>, i64, i64)> =
                 BTreeMap::new();
             for (cell, outcome) in outcomes {
+                let mut status = outcome.status;
+                if let (Some(run), Some(ended)) = (outcome.run_id, &outcome.run) {
+                    let q = sqlx::query(FINISH_RUN);
+                    let done = bind_outcome!(q, run, ended, now).execute(&mut *tx).await?;
+                    if done.rows_affected() == 0 {
+                        status = CellStatus::Cancelled;
+                    }
+                }
                 let row: Option<(DbUuid, i64, String)> = sqlx::query_as(
                     "update experiment_cells set
                             status = case when $3 = 'pending'
@@ -290,7 +318,7 @@ impl ExperimentRepo<'_> {
                 )
                 .bind(DbUuid(*cell))
                 .bind(DbUuid::from(owner))
-                .bind(outcome.status.as_str())
+                .bind(status.as_str())
                 .bind(outcome.run_id.map(DbUuid::from))
                 .bind(outcome.cost_micro_usd)
                 .bind(now)

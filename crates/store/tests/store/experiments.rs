@@ -5,9 +5,12 @@
 use std::collections::{BTreeMap, HashSet};
 
 use promptrefine_core::{
-    CellStatus, CostEstimate, ExperimentId, ExperimentStatus, InstanceId, ModelSettings, Variant,
+    CellStatus, CostEstimate, ExperimentId, ExperimentStatus, InstanceId, ModelSettings, RunStatus,
+    Variant,
 };
-use promptrefine_store::{CellOutcome, NewExperiment, NewExperimentItem, NewInstance, Store};
+use promptrefine_store::{
+    CellOutcome, NewExperiment, NewExperimentItem, NewInstance, NewRun, RunCell, RunOutcome, Store,
+};
 use promptrefine_testkit::{TestDb, both_backends};
 use time::OffsetDateTime;
 
@@ -23,6 +26,7 @@ both_backends!(
     a_batch_of_outcomes_is_written_once_with_counters_per_experiment,
     derived_facts_page_by_filter_and_sort_and_go_stale_with_a_rescore,
     changes_to_an_experiment_are_heard_by_listeners_on_postgres,
+    cells_runs_start_together_and_end_with_their_cells,
 );
 
 /// An experiment of `items` items × 1 variant, `worst` micro-USD per cell.
@@ -97,6 +101,7 @@ fn ok(cost: i64) -> CellOutcome {
         run_id: None,
         cost_micro_usd: Some(cost),
         scores: None,
+        run: None,
     }
 }
 
@@ -299,6 +304,7 @@ async fn cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish(db: T
         run_id: None,
         cost_micro_usd: None,
         scores: None,
+        run: None,
     };
     // A retry asked for after the cancel becomes cancelled, not pending.
     assert!(
@@ -380,6 +386,7 @@ async fn a_batch_of_outcomes_is_written_once_with_counters_per_experiment(db: Te
         run_id: None,
         cost_micro_usd: Some(1),
         scores: None,
+        run: None,
     };
     let mut batch: Vec<_> = cells
         .iter()
@@ -591,4 +598,94 @@ async fn derived_facts_page_by_filter_and_sort_and_go_stale_with_a_rescore(db: T
         [0, 1],
         "replaced, not added"
     );
+}
+
+/// The engine's writes: the runs of one claim start in one statement, and
+/// each run's outcome is written in the transaction of its cell's; a run
+/// something else stopped first (a cancel from another replica) keeps its
+/// outcome, and its cell ends `cancelled`.
+async fn cells_runs_start_together_and_end_with_their_cells(db: TestDb) {
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    let id = experiment(&store, 2, 2, None, 0).await;
+    let e = store.experiments().get(id).await.unwrap();
+    let cells = store.experiments().claim(me, 2).await.unwrap();
+    let runs: Vec<NewRun> = cells
+        .iter()
+        .map(|c| NewRun {
+            owner: me,
+            cell: Some(RunCell {
+                experiment_id: id,
+                item_id: c.item_id,
+                variant: c.variant,
+                repeat: c.repeat,
+                attempt: c.attempt,
+            }),
+            request_body: Some(r#"{"model":"m"}"#.into()),
+            ..crate::runs::new_run(e.prompt_id, e.variants[0].version_id)
+        })
+        .collect();
+    store.runs().start_many(&runs).await.unwrap();
+    store.runs().start_many(&[]).await.unwrap();
+    for (run, cell) in runs.iter().zip(&cells) {
+        let stored = store.runs().get(run.id).await.unwrap();
+        assert_eq!(stored.status, RunStatus::Running);
+        assert_eq!(stored.experiment_id, Some(id));
+        assert_eq!(stored.item_id, Some(cell.item_id));
+        assert_eq!(stored.input, run.input);
+        assert_eq!(stored.request_body, Some(serde_json::json!({"model": "m"})));
+    }
+    let cancelled = RunOutcome {
+        status: Some(RunStatus::Cancelled),
+        error_code: Some("cancelled".into()),
+        ..Default::default()
+    };
+    assert!(store.runs().finish(runs[1].id, &cancelled).await.unwrap());
+
+    let succeeded = RunOutcome {
+        status: Some(RunStatus::Succeeded),
+        output: "answer".into(),
+        total_tokens: Some(9),
+        cost_micro_usd: Some(5),
+        latency_ms: Some(50),
+        ..Default::default()
+    };
+    let ended: Vec<(uuid::Uuid, CellOutcome)> = runs
+        .iter()
+        .zip(&cells)
+        .map(|(run, cell)| {
+            (
+                cell.id,
+                CellOutcome {
+                    run_id: Some(run.id),
+                    run: Some(succeeded.clone()),
+                    ..ok(5)
+                },
+            )
+        })
+        .collect();
+    let finished = store.experiments().finish_cells(me, &ended).await.unwrap();
+    assert_eq!(finished.written, [true, true]);
+    let first = store.runs().get(runs[0].id).await.unwrap();
+    assert_eq!(
+        (first.status, first.output.as_str(), first.total_tokens),
+        (RunStatus::Succeeded, "answer", Some(9))
+    );
+    assert!(first.finished_at.is_some());
+    let second = store.runs().get(runs[1].id).await.unwrap();
+    assert_eq!(
+        (second.status, second.output.as_str()),
+        (RunStatus::Cancelled, ""),
+        "the cancel stored first stands"
+    );
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!(
+        (
+            e.progress.succeeded,
+            e.progress.cancelled,
+            e.progress.running
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(e.status, ExperimentStatus::Succeeded);
 }
