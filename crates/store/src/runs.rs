@@ -197,40 +197,92 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
 }
 
-/// Writes a run's outcome, once: a run already final (cancelled from
-/// another replica) is left as is. Bound by [`bind_outcome!`].
-pub(crate) const FINISH_RUN: &str =
-    "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
-        error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
-        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
-        tokens_estimated = $14, response_id = $15, response_model = $16,
-        system_fingerprint = $17, tool_calls = $18
- where id = $1 and status in ('queued', 'running')";
+/// The columns of a run's outcome as [`finish_many_sql`] reads them from a
+/// JSON array of [`RunEnd`]s, with their PostgreSQL types.
+const RUN_END_COLUMNS: &[(&str, &str)] = &[
+    ("id", "uuid"),
+    ("status", "text"),
+    ("output", "text"),
+    ("finish_reason", "text"),
+    ("error_code", "text"),
+    ("error_message", "text"),
+    ("prompt_tokens", "bigint"),
+    ("completion_tokens", "bigint"),
+    ("total_tokens", "bigint"),
+    ("cost_micro_usd", "bigint"),
+    ("latency_ms", "bigint"),
+    ("ttft_ms", "bigint"),
+    ("tokens_estimated", "boolean"),
+    ("response_id", "text"),
+    ("response_model", "text"),
+    ("system_fingerprint", "text"),
+    ("tool_calls", "jsonb"),
+];
 
-/// Binds [`FINISH_RUN`]'s parameters: the run's id, its outcome, the time.
-macro_rules! bind_outcome {
-    ($q:expr, $id:expr, $outcome:expr, $now:expr) => {
-        $q.bind(DbUuid::from($id))
-            .bind($outcome.status.unwrap_or(RunStatus::Failed).as_str())
-            .bind(&$outcome.output)
-            .bind($outcome.finish_reason.as_deref())
-            .bind($outcome.error_code.as_deref())
-            .bind($outcome.error_message.as_deref())
-            .bind($outcome.prompt_tokens)
-            .bind($outcome.completion_tokens)
-            .bind($outcome.total_tokens)
-            .bind($outcome.cost_micro_usd)
-            .bind($outcome.latency_ms)
-            .bind($outcome.ttft_ms)
-            .bind($now)
-            .bind($outcome.tokens_estimated)
-            .bind($outcome.response_id.as_deref())
-            .bind($outcome.response_model.as_deref())
-            .bind($outcome.system_fingerprint.as_deref())
-            .bind($outcome.tool_calls.as_ref().map(Json))
-    };
+/// One run's outcome, an element of the JSON array [`finish_many_sql`]
+/// binds (its fields are [`RUN_END_COLUMNS`]).
+#[derive(serde::Serialize)]
+pub(crate) struct RunEnd<'a> {
+    id: uuid::Uuid,
+    status: &'static str,
+    output: &'a str,
+    finish_reason: Option<&'a str>,
+    error_code: Option<&'a str>,
+    error_message: Option<&'a str>,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    total_tokens: Option<i64>,
+    cost_micro_usd: Option<i64>,
+    latency_ms: Option<i64>,
+    ttft_ms: Option<i64>,
+    tokens_estimated: bool,
+    response_id: Option<&'a str>,
+    response_model: Option<&'a str>,
+    system_fingerprint: Option<&'a str>,
+    tool_calls: Option<&'a [ToolCall]>,
 }
-pub(crate) use bind_outcome;
+
+impl<'a> RunEnd<'a> {
+    pub(crate) fn new(id: RunId, outcome: &'a RunOutcome) -> Self {
+        RunEnd {
+            id: id.into(),
+            status: outcome.status.unwrap_or(RunStatus::Failed).as_str(),
+            output: &outcome.output,
+            finish_reason: outcome.finish_reason.as_deref(),
+            error_code: outcome.error_code.as_deref(),
+            error_message: outcome.error_message.as_deref(),
+            prompt_tokens: outcome.prompt_tokens,
+            completion_tokens: outcome.completion_tokens,
+            total_tokens: outcome.total_tokens,
+            cost_micro_usd: outcome.cost_micro_usd,
+            latency_ms: outcome.latency_ms,
+            ttft_ms: outcome.ttft_ms,
+            tokens_estimated: outcome.tokens_estimated,
+            response_id: outcome.response_id.as_deref(),
+            response_model: outcome.response_model.as_deref(),
+            system_fingerprint: outcome.system_fingerprint.as_deref(),
+            tool_calls: outcome.tool_calls.as_deref(),
+        }
+    }
+}
+
+/// Writes the outcomes of many runs in one statement: `$1` the JSON array
+/// of [`RunEnd`]s, `$2` the time. Each run only once (one already final,
+/// cancelled from another replica, is left as is); answers the ids written.
+pub(crate) fn finish_many_sql(pg: bool) -> String {
+    let set: Vec<String> = RUN_END_COLUMNS[1..]
+        .iter()
+        .map(|(c, _)| format!("{c} = v.{c}"))
+        .collect();
+    format!(
+        "update test_runs set {}, finished_at = $2
+           from {}
+          where test_runs.id = v.id and test_runs.status in ('queued', 'running')
+         returning test_runs.id",
+        set.join(", "),
+        crate::codec::json_rows(pg, "$1", RUN_END_COLUMNS)
+    )
+}
 
 /// `insert into test_runs … values …` of runs starting now, as `running`:
 /// a macro, so one text serves both backends' query builders.
@@ -322,11 +374,35 @@ impl RunRepo<'_> {
     pub async fn finish_returning(&self, id: RunId, outcome: &RunOutcome) -> Result<Option<Run>> {
         let now = DbTime::now();
         on_backend!(self.store, write_retry, |pool, _pg| {
-            let sql = format!("{FINISH_RUN} returning {RUN_COLUMNS}");
-            let q = sqlx::query_as(&sql);
-            let row: Option<RunRow> = bind_outcome!(q, id, outcome, now)
-                .fetch_optional(pool)
-                .await?;
+            let row: Option<RunRow> = sqlx::query_as(&format!(
+                "update test_runs set status = $2, output = $3, finish_reason = $4, error_code = $5,
+                        error_message = $6, prompt_tokens = $7, completion_tokens = $8, total_tokens = $9,
+                        cost_micro_usd = $10, latency_ms = $11, ttft_ms = $12, finished_at = $13,
+                        tokens_estimated = $14, response_id = $15, response_model = $16,
+                        system_fingerprint = $17, tool_calls = $18
+                 where id = $1 and status in ('queued', 'running')
+                 returning {RUN_COLUMNS}"
+            ))
+            .bind(DbUuid::from(id))
+            .bind(outcome.status.unwrap_or(RunStatus::Failed).as_str())
+            .bind(&outcome.output)
+            .bind(outcome.finish_reason.as_deref())
+            .bind(outcome.error_code.as_deref())
+            .bind(outcome.error_message.as_deref())
+            .bind(outcome.prompt_tokens)
+            .bind(outcome.completion_tokens)
+            .bind(outcome.total_tokens)
+            .bind(outcome.cost_micro_usd)
+            .bind(outcome.latency_ms)
+            .bind(outcome.ttft_ms)
+            .bind(now)
+            .bind(outcome.tokens_estimated)
+            .bind(outcome.response_id.as_deref())
+            .bind(outcome.response_model.as_deref())
+            .bind(outcome.system_fingerprint.as_deref())
+            .bind(outcome.tool_calls.as_ref().map(Json))
+            .fetch_optional(pool)
+            .await?;
             Ok(row.map(Run::from))
         })
     }

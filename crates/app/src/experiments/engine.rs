@@ -17,8 +17,8 @@
 //!   claimed and did not finish goes back to `pending` when its lease is
 //!   gone (`reclaim_cells`, in every instance's sweep), or at once at a
 //!   graceful stop (its run is cancelled by the drain and the cell put back).
-//!   A run stored as `running` whose cell is put back or reclaimed is ended
-//!   by the runs' own sweep, like any run of a dead instance.
+//!   The run of a cell reclaimed so is ended by the runs' own sweep, like
+//!   any run of a dead instance.
 //! * Cancel reaches the cells in flight here at once on PostgreSQL (the
 //!   store's NOTIFY, heard by the listener), and within one poll (250 ms)
 //!   anyway: the watch reads the status of the experiments it runs and

@@ -17,9 +17,9 @@
 //!   cancelled). Their calls' real cost is unknown, so their worst case is
 //!   counted as spent: the cap holds even for calls a crash cut.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use promptrefine_core::{CellStatus, ExperimentId, InstanceId, RunId, RunStatus};
+use promptrefine_core::{CellStatus, ExperimentId, InstanceId, RunId};
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
@@ -28,7 +28,7 @@ use super::ExperimentRepo;
 use crate::codec::{DbTime, DbUuid};
 use crate::error::{Result, StoreError};
 use crate::on_backend;
-use crate::runs::{FINISH_RUN, RunOutcome, bind_outcome};
+use crate::runs::{RunEnd, RunOutcome, finish_many_sql};
 
 /// An item's position, id and variables, as a claim reads them.
 type ItemVars = (
@@ -89,6 +89,49 @@ impl CellOutcome {
             run: None,
         }
     }
+}
+
+/// One cell's outcome, an element of the JSON array [`finish_cells_sql`]
+/// binds.
+#[derive(serde::Serialize)]
+struct CellEnd<'a> {
+    id: Uuid,
+    status: &'static str,
+    run_id: Option<Uuid>,
+    cost_micro_usd: Option<i64>,
+    scores: Option<&'a serde_json::Value>,
+}
+
+/// Ends many cells in one statement: `$1` the JSON array of [`CellEnd`]s,
+/// `$2` their owner, `$3` the time. Only cells still `running` and owned
+/// by `$2` are written; a `pending` outcome in an experiment cancelled
+/// meanwhile ends `cancelled`. Answers each written cell's id, experiment,
+/// reservation and new status.
+fn finish_cells_sql(pg: bool) -> String {
+    let rows = crate::codec::json_rows(
+        pg,
+        "$1",
+        &[
+            ("id", "uuid"),
+            ("status", "text"),
+            ("run_id", "uuid"),
+            ("cost_micro_usd", "bigint"),
+            ("scores", "jsonb"),
+        ],
+    );
+    format!(
+        "update experiment_cells set
+                status = case when v.status = 'pending'
+                               and (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
+                              then 'cancelled' else v.status end,
+                owner_instance = null, run_id = coalesce(v.run_id, experiment_cells.run_id),
+                cost_micro_usd = v.cost_micro_usd, updated_at = $3, scores = v.scores
+           from {rows}
+          where experiment_cells.id = v.id and experiment_cells.owner_instance = $2
+            and experiment_cells.status = 'running'
+         returning experiment_cells.id, experiment_cells.experiment_id, experiment_cells.worst_micro_usd,
+                   experiment_cells.status"
+    )
 }
 
 /// What a reclaim took back.
@@ -289,42 +332,74 @@ impl ExperimentRepo<'_> {
             return Ok(Finished::default());
         }
         let now = DbTime::now();
+        // The first outcome of each cell is the one written (the answer
+        // says false for a repeat).
+        let mut seen = HashSet::new();
+        let firsts: Vec<bool> = outcomes
+            .iter()
+            .map(|(cell, _)| seen.insert(*cell))
+            .collect();
+        let kept: Vec<&(Uuid, CellOutcome)> = outcomes
+            .iter()
+            .zip(&firsts)
+            .filter_map(|(o, first)| first.then_some(o))
+            .collect();
+        let runs: Vec<RunEnd> = kept
+            .iter()
+            .filter_map(|(_, o)| Some(RunEnd::new(o.run_id?, o.run.as_ref()?)))
+            .collect();
         on_backend!(self.store, write_retry, |pool, _pg| {
             let mut tx = pool.begin().await?;
+            // The runs first, all in one statement: a run already ended
+            // (cancelled from another replica) leaves its cell cancelled.
+            let ran: HashSet<DbUuid> = if runs.is_empty() {
+                HashSet::new()
+            } else {
+                sqlx::query_scalar(&finish_many_sql(_pg))
+                    .bind(Json(&runs))
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            let cells: Vec<CellEnd> = kept
+                .iter()
+                .map(|(cell, o)| CellEnd {
+                    id: *cell,
+                    status: match (o.run_id, &o.run) {
+                        (Some(run), Some(_)) if !ran.contains(&DbUuid::from(run)) => {
+                            CellStatus::Cancelled.as_str()
+                        }
+                        _ => o.status.as_str(),
+                    },
+                    run_id: o.run_id.map(Uuid::from),
+                    cost_micro_usd: o.cost_micro_usd,
+                    scores: o.scores.as_ref(),
+                })
+                .collect();
+            let rows: Vec<(DbUuid, DbUuid, i64, String)> = sqlx::query_as(&finish_cells_sql(_pg))
+                .bind(Json(&cells))
+                .bind(DbUuid::from(owner))
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut by_cell: HashMap<DbUuid, (DbUuid, i64, String)> = rows
+                .into_iter()
+                .map(|(cell, experiment, worst, status)| (cell, (experiment, worst, status)))
+                .collect();
             let mut written = Vec::with_capacity(outcomes.len());
             // Per experiment: how many cells ended in each status, the real
             // cost to add to the spend and the reservations to release.
             // Ordered by id, so two instances lock experiment rows in one order.
             let mut settle: BTreeMap<DbUuid, (HashMap<CellStatus, i64>, i64, i64)> =
                 BTreeMap::new();
-            for (cell, outcome) in outcomes {
-                let mut status = outcome.status;
-                if let (Some(run), Some(ended)) = (outcome.run_id, &outcome.run) {
-                    let q = sqlx::query(FINISH_RUN);
-                    let done = bind_outcome!(q, run, ended, now).execute(&mut *tx).await?;
-                    if done.rows_affected() == 0 {
-                        status = CellStatus::Cancelled;
-                    }
-                }
-                let row: Option<(DbUuid, i64, String)> = sqlx::query_as(
-                    "update experiment_cells set
-                            status = case when $3 = 'pending'
-                                           and (select e.status from experiments e where e.id = experiment_cells.experiment_id) = 'cancelled'
-                                          then 'cancelled' else $3 end,
-                            owner_instance = null, run_id = coalesce($4, run_id), cost_micro_usd = $5, updated_at = $6,
-                            scores = $7
-                     where id = $1 and owner_instance = $2 and status = 'running'
-                     returning experiment_id, worst_micro_usd, status",
-                )
-                .bind(DbUuid(*cell))
-                .bind(DbUuid::from(owner))
-                .bind(status.as_str())
-                .bind(outcome.run_id.map(DbUuid::from))
-                .bind(outcome.cost_micro_usd)
-                .bind(now)
-                .bind(outcome.scores.as_ref().map(Json))
-                .fetch_optional(&mut *tx)
-                .await?;
+            for ((cell, outcome), first) in outcomes.iter().zip(&firsts) {
+                let row = if *first {
+                    by_cell.remove(&DbUuid(*cell))
+                } else {
+                    None
+                };
                 written.push(row.is_some());
                 let Some((experiment, worst, status)) = row else {
                     continue;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use promptrefine_core::{
     CellStatus, CostEstimate, ExperimentId, ExperimentStatus, InstanceId, ModelSettings, RunStatus,
-    Variant,
+    ToolCall, Variant,
 };
 use promptrefine_store::{
     CellOutcome, NewExperiment, NewExperimentItem, NewInstance, NewRun, RunCell, RunOutcome, Store,
@@ -642,14 +642,30 @@ async fn cells_runs_start_together_and_end_with_their_cells(db: TestDb) {
     };
     assert!(store.runs().finish(runs[1].id, &cancelled).await.unwrap());
 
+    // Every field, and text that JSON must escape: the batch goes through
+    // a JSON array on both backends.
     let succeeded = RunOutcome {
         status: Some(RunStatus::Succeeded),
-        output: "answer".into(),
+        output: "an \"answer\",\nüber 'quoted' \\ text ✓".into(),
+        finish_reason: Some("tool_calls".into()),
+        prompt_tokens: Some(4),
+        completion_tokens: Some(5),
         total_tokens: Some(9),
+        tokens_estimated: true,
         cost_micro_usd: Some(5),
         latency_ms: Some(50),
+        ttft_ms: Some(7),
+        response_id: Some("chatcmpl-1".into()),
+        response_model: Some("m-2026".into()),
+        system_fingerprint: Some("fp_1".into()),
+        tool_calls: Some(vec![ToolCall {
+            id: "call_1".into(),
+            name: "lookup".into(),
+            arguments: serde_json::json!({"q": "x", "n": [1, 2]}),
+        }]),
         ..Default::default()
     };
+    let scores = serde_json::json!([{"evaluator": "exact", "value": 1.0}]);
     let ended: Vec<(uuid::Uuid, CellOutcome)> = runs
         .iter()
         .zip(&cells)
@@ -659,6 +675,7 @@ async fn cells_runs_start_together_and_end_with_their_cells(db: TestDb) {
                 CellOutcome {
                     run_id: Some(run.id),
                     run: Some(succeeded.clone()),
+                    scores: Some(scores.clone()),
                     ..ok(5)
                 },
             )
@@ -667,11 +684,35 @@ async fn cells_runs_start_together_and_end_with_their_cells(db: TestDb) {
     let finished = store.experiments().finish_cells(me, &ended).await.unwrap();
     assert_eq!(finished.written, [true, true]);
     let first = store.runs().get(runs[0].id).await.unwrap();
-    assert_eq!(
-        (first.status, first.output.as_str(), first.total_tokens),
-        (RunStatus::Succeeded, "answer", Some(9))
-    );
+    let stored = RunOutcome {
+        status: Some(first.status),
+        output: first.output.clone(),
+        finish_reason: first.finish_reason.clone(),
+        error_code: first.error_code.clone(),
+        error_message: first.error_message.clone(),
+        prompt_tokens: first.prompt_tokens,
+        completion_tokens: first.completion_tokens,
+        total_tokens: first.total_tokens,
+        tokens_estimated: first.tokens_estimated,
+        cost_micro_usd: first.cost_micro_usd,
+        latency_ms: first.latency_ms,
+        ttft_ms: first.ttft_ms,
+        response_id: first.response_id.clone(),
+        response_model: first.response_model.clone(),
+        system_fingerprint: first.system_fingerprint.clone(),
+        tool_calls: first.tool_calls.clone(),
+    };
+    assert_eq!(stored, succeeded);
     assert!(first.finished_at.is_some());
+    let scored = store.experiments().scored_cells(id, true).await.unwrap();
+    let by_run: Vec<_> = scored
+        .iter()
+        .filter(|c| c.run_id == Some(runs[0].id))
+        .collect();
+    assert_eq!(by_run.len(), 1);
+    assert_eq!(by_run[0].status, CellStatus::Succeeded);
+    assert_eq!(by_run[0].scores.as_ref(), Some(&scores));
+    assert_eq!(by_run[0].cost_micro_usd, Some(5));
     let second = store.runs().get(runs[1].id).await.unwrap();
     assert_eq!(
         (second.status, second.output.as_str()),
