@@ -151,33 +151,19 @@ impl<'r> Decode<'r, Postgres> for DbTime {
 /// columns (name, PostgreSQL type), on either backend: how a batch of rows
 /// goes into one `update … from` statement instead of one per row.
 pub(crate) fn json_rows(pg: bool, param: &str, columns: &[(&str, &str)]) -> String {
-    let mut sql = String::new();
+    let list = |column: &dyn Fn(&str, &str) -> String| {
+        let all: Vec<String> = columns.iter().map(|(name, ty)| column(name, ty)).collect();
+        all.join(", ")
+    };
     if pg {
-        sql.push_str("jsonb_to_recordset(");
-        sql.push_str(param);
-        sql.push_str("::jsonb) as v(");
-        for (i, (name, ty)) in columns.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("{name} {ty}"));
-        }
-        sql.push(')');
+        let typed = list(&|name, ty| format!("{name} {ty}"));
+        format!("jsonb_to_recordset({param}::jsonb) as v({typed})")
     } else {
         // `json_extract` answers SQL values for JSON scalars and JSON text
         // for arrays and objects: what the columns hold on SQLite.
-        sql.push_str("(select ");
-        for (i, (name, _)) in columns.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("json_extract(value, '$.{name}') as {name}"));
-        }
-        sql.push_str(" from json_each(");
-        sql.push_str(param);
-        sql.push_str(")) as v");
+        let extracted = list(&|name, _| format!("json_extract(value, '$.{name}') as {name}"));
+        format!("(select {extracted} from json_each({param})) as v")
     }
-    sql
 }
 
 #[cfg(test)]

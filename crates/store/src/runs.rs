@@ -163,9 +163,11 @@ pub struct RunCell {
     pub attempt: i64,
 }
 
-/// How a run ended.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How a run ended. Serialized (without its status, see [`RunEnd`]) as
+/// the columns of [`RUN_END_COLUMNS`].
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RunOutcome {
+    #[serde(skip)]
     pub status: Option<RunStatus>,
     pub output: String,
     pub finish_reason: Option<String>,
@@ -224,22 +226,10 @@ const RUN_END_COLUMNS: &[(&str, &str)] = &[
 #[derive(serde::Serialize)]
 pub(crate) struct RunEnd<'a> {
     id: uuid::Uuid,
+    /// An outcome without a status is a failure, as in `finish`.
     status: &'static str,
-    output: &'a str,
-    finish_reason: Option<&'a str>,
-    error_code: Option<&'a str>,
-    error_message: Option<&'a str>,
-    prompt_tokens: Option<i64>,
-    completion_tokens: Option<i64>,
-    total_tokens: Option<i64>,
-    cost_micro_usd: Option<i64>,
-    latency_ms: Option<i64>,
-    ttft_ms: Option<i64>,
-    tokens_estimated: bool,
-    response_id: Option<&'a str>,
-    response_model: Option<&'a str>,
-    system_fingerprint: Option<&'a str>,
-    tool_calls: Option<&'a [ToolCall]>,
+    #[serde(flatten)]
+    outcome: &'a RunOutcome,
 }
 
 impl<'a> RunEnd<'a> {
@@ -247,21 +237,7 @@ impl<'a> RunEnd<'a> {
         RunEnd {
             id: id.into(),
             status: outcome.status.unwrap_or(RunStatus::Failed).as_str(),
-            output: &outcome.output,
-            finish_reason: outcome.finish_reason.as_deref(),
-            error_code: outcome.error_code.as_deref(),
-            error_message: outcome.error_message.as_deref(),
-            prompt_tokens: outcome.prompt_tokens,
-            completion_tokens: outcome.completion_tokens,
-            total_tokens: outcome.total_tokens,
-            cost_micro_usd: outcome.cost_micro_usd,
-            latency_ms: outcome.latency_ms,
-            ttft_ms: outcome.ttft_ms,
-            tokens_estimated: outcome.tokens_estimated,
-            response_id: outcome.response_id.as_deref(),
-            response_model: outcome.response_model.as_deref(),
-            system_fingerprint: outcome.system_fingerprint.as_deref(),
-            tool_calls: outcome.tool_calls.as_deref(),
+            outcome,
         }
     }
 }
