@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::behavior::{Behavior, count_tokens, stream_text, tokenize};
@@ -37,7 +38,28 @@ enum UsageMode {
 }
 
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+    // Counted until the answer is complete: a stream until its last chunk
+    // is sent (or the client goes), any other answer as it is returned
+    // (its delays are spent before that).
+    let guard = shared.chat_started();
+    let answer = answer_chat(&shared, &body).await;
+    let streamed = answer
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+    if !streamed {
+        return answer;
+    }
+    let (parts, body) = answer.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _in_flight = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+async fn answer_chat(shared: &Arc<Shared>, body: &Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return invalid("We could not parse the JSON body of your request.");
     };
     let Some(model) = req.get("model").and_then(Value::as_str) else {
@@ -81,7 +103,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         last_user,
     };
     let behavior = shared.next_behavior(model, stream);
-    respond(&shared, &ctx, behavior).await
+    respond(shared, &ctx, behavior).await
 }
 
 /// A message's text: a string, or the `text` of each part of a list.

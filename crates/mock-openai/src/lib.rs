@@ -148,8 +148,16 @@ impl MockOpenAi {
         all
     }
 
+    /// The most chat requests answered at once since the start or the last
+    /// [`Self::reset`] (a streamed answer counts until its last chunk): what
+    /// a test checks a client's concurrency cap against.
+    pub fn peak_chats_in_flight(&self) -> u64 {
+        self.shared.chats_peak()
+    }
+
     /// Back to the state at start: no recorded requests, an empty queue, the
-    /// `Echo` default, the default models, models not failing.
+    /// `Echo` default, the default models, models not failing, the peak of
+    /// chats in flight counted again from those in flight now.
     pub fn reset(&self) {
         self.shared.reset();
     }

@@ -81,6 +81,10 @@ pub(crate) struct Shared {
     state: Mutex<MockState>,
     shutdown: watch::Sender<bool>,
     next_id: AtomicU64,
+    /// Chat requests being answered now (a stream until its body ends),
+    /// and the most there have been at once since the last reset.
+    chats_now: AtomicU64,
+    chats_peak: AtomicU64,
 }
 
 impl Shared {
@@ -89,7 +93,20 @@ impl Shared {
             state: Mutex::new(MockState::new()),
             shutdown: watch::channel(false).0,
             next_id: AtomicU64::new(1),
+            chats_now: AtomicU64::new(0),
+            chats_peak: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a chat request as being answered until the guard drops.
+    pub(crate) fn chat_started(self: &Arc<Self>) -> ChatGuard {
+        let now = self.chats_now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.chats_peak.fetch_max(now, Ordering::SeqCst);
+        ChatGuard(self.clone())
+    }
+
+    pub(crate) fn chats_peak(&self) -> u64 {
+        self.chats_peak.load(Ordering::SeqCst)
     }
 
     fn lock(&self) -> MutexGuard<'_, MockState> {
@@ -123,6 +140,8 @@ impl Shared {
 
     pub(crate) fn reset(&self) {
         *self.lock() = MockState::new();
+        self.chats_peak
+            .store(self.chats_now.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     fn record(&self, r: RecordedRequest) {
@@ -270,4 +289,13 @@ pub(crate) fn json_text(status: StatusCode, body: impl Into<Bytes>) -> Response 
         body.into(),
     )
         .into_response()
+}
+
+/// A chat request being answered (see [`Shared::chat_started`]).
+pub(crate) struct ChatGuard(Arc<Shared>);
+
+impl Drop for ChatGuard {
+    fn drop(&mut self) {
+        self.0.chats_now.fetch_sub(1, Ordering::SeqCst);
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! loop ─ watch: cancel the runs of cells whose experiment was cancelled
-//!      ─ claim up to the free slots of the server-wide cap (store: leases, budget)
+//!      ─ as cells end: claim up to the free slots of the server-wide cap
+//!        (store: leases, budget, the experiment's concurrency)
 //!      ─ plan every claimed cell, store all their runs as `running` in one insert
 //!      ─ per cell (task): provider limiter slot → call → outcome (not yet stored)
 //! writer ─ the outcomes that ended together, cells and their runs, in one
@@ -23,13 +24,16 @@
 //!   store's NOTIFY, heard by the listener), and within one poll (250 ms)
 //!   anyway: the watch reads the status of the experiments it runs and
 //!   cancels their runs, which closes the upstream connections.
+//! * A cell's place frees when its call ends, not when its outcome is
+//!   written: the claim is told how many of this instance's cells ended
+//!   and wait for the writer (`Unwritten`, `claim_beside`), so the next
+//!   call starts while the last outcomes are being written.
 //! * Writes per cell are few, because on SQLite every write waits for the
-//!   one writer: a claim takes the cells freed by a whole written batch
-//!   (claims follow the writer's wake, not each ended call), their runs
-//!   start in one insert, and the outcomes that ended while the last batch
-//!   was written go in one transaction — the cells, their runs' outcomes
-//!   and one counter update per experiment. A run whose row is already
-//!   ended (cancelled by its experiment) leaves its cell `cancelled`.
+//!   one writer: a claim takes every place freed while the last claim ran,
+//!   their runs start in one insert, and the outcomes that ended while the
+//!   last batch was written go in one transaction — the cells, their runs'
+//!   outcomes and one counter update per experiment. A run whose row is
+//!   already ended (cancelled by its experiment) leaves its cell `cancelled`.
 //! * Interactive runs have their own cap; cells take slots of
 //!   `max_in_flight`, a separate cap, so a big experiment never makes the
 //!   Run button answer `too_many_runs`.
@@ -142,6 +146,59 @@ const OUTCOME_BATCH: usize = 128;
 /// The cells in flight here: their experiment and run, for the watch.
 type InFlight = Arc<Mutex<HashMap<uuid::Uuid, (ExperimentId, Option<RunId>)>>>;
 
+/// How cells that ended here reach the writer.
+#[derive(Clone)]
+struct Handoff {
+    outcomes: mpsc::Sender<Ended>,
+    unwritten: Unwritten,
+}
+
+impl Handoff {
+    async fn send(&self, ended: Ended) {
+        self.unwritten.add(ended.experiment);
+        // The writer outlives every task (it ends when the last sender is gone).
+        let _ = self.outcomes.send(ended).await;
+    }
+}
+
+/// The cells that ended here and are not yet taken by the writer, per
+/// experiment. In the database they are still `running`, but their calls
+/// are over, so a claim need not count them against the experiment's
+/// concurrency (`claim_beside`): without this, a freed place would wait for
+/// its outcome's write before the next call could start.
+#[derive(Clone, Default)]
+struct Unwritten(Arc<Mutex<HashMap<ExperimentId, i64>>>);
+
+impl Unwritten {
+    fn add(&self, experiment: ExperimentId) {
+        *self.lock().entry(experiment).or_default() += 1;
+    }
+
+    /// Called by the writer *before* it writes a batch: counted until the
+    /// write commits, they would be seen twice (ended here, and no longer
+    /// running in the database); uncounted a moment early, they are only
+    /// seen as running, which claims fewer cells, never too many.
+    fn taken(&self, batch: &[Ended]) {
+        let mut all = self.lock();
+        for ended in batch {
+            if let Some(n) = all.get_mut(&ended.experiment) {
+                *n -= 1;
+                if *n <= 0 {
+                    all.remove(&ended.experiment);
+                }
+            }
+        }
+    }
+
+    fn counts(&self) -> Vec<(ExperimentId, i64)> {
+        self.lock().iter().map(|(e, n)| (*e, *n)).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExperimentId, i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl App {
     /// Runs the engine until `stop`; then claims nothing more and waits for
     /// the cells in flight to be written (the caller drains their runs).
@@ -151,14 +208,17 @@ impl App {
         let mut experiments: HashMap<ExperimentId, Arc<Running>> = HashMap::new();
         let mut tasks = JoinSet::new();
         let (outcomes, rx) = mpsc::channel(OUTCOME_BATCH * 4);
-        let writer = tokio::spawn(self.clone().write_outcomes(rx));
+        let handoff = Handoff {
+            outcomes,
+            unwritten: Unwritten::default(),
+        };
+        let writer = tokio::spawn(self.clone().write_outcomes(rx, handoff.unwritten.clone()));
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut last_watch: Option<Instant> = None;
-        // Claims follow wakes (a batch of outcomes written, a new or resumed
-        // experiment, another replica's change) and polls, not each cell's
-        // end: a cell's place in its experiment frees when its outcome is
-        // written, and the writer rings `wake` then.
-        let mut claim_now = true;
+        // Claims follow a cell's end (its place is free at once, see
+        // `Handoff`; the cells that end during a claim are taken by the
+        // next), wakes (a batch of outcomes written, a new or resumed
+        // experiment, another replica's change) and polls.
         loop {
             while tasks.try_join_next().is_some() {}
             let heard = self.engine.heard.swap(false, Ordering::AcqRel);
@@ -171,21 +231,21 @@ impl App {
             }
             let free = cap.available_permits().min(settings.claim_batch);
             let mut more = false;
-            if claim_now && free > 0 {
-                match self.claim(free).await {
+            if free > 0 {
+                match self.claim(free, &handoff.unwritten.counts()).await {
                     Ok(cells) => {
                         // A full batch: more may be waiting for the free slots.
                         more = cells.len() == free;
                         let ready = self
-                            .start_cells(cells, &cap, &mut experiments, &in_flight, &outcomes)
+                            .start_cells(cells, &cap, &mut experiments, &in_flight, &handoff)
                             .await;
                         for (experiment, cell, plan, permit) in ready {
-                            let (app, settings, in_flight, stop, outcomes, cap) = (
+                            let (app, settings, in_flight, stop, handoff, cap) = (
                                 self.clone(),
                                 settings.clone(),
                                 in_flight.clone(),
                                 stop.clone(),
-                                outcomes.clone(),
+                                handoff.clone(),
                                 cap.clone(),
                             );
                             tasks.spawn(async move {
@@ -202,9 +262,7 @@ impl App {
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())
                                     .remove(&id);
-                                // The writer outlives every task (it ends when
-                                // the last sender is gone).
-                                let _ = outcomes.send(ended).await;
+                                handoff.send(ended).await;
                             });
                         }
                     }
@@ -214,16 +272,16 @@ impl App {
             if more && cap.available_permits() > 0 {
                 continue;
             }
-            claim_now = tokio::select! {
-                () = stop.cancelled() => true,
-                () = self.engine.wake.notified() => true,
-                () = tokio::time::sleep(settings.poll) => true,
-                // A cell ended: reap it; its outcome's write wakes the claim.
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
-            };
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = self.engine.wake.notified() => {}
+                () = tokio::time::sleep(settings.poll) => {}
+                // A cell ended: its place is free.
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
         }
         while tasks.join_next().await.is_some() {}
-        drop(outcomes);
+        drop(handoff);
         if writer.await.is_err() {
             tracing::error!(
                 "the cell outcome writer panicked; its cells are taken back when this lease ends"
@@ -235,11 +293,12 @@ impl App {
     /// Writes cell outcomes as they come, each batch in one transaction
     /// with their runs' outcomes: the cells that ended while the last batch
     /// was being written.
-    async fn write_outcomes(self, mut rx: mpsc::Receiver<Ended>) {
+    async fn write_outcomes(self, mut rx: mpsc::Receiver<Ended>, unwritten: Unwritten) {
         let mut batch = Vec::with_capacity(OUTCOME_BATCH);
         let mut cells = Vec::with_capacity(OUTCOME_BATCH);
         let mut runs = Vec::with_capacity(OUTCOME_BATCH);
         while rx.recv_many(&mut batch, OUTCOME_BATCH).await > 0 {
+            unwritten.taken(&batch);
             for ended in batch.drain(..) {
                 cells.push((ended.cell, ended.outcome));
                 runs.extend(ended.run);
@@ -339,11 +398,18 @@ impl App {
 
     /// Claims cells when some experiment has work (a read first, so an idle
     /// instance does not take SQLite's write lock every poll).
-    async fn claim(&self, max: usize) -> promptrefine_store::Result<Vec<ClaimedCell>> {
+    async fn claim(
+        &self,
+        max: usize,
+        ended: &[(ExperimentId, i64)],
+    ) -> promptrefine_store::Result<Vec<ClaimedCell>> {
         if !self.store.experiments().has_runnable().await? {
             return Ok(vec![]);
         }
-        self.store.experiments().claim(self.instance, max).await
+        self.store
+            .experiments()
+            .claim_beside(self.instance, max, ended)
+            .await
     }
 
     /// Returns claimed cells to `pending` without an attempt's outcome.
@@ -373,7 +439,7 @@ impl App {
         cap: &Arc<Semaphore>,
         experiments: &mut HashMap<ExperimentId, Arc<Running>>,
         in_flight: &InFlight,
-        outcomes: &mpsc::Sender<Ended>,
+        handoff: &Handoff,
     ) -> Vec<Ready> {
         let mut back = vec![];
         let mut ready = vec![];
@@ -391,8 +457,8 @@ impl App {
                 Ok(plan) => ready.push((experiment, cell, plan, permit)),
                 Err(e) => {
                     tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
-                    let _ = outcomes
-                        .send(Ended::without_run(cell.id, CellStatus::Failed))
+                    handoff
+                        .send(Ended::without_run(&cell, CellStatus::Failed))
                         .await;
                 }
             }
@@ -496,7 +562,7 @@ impl App {
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, cell = %cell.id, "an experiment cell's run failed");
-                Ended::without_run(cell.id, CellStatus::Failed)
+                Ended::without_run(cell, CellStatus::Failed)
             })
     }
 
@@ -585,6 +651,7 @@ impl App {
         let cost_micro_usd = super::judges::add(run.cost_micro_usd, judge_cost);
         Ok(Ended {
             cell: cell.id,
+            experiment: cell.experiment_id,
             outcome: CellOutcome {
                 status,
                 run_id: Some(run.id),
@@ -611,14 +678,16 @@ struct Slots<'a> {
 /// observer, with its place in the run registry (given up once written).
 pub(crate) struct Ended {
     cell: uuid::Uuid,
+    experiment: ExperimentId,
     outcome: CellOutcome,
     run: Option<(Run, Registered)>,
 }
 
 impl Ended {
-    fn without_run(cell: uuid::Uuid, status: CellStatus) -> Ended {
+    fn without_run(cell: &ClaimedCell, status: CellStatus) -> Ended {
         Ended {
-            cell,
+            cell: cell.id,
+            experiment: cell.experiment_id,
             outcome: CellOutcome::without_run(status),
             run: None,
         }

@@ -1,11 +1,13 @@
 //! Cells: claimed in batches by any live instance, finished exactly once by
 //! their owner, and taken back when the owner's lease is gone.
 //!
-//! * **Claim** locks a few runnable experiments (on PostgreSQL `for update
-//!   skip locked`, so two replicas claiming at once take different
-//!   experiments or wait for nothing; SQLite's single writer serialises
-//!   claims anyway), takes up to `concurrency - running` pending cells of
-//!   each in item order, and reserves each cell's worst-case cost. The first
+//! * **Claim** locks a few runnable experiments (on PostgreSQL `for update`,
+//!   in id order like every other writer of experiment rows; SQLite's single
+//!   writer serialises claims anyway), takes up to `concurrency - running`
+//!   pending cells of each in item order, and reserves each cell's
+//!   worst-case cost. A claimer's own cells whose calls have ended but are
+//!   not written yet do not count as running (`claim_beside`), so the next
+//!   calls need not wait for the outcome writes. The first
 //!   cell whose reservation would cross the cap is not claimed, and the
 //!   experiment pauses with `pause_reason = 'budget'`: spent + reserved
 //!   never exceeds the cap, whatever the concurrency or number of replicas.
@@ -143,6 +145,14 @@ pub struct Reclaimed {
     pub completed: u64,
 }
 
+/// One element of the JSON array of [`ExperimentRepo::claim_beside`]'s
+/// ended calls.
+#[derive(serde::Serialize)]
+struct EndedCalls {
+    id: Uuid,
+    ended: i64,
+}
+
 #[derive(FromRow)]
 struct Runnable {
     id: DbUuid,
@@ -177,19 +187,50 @@ fn counter(status: CellStatus) -> &'static str {
 impl ExperimentRepo<'_> {
     /// Claims up to `max` pending cells of runnable experiments for `owner`.
     pub async fn claim(&self, owner: InstanceId, max: usize) -> Result<Vec<ClaimedCell>> {
+        self.claim_beside(owner, max, &[]).await
+    }
+
+    /// [`Self::claim`] beside `ended`: per experiment, how many of `owner`'s
+    /// `running` cells have ended their calls and wait for their outcomes
+    /// to be written. They no longer count against the experiment's
+    /// concurrency (which bounds calls in flight), so an instance starts
+    /// its next calls without waiting for its writes. A count too low only
+    /// claims fewer cells; the engine lowers its counts before the write
+    /// that ends those cells commits, so they are never counted twice.
+    pub async fn claim_beside(
+        &self,
+        owner: InstanceId,
+        max: usize,
+        ended: &[(ExperimentId, i64)],
+    ) -> Result<Vec<ClaimedCell>> {
         if max == 0 {
             return Ok(vec![]);
         }
         let now = DbTime::now();
+        let ended: Vec<EndedCalls> = ended
+            .iter()
+            .map(|(id, ended)| EndedCalls {
+                id: (*id).into(),
+                ended: *ended,
+            })
+            .collect();
         on_backend!(self.store, write_retry, |pool, pg| {
             let mut tx = pool.begin().await?;
-            let lock = if pg { " for update skip locked" } else { "" };
+            // Rows locked in id order (ids are time-ordered, so this is also
+            // oldest first): finish_cells settles experiments in that order.
+            let lock = if pg { " for update" } else { "" };
+            let rows = crate::codec::json_rows(pg, "$1", &[("id", "uuid"), ("ended", "bigint")]);
+            let running = format!(
+                "(cells_running - coalesce((select v.ended from {rows} where v.id = experiments.id), 0))"
+            );
             let runnable: Vec<Runnable> = sqlx::query_as(&format!(
-                "select id, concurrency, cells_running, max_cost_micro_usd, spent_micro_usd, reserved_micro_usd
+                "select id, concurrency, {running} as cells_running, max_cost_micro_usd, spent_micro_usd,
+                        reserved_micro_usd
                  from experiments
-                 where status in ('queued', 'running') and cells_pending > 0 and cells_running < concurrency
-                 order by created_at, id limit {EXPERIMENTS_PER_CLAIM}{lock}"
+                 where status in ('queued', 'running') and cells_pending > 0 and {running} < concurrency
+                 order by id limit {EXPERIMENTS_PER_CLAIM}{lock}"
             ))
+            .bind(Json(&ended))
             .fetch_all(&mut *tx)
             .await?;
             let mut claimed = vec![];

@@ -27,6 +27,7 @@ both_backends!(
     derived_facts_page_by_filter_and_sort_and_go_stale_with_a_rescore,
     changes_to_an_experiment_are_heard_by_listeners_on_postgres,
     cells_runs_start_together_and_end_with_their_cells,
+    cells_whose_calls_ended_do_not_count_against_the_concurrency,
 );
 
 /// An experiment of `items` items × 1 variant, `worst` micro-USD per cell.
@@ -161,6 +162,52 @@ async fn cells_are_claimed_in_order_up_to_the_concurrency_and_finished_once(db: 
     assert_eq!((e.progress.pending, e.progress.running), (0, 0));
     assert_eq!(e.cost_micro_usd, 35);
     assert!(e.finished_at.is_some());
+}
+
+async fn cells_whose_calls_ended_do_not_count_against_the_concurrency(db: TestDb) {
+    let store = open(&db).await;
+    let me = live(&store, "a:1").await;
+    let id = experiment(&store, 6, 2, None, 0).await;
+    let other = experiment(&store, 2, 1, None, 0).await;
+    let first = store.experiments().claim(me, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|c| c.experiment_id == id), "oldest first");
+    let full = store.experiments().claim(me, 10).await.unwrap();
+    assert!(
+        full.iter().all(|c| c.experiment_id == other),
+        "the first experiment is at its concurrency: {full:?}"
+    );
+    assert_eq!(full.len(), 1);
+    // One of mine ended its call and waits for the writer: one more place.
+    let beside = store
+        .experiments()
+        .claim_beside(me, 10, &[(id, 1)])
+        .await
+        .unwrap();
+    assert_eq!(beside.len(), 1, "one place freed, not more");
+    assert_eq!((beside[0].experiment_id, beside[0].position), (id, 2));
+    let e = store.experiments().get(id).await.unwrap();
+    assert_eq!((e.progress.pending, e.progress.running), (3, 3));
+    // Written, the ended cell is no longer running: counted as well, the
+    // place would be taken twice, which is why the engine stops counting
+    // a cell before its write commits.
+    assert!(
+        store
+            .experiments()
+            .finish_cell(first[0].id, me, ok(1))
+            .await
+            .unwrap()
+    );
+    assert!(store.experiments().claim(me, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .experiments()
+            .claim_beside(me, 10, &[(id, 2)])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn two_owners_claiming_at_once_never_share_a_cell(db: TestDb) {

@@ -20,6 +20,7 @@ both_backends!(
     the_estimate_counts_cells_and_tokens_without_running_anything,
     results_show_items_as_pinned_and_events_end_with_the_experiment,
     a_big_experiment_never_makes_an_interactive_run_wait,
+    calls_in_flight_never_exceed_the_experiments_concurrency,
 );
 
 /// A dataset of `n` items with variable `name`.
@@ -195,6 +196,31 @@ async fn two_variants_over_twenty_items_twice_make_eighty_runs(db: TestDb) {
         .get(&format!("/api/experiments?promptId={prompt}"))
         .await;
     assert_eq!(list["data"]["items"][0]["id"], id.as_str());
+}
+
+/// A cell's place frees as its call ends, before its outcome is written
+/// (the engine counts those cells beside the database's `running`): the
+/// upstream must still never see more calls at once than the concurrency.
+async fn calls_in_flight_never_exceed_the_experiments_concurrency(db: TestDb) {
+    let app = spawn_app(db).await;
+    let (prompt, v1, _) = prompt_with_two_versions(&app, "mock-stream-3x20ms").await;
+    let ds = dataset(&app, "places", 40).await;
+    app.mock.reset();
+    let (s, e) = app
+        .post(
+            "/api/experiments",
+            json!({ "promptId": prompt, "datasetId": ds, "concurrency": 3,
+                    "variants": [{ "versionId": v1 }] }),
+        )
+        .await;
+    assert_eq!(s, 202, "{e}");
+    let id = e["data"]["id"].as_str().unwrap().to_string();
+    let done = wait_for_end(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!(done["progress"]["succeeded"], 40, "{done}");
+    assert_eq!(app.mock.chat_requests().len(), 40, "one call per cell");
+    let peak = app.mock.peak_chats_in_flight();
+    assert!(peak <= 3, "{peak} calls at once, concurrency 3");
+    assert!(peak >= 2, "the cells ran concurrently: peak {peak}");
 }
 
 async fn a_budget_pauses_before_the_cap_and_resume_finishes_without_a_cell_twice(db: TestDb) {
