@@ -51,8 +51,15 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         return answer;
     }
     let (parts, body) = answer.into_parts();
+    // Not counted past `[DONE]`: the client may have its whole answer (and
+    // send its next request) before this stream is polled to its end.
+    let mut guard = Some(guard);
     let body = body.into_data_stream().map(move |chunk| {
-        let _in_flight = &guard;
+        if let Ok(bytes) = &chunk
+            && bytes.ends_with(b"data: [DONE]\n\n")
+        {
+            drop(guard.take());
+        }
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))

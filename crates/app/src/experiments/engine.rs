@@ -38,7 +38,7 @@
 //!   `max_in_flight`, a separate cap, so a big experiment never makes the
 //!   Run button answer `too_many_runs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ pub(crate) struct EngineShared {
     versions: Mutex<HashMap<VersionId, Arc<Version>>>,
     /// Providers that answered a judge's `response_format` with 400: their
     /// judges are asked without it (see `judges`).
-    no_json_schema: Mutex<std::collections::HashSet<String>>,
+    no_json_schema: Mutex<HashSet<String>>,
 }
 
 /// Versions kept at most; past it the cache starts again (a long-lived
@@ -155,46 +155,39 @@ struct Handoff {
 
 impl Handoff {
     async fn send(&self, ended: Ended) {
-        self.unwritten.add(ended.experiment);
+        self.unwritten.add(ended.cell);
         // The writer outlives every task (it ends when the last sender is gone).
         let _ = self.outcomes.send(ended).await;
     }
 }
 
-/// The cells that ended here and are not yet taken by the writer, per
-/// experiment. In the database they are still `running`, but their calls
-/// are over, so a claim need not count them against the experiment's
-/// concurrency (`claim_beside`): without this, a freed place would wait for
-/// its outcome's write before the next call could start.
+/// The cells that ended here and whose outcomes are not written yet. In
+/// the database they are still `running`, but their calls are over, so a
+/// claim need not count them against their experiment's concurrency
+/// (`claim_beside`, which counts only those still `running`, so a cell
+/// written meanwhile is not freed twice): without this, a freed place
+/// would wait for its outcome's write before the next call could start.
 #[derive(Clone, Default)]
-struct Unwritten(Arc<Mutex<HashMap<ExperimentId, i64>>>);
+struct Unwritten(Arc<Mutex<HashSet<uuid::Uuid>>>);
 
 impl Unwritten {
-    fn add(&self, experiment: ExperimentId) {
-        *self.lock().entry(experiment).or_default() += 1;
+    fn add(&self, cell: uuid::Uuid) {
+        self.lock().insert(cell);
     }
 
-    /// Called by the writer *before* it writes a batch: counted until the
-    /// write commits, they would be seen twice (ended here, and no longer
-    /// running in the database); uncounted a moment early, they are only
-    /// seen as running, which claims fewer cells, never too many.
-    fn taken(&self, batch: &[Ended]) {
+    /// Called by the writer once a batch is written (or could not be).
+    fn written(&self, cells: &[(uuid::Uuid, CellOutcome)]) {
         let mut all = self.lock();
-        for ended in batch {
-            if let Some(n) = all.get_mut(&ended.experiment) {
-                *n -= 1;
-                if *n <= 0 {
-                    all.remove(&ended.experiment);
-                }
-            }
+        for (cell, _) in cells {
+            all.remove(cell);
         }
     }
 
-    fn counts(&self) -> Vec<(ExperimentId, i64)> {
-        self.lock().iter().map(|(e, n)| (*e, *n)).collect()
+    fn cells(&self) -> Vec<uuid::Uuid> {
+        self.lock().iter().copied().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExperimentId, i64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<uuid::Uuid>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -232,7 +225,7 @@ impl App {
             let free = cap.available_permits().min(settings.claim_batch);
             let mut more = false;
             if free > 0 {
-                match self.claim(free, &handoff.unwritten.counts()).await {
+                match self.claim(free, &handoff.unwritten.cells()).await {
                     Ok(cells) => {
                         // A full batch: more may be waiting for the free slots.
                         more = cells.len() == free;
@@ -298,12 +291,12 @@ impl App {
         let mut cells = Vec::with_capacity(OUTCOME_BATCH);
         let mut runs = Vec::with_capacity(OUTCOME_BATCH);
         while rx.recv_many(&mut batch, OUTCOME_BATCH).await > 0 {
-            unwritten.taken(&batch);
             for ended in batch.drain(..) {
                 cells.push((ended.cell, ended.outcome));
                 runs.extend(ended.run);
             }
             let written = self.finish_cells(&cells).await;
+            unwritten.written(&cells);
             if !written {
                 // The cells come back with this lease; their runs are
                 // still worth their own write (a run left `running` by a
@@ -401,9 +394,9 @@ impl App {
     async fn claim(
         &self,
         max: usize,
-        ended: &[(ExperimentId, i64)],
+        ended: &[uuid::Uuid],
     ) -> promptrefine_store::Result<Vec<ClaimedCell>> {
-        if !self.store.experiments().has_runnable().await? {
+        if !self.store.experiments().has_runnable(ended).await? {
             return Ok(vec![]);
         }
         self.store
@@ -651,7 +644,6 @@ impl App {
         let cost_micro_usd = super::judges::add(run.cost_micro_usd, judge_cost);
         Ok(Ended {
             cell: cell.id,
-            experiment: cell.experiment_id,
             outcome: CellOutcome {
                 status,
                 run_id: Some(run.id),
@@ -678,7 +670,6 @@ struct Slots<'a> {
 /// observer, with its place in the run registry (given up once written).
 pub(crate) struct Ended {
     cell: uuid::Uuid,
-    experiment: ExperimentId,
     outcome: CellOutcome,
     run: Option<(Run, Registered)>,
 }
@@ -687,7 +678,6 @@ impl Ended {
     fn without_run(cell: &ClaimedCell, status: CellStatus) -> Ended {
         Ended {
             cell: cell.id,
-            experiment: cell.experiment_id,
             outcome: CellOutcome::without_run(status),
             run: None,
         }

@@ -6,8 +6,8 @@
 //!   writer serialises claims anyway), takes up to `concurrency - running`
 //!   pending cells of each in item order, and reserves each cell's
 //!   worst-case cost. A claimer's own cells whose calls have ended but are
-//!   not written yet do not count as running (`claim_beside`), so the next
-//!   calls need not wait for the outcome writes. The first
+//!   not written yet do not count as running (`claim_beside`), so its next
+//!   calls need not wait for its outcome writes. The first
 //!   cell whose reservation would cross the cap is not claimed, and the
 //!   experiment pauses with `pause_reason = 'budget'`: spent + reserved
 //!   never exceeds the cap, whatever the concurrency or number of replicas.
@@ -145,13 +145,11 @@ pub struct Reclaimed {
     pub completed: u64,
 }
 
-/// One element of the JSON array of [`ExperimentRepo::claim_beside`]'s
-/// ended calls.
-#[derive(serde::Serialize)]
-struct EndedCalls {
-    id: Uuid,
-    ended: i64,
-}
+/// The condition for an experiment to have a cell to claim, `$1` an upper
+/// bound on the claimer's ended calls in it (see
+/// [`ExperimentRepo::claim_beside`]).
+const RUNNABLE: &str = "status in ('queued', 'running') and cells_pending > 0
+                        and cells_running - $1 < concurrency";
 
 #[derive(FromRow)]
 struct Runnable {
@@ -186,58 +184,79 @@ fn counter(status: CellStatus) -> &'static str {
 
 impl ExperimentRepo<'_> {
     /// Claims up to `max` pending cells of runnable experiments for `owner`.
+    /// Whether some experiment may have a cell to claim, `ended` as in
+    /// [`Self::claim_beside`] (a read, so idle instances do not take
+    /// SQLite's write lock every poll).
+    pub async fn has_runnable(&self, ended: &[Uuid]) -> Result<bool> {
+        on_backend!(self.store, read_retry, |pool, _pg| {
+            let found: Option<DbUuid> = sqlx::query_scalar(&format!(
+                "select id from experiments where {RUNNABLE} limit 1"
+            ))
+            .bind(ended.len() as i64)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found.is_some())
+        })
+    }
+
     pub async fn claim(&self, owner: InstanceId, max: usize) -> Result<Vec<ClaimedCell>> {
         self.claim_beside(owner, max, &[]).await
     }
 
-    /// [`Self::claim`] beside `ended`: per experiment, how many of `owner`'s
-    /// `running` cells have ended their calls and wait for their outcomes
-    /// to be written. They no longer count against the experiment's
-    /// concurrency (which bounds calls in flight), so an instance starts
-    /// its next calls without waiting for its writes. A count too low only
-    /// claims fewer cells; the engine lowers its counts before the write
-    /// that ends those cells commits, so they are never counted twice.
+    /// [`Self::claim`] beside `ended`: `owner`'s cells whose calls have
+    /// ended and whose outcomes wait to be written. Those still `running`
+    /// no longer count against their experiment's concurrency (which
+    /// bounds calls in flight), so an instance starts its next calls
+    /// without waiting for its writes. They are counted after the
+    /// experiment's row is locked, so a cell whose outcome was written
+    /// meanwhile is not counted twice (once ended, once no longer running).
     pub async fn claim_beside(
         &self,
         owner: InstanceId,
         max: usize,
-        ended: &[(ExperimentId, i64)],
+        ended: &[Uuid],
     ) -> Result<Vec<ClaimedCell>> {
         if max == 0 {
             return Ok(vec![]);
         }
         let now = DbTime::now();
-        let ended: Vec<EndedCalls> = ended
-            .iter()
-            .map(|(id, ended)| EndedCalls {
-                id: (*id).into(),
-                ended: *ended,
-            })
-            .collect();
         on_backend!(self.store, write_retry, |pool, pg| {
             let mut tx = pool.begin().await?;
             // Rows locked in id order (ids are time-ordered, so this is also
             // oldest first): finish_cells settles experiments in that order.
             let lock = if pg { " for update" } else { "" };
-            let rows = crate::codec::json_rows(pg, "$1", &[("id", "uuid"), ("ended", "bigint")]);
-            let running = format!(
-                "(cells_running - coalesce((select v.ended from {rows} where v.id = experiments.id), 0))"
-            );
             let runnable: Vec<Runnable> = sqlx::query_as(&format!(
-                "select id, concurrency, {running} as cells_running, max_cost_micro_usd, spent_micro_usd,
+                "select id, concurrency, cells_running, max_cost_micro_usd, spent_micro_usd,
                         reserved_micro_usd
-                 from experiments
-                 where status in ('queued', 'running') and cells_pending > 0 and {running} < concurrency
+                 from experiments where {RUNNABLE}
                  order by id limit {EXPERIMENTS_PER_CLAIM}{lock}"
             ))
-            .bind(Json(&ended))
+            .bind(ended.len() as i64)
             .fetch_all(&mut *tx)
             .await?;
+            // In a statement of its own, after the lock: an outcome write
+            // that committed before it is seen here (the writer waits for
+            // the experiment's row, so none commits after).
+            let mut ended_in: HashMap<DbUuid, i64> = HashMap::new();
+            if !ended.is_empty() && !runnable.is_empty() {
+                let mut qb = QueryBuilder::new(
+                    "select experiment_id, count(*) from experiment_cells where status = 'running' and owner_instance = ",
+                );
+                qb.push_bind(DbUuid::from(owner)).push(" and id in (");
+                let mut ids = qb.separated(", ");
+                for id in ended {
+                    ids.push_bind(DbUuid(*id));
+                }
+                qb.push(") group by experiment_id");
+                let counts: Vec<(DbUuid, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                ended_in.extend(counts);
+            }
             let mut claimed = vec![];
             for e in runnable {
-                let room = (e.concurrency - e.cells_running).min((max - claimed.len()) as i64);
+                let calls = e.cells_running - ended_in.get(&e.id).copied().unwrap_or(0);
+                let room = (e.concurrency - calls).min((max - claimed.len()) as i64);
                 if room <= 0 {
-                    break;
+                    continue;
                 }
                 let pending: Vec<PendingCell> = sqlx::query_as(
                     "select id, position, variant, repeat_index, attempts, worst_micro_usd

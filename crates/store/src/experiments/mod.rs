@@ -408,21 +408,6 @@ impl ExperimentRepo<'_> {
         })
     }
 
-    /// Whether some experiment has a cell to claim (a read, so idle
-    /// instances do not take SQLite's write lock every poll).
-    pub async fn has_runnable(&self) -> Result<bool> {
-        on_backend!(self.store, read_retry, |pool, _pg| {
-            let found: Option<DbUuid> = sqlx::query_scalar(
-                "select id from experiments
-                 where status in ('queued', 'running') and cells_pending > 0 and cells_running < concurrency
-                 limit 1",
-            )
-            .fetch_optional(pool)
-            .await?;
-            Ok(found.is_some())
-        })
-    }
-
     /// The status of each of `ids` (the engine's watch on what it runs).
     pub async fn statuses(
         &self,

@@ -173,24 +173,36 @@ async fn cells_whose_calls_ended_do_not_count_against_the_concurrency(db: TestDb
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|c| c.experiment_id == id), "oldest first");
     let full = store.experiments().claim(me, 10).await.unwrap();
-    assert!(
-        full.iter().all(|c| c.experiment_id == other),
-        "the first experiment is at its concurrency: {full:?}"
-    );
     assert_eq!(full.len(), 1);
+    assert_eq!(
+        full[0].experiment_id, other,
+        "the first is at its concurrency"
+    );
+    assert!(!store.experiments().has_runnable(&[]).await.unwrap());
+    let ended = [first[0].id];
+    assert!(store.experiments().has_runnable(&ended).await.unwrap());
+    // Not mine: frees nothing.
+    let stranger = live(&store, "b:1").await;
+    assert!(
+        store
+            .experiments()
+            .claim_beside(stranger, 10, &ended)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // One of mine ended its call and waits for the writer: one more place.
     let beside = store
         .experiments()
-        .claim_beside(me, 10, &[(id, 1)])
+        .claim_beside(me, 10, &ended)
         .await
         .unwrap();
     assert_eq!(beside.len(), 1, "one place freed, not more");
     assert_eq!((beside[0].experiment_id, beside[0].position), (id, 2));
     let e = store.experiments().get(id).await.unwrap();
     assert_eq!((e.progress.pending, e.progress.running), (3, 3));
-    // Written, the ended cell is no longer running: counted as well, the
-    // place would be taken twice, which is why the engine stops counting
-    // a cell before its write commits.
+    // Written, the ended cell is no longer running: named again, it does
+    // not free its place a second time.
     assert!(
         store
             .experiments()
@@ -198,11 +210,19 @@ async fn cells_whose_calls_ended_do_not_count_against_the_concurrency(db: TestDb
             .await
             .unwrap()
     );
-    assert!(store.experiments().claim(me, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .experiments()
+            .claim_beside(me, 10, &ended)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let both = [first[1].id, beside[0].id];
     assert_eq!(
         store
             .experiments()
-            .claim_beside(me, 10, &[(id, 2)])
+            .claim_beside(me, 10, &both)
             .await
             .unwrap()
             .len(),
