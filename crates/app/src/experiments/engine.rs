@@ -28,6 +28,10 @@
 //!   written: the claim is told how many of this instance's cells ended
 //!   and wait for the writer (`Unwritten`, `claim_beside`), so the next
 //!   call starts while the last outcomes are being written.
+//! * Claims go before writes: the writer waits while a claim and the start
+//!   of its runs are under way (a free slot waiting costs a call's time, an
+//!   outcome waiting costs nothing), and a claim takes every free slot, so
+//!   a wave of cells that ended together starts again in one claim.
 //! * Writes per cell are few, because on SQLite every write waits for the
 //!   one writer: a claim takes every place freed while the last claim ran,
 //!   their runs start in one insert, and the outcomes that ended while the
@@ -62,8 +66,6 @@ use crate::runs::{Registered, RunPlan, Unstored};
 pub struct EngineSettings {
     /// Experiment calls in flight at once on this instance, all experiments together.
     pub max_in_flight: usize,
-    /// Cells claimed per round.
-    pub claim_batch: usize,
     /// How often the engine looks for work and for cancels when nothing woke it.
     pub poll: Duration,
     /// Attempts at a rate-limited cell before it counts as failed.
@@ -74,7 +76,6 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             max_in_flight: 64,
-            claim_batch: 32,
             poll: Duration::from_millis(250),
             max_attempts: 5,
         }
@@ -205,13 +206,24 @@ impl App {
             outcomes,
             unwritten: Unwritten::default(),
         };
-        let writer = tokio::spawn(self.clone().write_outcomes(rx, handoff.unwritten.clone()));
+        // Held by a claim and the start of its runs: the writer waits for
+        // it, so a wave of ended cells is replaced before it is written (an
+        // outcome waiting costs nothing; a free slot waiting costs a call).
+        let claiming = Arc::new(tokio::sync::Mutex::new(()));
+        let writer = tokio::spawn(self.clone().write_outcomes(
+            rx,
+            handoff.unwritten.clone(),
+            claiming.clone(),
+        ));
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut last_watch: Option<Instant> = None;
         // Claims follow a cell's end (its place is free at once, see
         // `Handoff`; the cells that end during a claim are taken by the
         // next), wakes (a batch of outcomes written, a new or resumed
         // experiment, another replica's change) and polls.
+        // Whether the last claim found work: then the next needs no read
+        // first to know there may be more.
+        let mut found = false;
         loop {
             while tasks.try_join_next().is_some() {}
             let heard = self.engine.heard.swap(false, Ordering::AcqRel);
@@ -222,16 +234,26 @@ impl App {
             if stop.is_cancelled() {
                 break;
             }
-            let free = cap.available_permits().min(settings.claim_batch);
+            // Every free slot at once: the cells of a wave that ended
+            // together start together again in one claim, not in several.
+            let free = cap.available_permits();
             let mut more = false;
             if free > 0 {
-                match self.claim(free, &handoff.unwritten.cells()).await {
+                let claim_turn = claiming.lock().await;
+                match self.claim(free, &handoff.unwritten.cells(), found).await {
                     Ok(cells) => {
+                        found = !cells.is_empty();
                         // A full batch: more may be waiting for the free slots.
                         more = cells.len() == free;
-                        let ready = self
-                            .start_cells(cells, &cap, &mut experiments, &in_flight, &handoff)
+                        let (ready, failed) = self
+                            .start_cells(cells, &cap, &mut experiments, &in_flight)
                             .await;
+                        // Before sending: the writer may be waiting for this
+                        // turn, and the channel may be full.
+                        drop(claim_turn);
+                        for ended in failed {
+                            handoff.send(ended).await;
+                        }
                         for (experiment, cell, plan, permit) in ready {
                             let (app, settings, in_flight, stop, handoff, cap) = (
                                 self.clone(),
@@ -286,11 +308,26 @@ impl App {
     /// Writes cell outcomes as they come, each batch in one transaction
     /// with their runs' outcomes: the cells that ended while the last batch
     /// was being written.
-    async fn write_outcomes(self, mut rx: mpsc::Receiver<Ended>, unwritten: Unwritten) {
+    async fn write_outcomes(
+        self,
+        mut rx: mpsc::Receiver<Ended>,
+        unwritten: Unwritten,
+        claiming: Arc<tokio::sync::Mutex<()>>,
+    ) {
         let mut batch = Vec::with_capacity(OUTCOME_BATCH);
         let mut cells = Vec::with_capacity(OUTCOME_BATCH);
         let mut runs = Vec::with_capacity(OUTCOME_BATCH);
         while rx.recv_many(&mut batch, OUTCOME_BATCH).await > 0 {
+            // The cells that just ended woke the loop too: let it claim
+            // their replacements first.
+            tokio::task::yield_now().await;
+            drop(claiming.lock().await);
+            // What ended meanwhile goes in this batch too.
+            while batch.len() < OUTCOME_BATCH
+                && let Ok(more) = rx.try_recv()
+            {
+                batch.push(more);
+            }
             for ended in batch.drain(..) {
                 cells.push((ended.cell, ended.outcome));
                 runs.extend(ended.run);
@@ -389,14 +426,16 @@ impl App {
         }
     }
 
-    /// Claims cells when some experiment has work (a read first, so an idle
-    /// instance does not take SQLite's write lock every poll).
+    /// Claims cells when some experiment has work: a read first, so an idle
+    /// instance does not take SQLite's write lock every poll, unless the
+    /// last claim `found` cells.
     async fn claim(
         &self,
         max: usize,
         ended: &[uuid::Uuid],
+        found: bool,
     ) -> promptrefine_store::Result<Vec<ClaimedCell>> {
-        if !self.store.experiments().has_runnable(ended).await? {
+        if !found && !self.store.experiments().has_runnable(ended).await? {
             return Ok(vec![]);
         }
         self.store
@@ -425,17 +464,18 @@ impl App {
     /// statement; answers those ready to run, each with its slot of `cap`.
     /// A cell that cannot start here goes back at once (left `running`, it
     /// would wait for this process's lease to end); one that cannot be
-    /// planned (its provider gone) fails.
+    /// planned (its provider gone) fails: its outcome is answered, for the
+    /// caller to hand to the writer.
     async fn start_cells(
         &self,
         cells: Vec<ClaimedCell>,
         cap: &Arc<Semaphore>,
         experiments: &mut HashMap<ExperimentId, Arc<Running>>,
         in_flight: &InFlight,
-        handoff: &Handoff,
-    ) -> Vec<Ready> {
+    ) -> (Vec<Ready>, Vec<Ended>) {
         let mut back = vec![];
         let mut ready = vec![];
+        let mut failed = vec![];
         for cell in cells {
             let Ok(permit) = cap.clone().try_acquire_owned() else {
                 back.push(cell.id);
@@ -450,9 +490,7 @@ impl App {
                 Ok(plan) => ready.push((experiment, cell, plan, permit)),
                 Err(e) => {
                     tracing::warn!(error = %e, cell = %cell.id, "an experiment cell failed before its run");
-                    handoff
-                        .send(Ended::without_run(&cell, CellStatus::Failed))
-                        .await;
+                    failed.push(Ended::without_run(&cell, CellStatus::Failed));
                 }
             }
         }
@@ -473,7 +511,7 @@ impl App {
             // then each judge's.
             table.insert(cell.id, (cell.experiment_id, Some(plan.new.id)));
         }
-        ready
+        (ready, failed)
     }
 
     async fn experiment_for(
