@@ -183,7 +183,6 @@ fn counter(status: CellStatus) -> &'static str {
 }
 
 impl ExperimentRepo<'_> {
-    /// Claims up to `max` pending cells of runnable experiments for `owner`.
     /// Whether some experiment may have a cell to claim, `ended` as in
     /// [`Self::claim_beside`] (a read, so idle instances do not take
     /// SQLite's write lock every poll).
@@ -199,6 +198,7 @@ impl ExperimentRepo<'_> {
         })
     }
 
+    /// Claims up to `max` pending cells of runnable experiments for `owner`.
     pub async fn claim(&self, owner: InstanceId, max: usize) -> Result<Vec<ClaimedCell>> {
         self.claim_beside(owner, max, &[]).await
     }
