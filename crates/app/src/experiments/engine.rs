@@ -25,9 +25,9 @@
 //!   anyway: the watch reads the status of the experiments it runs and
 //!   cancels their runs, which closes the upstream connections.
 //! * A cell's place frees when its call ends, not when its outcome is
-//!   written: the claim is told how many of this instance's cells ended
-//!   and wait for the writer (`Unwritten`, `claim_beside`), so the next
-//!   call starts while the last outcomes are being written.
+//!   written: the claim is told which of this instance's cells ended and
+//!   wait for the writer (`Unwritten`, `claim_beside`), so the next call
+//!   starts while the last outcomes are being written.
 //! * Claims go before writes: the writer waits while a claim and the start
 //!   of its runs are under way (a free slot waiting costs a call's time, an
 //!   outcome waiting costs nothing), and a claim takes every free slot, so
@@ -218,10 +218,11 @@ impl App {
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut last_watch: Option<Instant> = None;
         // Claims follow a cell's end (its place is free at once, see
-        // `Handoff`; the cells that end during a claim are taken by the
+        // `Unwritten`; the cells that end during a claim are taken by the
         // next), wakes (a batch of outcomes written, a new or resumed
         // experiment, another replica's change) and polls.
-        // Whether the last claim found work: then the next needs no read
+        //
+        // Whether the last claim found cells: then the next needs no read
         // first to know there may be more.
         let mut found = false;
         loop {

@@ -96,6 +96,28 @@ async fn live(store: &Store, name: &str) -> InstanceId {
     id
 }
 
+/// Whether `owner`'s outcome of `cell` was written.
+async fn finish(store: &Store, cell: uuid::Uuid, owner: InstanceId, outcome: CellOutcome) -> bool {
+    store
+        .experiments()
+        .finish_cell(cell, owner, outcome)
+        .await
+        .unwrap()
+}
+
+async fn claim_beside(
+    store: &Store,
+    owner: InstanceId,
+    max: usize,
+    ended: &[uuid::Uuid],
+) -> Vec<promptrefine_store::ClaimedCell> {
+    store
+        .experiments()
+        .claim_beside(owner, max, ended)
+        .await
+        .unwrap()
+}
+
 fn ok(cost: i64) -> CellOutcome {
     CellOutcome {
         status: CellStatus::Succeeded,
@@ -121,40 +143,20 @@ async fn cells_are_claimed_in_order_up_to_the_concurrency_and_finished_once(db: 
     assert_eq!((e.progress.pending, e.progress.running), (3, 2));
     assert!(store.experiments().claim(me, 10).await.unwrap().is_empty());
 
+    assert!(finish(&store, first[0].id, me, ok(7)).await);
     assert!(
-        store
-            .experiments()
-            .finish_cell(first[0].id, me, ok(7))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .experiments()
-            .finish_cell(first[0].id, me, ok(7))
-            .await
-            .unwrap(),
+        !finish(&store, first[0].id, me, ok(7)).await,
         "a cell is finished once"
     );
     assert!(
-        !store
-            .experiments()
-            .finish_cell(first[1].id, InstanceId::new(), ok(7))
-            .await
-            .unwrap(),
+        !finish(&store, first[1].id, InstanceId::new(), ok(7)).await,
         "only by its owner"
     );
     let mut left = vec![first[1].clone()];
     loop {
         left.extend(store.experiments().claim(me, 10).await.unwrap());
         let Some(cell) = left.pop() else { break };
-        assert!(
-            store
-                .experiments()
-                .finish_cell(cell.id, me, ok(7))
-                .await
-                .unwrap()
-        );
+        assert!(finish(&store, cell.id, me, ok(7)).await);
     }
     let e = store.experiments().get(id).await.unwrap();
     assert_eq!(e.status, ExperimentStatus::Succeeded, "{e:?}");
@@ -183,51 +185,19 @@ async fn cells_whose_calls_ended_do_not_count_against_the_concurrency(db: TestDb
     assert!(store.experiments().has_runnable(&ended).await.unwrap());
     // Not mine: frees nothing.
     let stranger = live(&store, "b:1").await;
-    assert!(
-        store
-            .experiments()
-            .claim_beside(stranger, 10, &ended)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claim_beside(&store, stranger, 10, &ended).await.is_empty());
     // One of mine ended its call and waits for the writer: one more place.
-    let beside = store
-        .experiments()
-        .claim_beside(me, 10, &ended)
-        .await
-        .unwrap();
+    let beside = claim_beside(&store, me, 10, &ended).await;
     assert_eq!(beside.len(), 1, "one place freed, not more");
     assert_eq!((beside[0].experiment_id, beside[0].position), (id, 2));
     let e = store.experiments().get(id).await.unwrap();
     assert_eq!((e.progress.pending, e.progress.running), (3, 3));
     // Written, the ended cell is no longer running: named again, it does
     // not free its place a second time.
-    assert!(
-        store
-            .experiments()
-            .finish_cell(first[0].id, me, ok(1))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .experiments()
-            .claim_beside(me, 10, &ended)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(finish(&store, first[0].id, me, ok(1)).await);
+    assert!(claim_beside(&store, me, 10, &ended).await.is_empty());
     let both = [first[1].id, beside[0].id];
-    assert_eq!(
-        store
-            .experiments()
-            .claim_beside(me, 10, &both)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(claim_beside(&store, me, 10, &both).await.len(), 2);
 }
 
 async fn two_owners_claiming_at_once_never_share_a_cell(db: TestDb) {
@@ -273,13 +243,7 @@ async fn the_budget_pauses_before_a_reservation_would_cross_the_cap(db: TestDb) 
     );
     for c in &claimed {
         // The real cost is below the worst case; the rest is released.
-        assert!(
-            store
-                .experiments()
-                .finish_cell(c.id, me, ok(90))
-                .await
-                .unwrap()
-        );
+        assert!(finish(&store, c.id, me, ok(90)).await);
     }
     let e = store.experiments().get(id).await.unwrap();
     assert_eq!((e.cost_micro_usd, e.reserved_micro_usd), (270, 0));
@@ -302,13 +266,7 @@ async fn the_budget_pauses_before_a_reservation_would_cross_the_cap(db: TestDb) 
             break;
         }
         for c in got {
-            assert!(
-                store
-                    .experiments()
-                    .finish_cell(c.id, me, ok(90))
-                    .await
-                    .unwrap()
-            );
+            assert!(finish(&store, c.id, me, ok(90)).await);
             done += 1;
         }
     }
@@ -336,13 +294,7 @@ async fn cells_of_a_dead_owner_go_back_to_pending(db: TestDb) {
         e.cost_micro_usd, 200,
         "a cut call is charged at its worst case"
     );
-    assert!(
-        !store
-            .experiments()
-            .finish_cell(cut[0].id, dead, ok(1))
-            .await
-            .unwrap()
-    );
+    assert!(!finish(&store, cut[0].id, dead, ok(1)).await);
     let again = store.experiments().claim(alive, 10).await.unwrap();
     assert_eq!(again.len(), 4);
     let retried = again.iter().find(|c| c.id == cut[0].id).unwrap();
@@ -374,24 +326,12 @@ async fn cancel_ends_pending_cells_at_once_and_running_ones_as_they_finish(db: T
         run: None,
     };
     // A retry asked for after the cancel becomes cancelled, not pending.
-    assert!(
-        store
-            .experiments()
-            .finish_cell(running[0].id, me, retry.clone())
-            .await
-            .unwrap()
-    );
+    assert!(finish(&store, running[0].id, me, retry.clone()).await);
     let cancelled = CellOutcome {
         status: CellStatus::Cancelled,
         ..retry
     };
-    assert!(
-        store
-            .experiments()
-            .finish_cell(running[1].id, me, cancelled)
-            .await
-            .unwrap()
-    );
+    assert!(finish(&store, running[1].id, me, cancelled).await);
     let e = store.experiments().get(id).await.unwrap();
     assert_eq!(e.status, ExperimentStatus::Cancelled);
     assert_eq!(e.progress.cancelled, 5);
