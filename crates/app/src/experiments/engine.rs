@@ -96,6 +96,8 @@ pub(crate) struct EngineShared {
     /// Providers that answered a judge's `response_format` with 400: their
     /// judges are asked without it (see `judges`).
     no_json_schema: Mutex<HashSet<String>>,
+    /// One derivation of an ended experiment at a time (see `derived`).
+    pub(super) deriving: super::derived::Derivations,
 }
 
 /// Versions kept at most; past it the cache starts again (a long-lived

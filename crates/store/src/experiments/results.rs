@@ -69,6 +69,7 @@ struct CellRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoredCell {
     pub id: Uuid,
+    pub position: i64,
     pub item_id: Uuid,
     pub variant: i64,
     pub repeat: i64,
@@ -91,6 +92,7 @@ pub struct ScoredCell {
 #[derive(FromRow)]
 struct ScoredRow {
     id: DbUuid,
+    position: i64,
     item_id: DbUuid,
     variant: i64,
     repeat_index: i64,
@@ -111,6 +113,7 @@ impl From<ScoredRow> for ScoredCell {
     fn from(r: ScoredRow) -> Self {
         ScoredCell {
             id: r.id.0,
+            position: r.position,
             item_id: r.item_id.0,
             variant: r.variant,
             repeat: r.repeat_index,
@@ -125,6 +128,21 @@ impl From<ScoredRow> for ScoredCell {
             run_id: r.run_id.map(|j| j.0.into()),
             input: r.input.map(|j| j.0),
             metadata: r.metadata.map(|j| j.0),
+        }
+    }
+}
+
+impl ScoredCell {
+    /// What the results filters and sorts decide on (see [`CellKey`]).
+    pub fn key(&self) -> CellKey {
+        CellKey {
+            position: self.position,
+            variant: self.variant,
+            repeat: self.repeat,
+            status: self.status,
+            cost_micro_usd: self.cost_micro_usd,
+            latency_ms: self.latency_ms,
+            scores: self.scores.clone(),
         }
     }
 }
@@ -144,7 +162,7 @@ impl ExperimentRepo<'_> {
         };
         let rows: Vec<ScoredRow> = on_backend!(self.store, read_retry, |pool, _pg| {
             sqlx::query_as(&format!(
-                "select c.id, i.item_id, c.variant, c.repeat_index, c.status, r.total_tokens,
+                "select c.id, c.position, i.item_id, c.variant, c.repeat_index, c.status, r.total_tokens,
                         coalesce(c.cost_micro_usd, r.cost_micro_usd) as cost_micro_usd, r.latency_ms, c.scores,
                         {extra}
                  from experiment_cells c
