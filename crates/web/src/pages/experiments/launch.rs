@@ -486,9 +486,10 @@ pub(crate) async fn create(
             let html = render(&state, &user, id, form, errors, None).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
         }
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict { .. } | AppError::BadRequest(_))) => {
+        Err(e) => {
+            // The API's field names (`variants[0].model`) become the form's.
             let errors = Errors(
-                Errors::of(&e)
+                Errors::fixable(e)?
                     .0
                     .into_iter()
                     .map(|(f, m)| (form_field(&f, &kinds), m))
@@ -497,7 +498,6 @@ pub(crate) async fn create(
             let html = render(&state, &user, id, form, errors, None).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
         }
-        Err(e) => Err(e.into()),
     }
 }
 
