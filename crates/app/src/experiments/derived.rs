@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use promptrefine_core::{Experiment, ExperimentId};
 use promptrefine_eval::{Summary, summarize};
-use promptrefine_store::ScoredCell;
+use promptrefine_store::CellKey;
 use tokio::sync::OwnedMutexGuard;
 
 use super::browse::facts;
@@ -62,7 +62,7 @@ impl App {
         let (true, Some(as_of)) = (e.status.is_final(), e.updated_at) else {
             return Ok(summary);
         };
-        let keys: Vec<_> = cells.iter().map(ScoredCell::key).collect();
+        let keys: Vec<CellKey> = cells.into_iter().map(CellKey::from).collect();
         let item_facts: Vec<_> = keys
             .chunk_by(|a, b| a.position == b.position)
             .map(|cells| facts(cells).stored(cells[0].position))

@@ -132,17 +132,18 @@ impl From<ScoredRow> for ScoredCell {
     }
 }
 
-impl ScoredCell {
-    /// What the results filters and sorts decide on (see [`CellKey`]).
-    pub fn key(&self) -> CellKey {
+/// What the results filters and sorts decide on (see [`CellKey`]): a
+/// derivation's summary reads the cells, then its facts take them.
+impl From<ScoredCell> for CellKey {
+    fn from(c: ScoredCell) -> Self {
         CellKey {
-            position: self.position,
-            variant: self.variant,
-            repeat: self.repeat,
-            status: self.status,
-            cost_micro_usd: self.cost_micro_usd,
-            latency_ms: self.latency_ms,
-            scores: self.scores.clone(),
+            position: c.position,
+            variant: c.variant,
+            repeat: c.repeat,
+            status: c.status,
+            cost_micro_usd: c.cost_micro_usd,
+            latency_ms: c.latency_ms,
+            scores: c.scores,
         }
     }
 }
